@@ -1,0 +1,320 @@
+//! The compiled endpoint: a definition's operation with its validator, ready for many steps.
+
+use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV};
+use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Selector};
+use crate::problem::{AppliedDefault, Findings, Problem, is_within, push_token};
+use crate::render::{self, Limits, Substitution};
+use crate::request::{self, HttpRequest, json_kind};
+use crate::schema;
+use crate::suggest;
+use crate::validate::{BodyValidator, OperationIds};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A workflow step as a runner or editor hands it over: the parameters as written in the
+/// workflow definition, and the workflow state their expressions read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// `organizationId`, `server`, `headers` and `body`, possibly with `${...}` expressions.
+    pub parameters: Map<String, Value>,
+    /// `workflow` (with `input`, `workflowId`, ...) and each earlier step's reference name.
+    #[serde(default)]
+    pub context: Map<String, Value>,
+}
+
+impl Step {
+    /// Reads a step from JSON: an object with `parameters` and optional `context`, both objects.
+    pub fn from_json(text: &str) -> Result<Step, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// The result of a test request (dry run): what would be sent and everything wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestReport {
+    /// True when there are no errors; warnings do not count.
+    pub valid: bool,
+    /// Problems that stop the request from being sent.
+    pub errors: Vec<Problem>,
+    /// Problems worth a look that do not stop it.
+    pub warnings: Vec<Problem>,
+    /// Values the definition filled in because the step did not give them.
+    pub defaults: Vec<AppliedDefault>,
+    /// The request, rendered as far as possible even when invalid. Credentials are redacted.
+    pub request: HttpRequest,
+    /// The same request as a curl command; credentials come from an environment variable.
+    pub curl: String,
+}
+
+/// Options for compiling an [`Endpoint`]; see [`Endpoint::builder`].
+#[derive(Debug, Default)]
+pub struct EndpointBuilder {
+    definition: Option<Definition>,
+    selector: Option<Selector>,
+    operation_ids: Option<OperationIds>,
+    limits: Limits,
+}
+
+impl EndpointBuilder {
+    /// Uses this definition instead of the embedded `POST /api-keys` one.
+    pub fn definition(mut self, definition: Definition) -> Self {
+        self.definition = Some(definition);
+        self
+    }
+
+    /// Selects the operation by `operationId`. Without a selector the definition must have
+    /// exactly one operation (the embedded one selects `PostApiKey`).
+    pub fn operation_id(mut self, id: impl Into<String>) -> Self {
+        self.selector = Some(Selector::OperationId(id.into()));
+        self
+    }
+
+    /// Selects the operation by method and path template, e.g. `("POST", "/api-keys")`.
+    pub fn route(mut self, method: impl Into<String>, path: impl Into<String>) -> Self {
+        self.selector = Some(Selector::Route {
+            method: method.into(),
+            path: path.into(),
+        });
+        self
+    }
+
+    /// The valid values of `format: operationId` strings (ACL permissions). Defaults to the
+    /// Rebilly list shipped in `schemas/operation-ids.txt`.
+    pub fn operation_ids(mut self, ids: OperationIds) -> Self {
+        self.operation_ids = Some(ids);
+        self
+    }
+
+    /// Bounds on rendering work per step.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Resolves the operation and compiles its body validator.
+    pub fn build(self) -> Result<Endpoint, DefinitionError> {
+        let (definition, selector) = match self.definition {
+            Some(definition) => (definition, self.selector),
+            None => (
+                Definition::embedded(),
+                self.selector
+                    .or_else(|| Some(Selector::OperationId("PostApiKey".into()))),
+            ),
+        };
+        let operation = definition.operation(selector.as_ref())?;
+        let operation_ids = self.operation_ids.unwrap_or_else(OperationIds::embedded);
+        let body = match &operation.body {
+            Some(spec) => Some(BodyValidator::new(
+                spec,
+                definition.version(),
+                operation_ids,
+            )?),
+            None => None,
+        };
+        let input_schema = schema::parameters(&operation);
+        Ok(Endpoint {
+            definition,
+            operation,
+            body,
+            input_schema,
+            limits: self.limits,
+        })
+    }
+}
+
+/// One operation of an endpoint definition, compiled: render, validate and build its requests.
+///
+/// Build it once and reuse it; it is `Send + Sync` and checking a step does no I/O.
+///
+/// ```
+/// use apikey_task::{Endpoint, Step};
+///
+/// let endpoint = Endpoint::builder().build()?; // the embedded POST /api-keys
+/// let step = Step::from_json(r#"{
+///   "parameters": { "organizationId": "org-1",
+///                   "body": { "description": "Key for ${workflow.input.name}" } },
+///   "context": { "workflow": { "input": { "name": "Ada" } } }
+/// }"#)?;
+/// let report = endpoint.test_request(&step, None);
+/// assert!(report.valid);
+/// assert_eq!(report.request.url, "https://api-sandbox.rebilly.com/organizations/org-1/api-keys");
+/// assert_eq!(report.request.body.unwrap()["description"], "Key for Ada");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Endpoint {
+    definition: Definition,
+    operation: Operation,
+    body: Option<BodyValidator>,
+    input_schema: Value,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("operation", &self.operation.id)
+            .field("method", &self.operation.method)
+            .field("path", &self.operation.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Starts building an endpoint; with no options it is the embedded `POST /api-keys`.
+    pub fn builder() -> EndpointBuilder {
+        EndpointBuilder::default()
+    }
+
+    /// The selected operation.
+    pub fn operation(&self) -> &Operation {
+        &self.operation
+    }
+
+    /// The definition it was built from.
+    pub fn definition(&self) -> &Definition {
+        &self.definition
+    }
+
+    /// JSON Schema (2020-12) of a step's parameters, for editors: the body without read-only
+    /// fields, and `${...}` expressions accepted wherever a value is.
+    pub fn input_schema(&self) -> &Value {
+        &self.input_schema
+    }
+
+    /// The test request (dry run): renders and validates the step and shows the request that
+    /// would be sent. No network; credentials only say whether they are configured.
+    pub fn test_request(&self, step: &Step, credentials: Option<&Credentials>) -> TestReport {
+        let checked = self.check(step, credentials);
+        let curl = checked.request.to_curl(checked.credential_hint);
+        TestReport {
+            valid: checked.findings.errors.is_empty(),
+            errors: checked.findings.errors,
+            warnings: checked.findings.warnings,
+            defaults: checked.findings.defaults,
+            request: checked.request,
+            curl,
+        }
+    }
+
+    fn check(&self, step: &Step, credentials: Option<&Credentials>) -> Checked<'_> {
+        let rendered = render::render(&step.parameters, &step.context, &self.limits);
+        let params = &rendered.value;
+        let mut findings = Findings {
+            errors: rendered.problems,
+            ..Findings::default()
+        };
+        self.check_parameter_names(params, &mut findings);
+        let url = request::url(&self.operation, params, &mut findings);
+        let headers = request::headers(&self.operation, params, credentials, &mut findings);
+        let body = self.check_body(params, &mut findings);
+
+        relocate(&mut findings.errors, &rendered.substitutions);
+        relocate(&mut findings.warnings, &rendered.substitutions);
+        // The curl line names the environment variable of the configured credentials, or of
+        // the operation's first scheme when none are configured.
+        let scheme = match credentials {
+            Some(credentials) => request::credential_scheme(&self.operation, credentials),
+            None => self.operation.security.first(),
+        };
+        let credential_hint = scheme.map(|scheme| (scheme.header(), env_var(scheme)));
+        Checked {
+            findings,
+            request: HttpRequest {
+                method: self.operation.method.clone(),
+                url,
+                headers,
+                body,
+            },
+            credential_hint,
+        }
+    }
+
+    /// Top-level parameters are `server`, `headers`, `body` and the operation's variables.
+    fn check_parameter_names(&self, params: &Map<String, Value>, findings: &mut Findings) {
+        let mut known: Vec<&str> = vec!["server", "headers", "body"];
+        for variable in self.operation.servers.iter().flat_map(|s| &s.variables) {
+            if !known.contains(&variable.name.as_str()) {
+                known.push(&variable.name);
+            }
+        }
+        known.extend(self.operation.path_params.iter().map(String::as_str));
+        for name in params.keys() {
+            if !known.contains(&name.as_str()) {
+                findings.error(
+                    push_token("", name),
+                    format!(
+                        "unknown parameter {name:?}{} (known: {})",
+                        suggest::did_you_mean(name, known.iter().copied()),
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn check_body(&self, params: &Map<String, Value>, findings: &mut Findings) -> Option<Value> {
+        let given = params.get("body");
+        match (&self.body, &self.operation.body, given) {
+            (Some(validator), _, Some(body)) => {
+                validator.check(body, findings);
+                Some(body.clone())
+            }
+            (_, Some(spec), None) if spec.required => {
+                findings.error("", "missing required parameter \"body\"");
+                None
+            }
+            (None, None, Some(body)) => {
+                findings.error(
+                    "/body",
+                    format!(
+                        "{} {} takes no request body, but the step gives {}",
+                        self.operation.method,
+                        self.operation.path,
+                        json_kind(body)
+                    ),
+                );
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Checked<'e> {
+    findings: Findings,
+    request: HttpRequest,
+    /// The credential header and the environment variable a curl line reads it from.
+    credential_hint: Option<(&'e str, &'static str)>,
+}
+
+fn env_var(scheme: &AuthScheme) -> &'static str {
+    match scheme {
+        AuthScheme::Bearer => JWT_ENV,
+        AuthScheme::ApiKeyHeader { .. } => API_KEY_ENV,
+    }
+}
+
+/// A problem found inside a value that came whole from an expression is moved to the
+/// parameter that holds the expression: deeper pointers do not exist in the step as written.
+fn relocate(problems: &mut [Problem], substitutions: &[Substitution]) {
+    for problem in problems.iter_mut() {
+        let Some(site) = substitutions
+            .iter()
+            .find(|s| is_within(&problem.path, &s.pointer))
+        else {
+            continue;
+        };
+        let inner = &problem.path[site.pointer.len()..];
+        let at = if inner.is_empty() {
+            String::new()
+        } else {
+            format!(" at {inner}")
+        };
+        problem.message = format!(
+            "in the value of ${{{}}}{at}: {}",
+            site.expression, problem.message
+        );
+        problem.path = site.pointer.clone();
+    }
+}

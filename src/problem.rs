@@ -1,0 +1,109 @@
+//! Located problems: what is wrong, and where in the step's parameters.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One problem found in a step, located by a JSON Pointer into the step's `parameters`.
+///
+/// Errors make a step invalid; warnings do not. Both have this shape so an editor can show
+/// each one beside the field its `path` names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// JSON Pointer (RFC 6901) into the step's parameters, e.g. `/body/acl/0/permissions/1`.
+    /// The empty string is the parameters object itself.
+    pub path: String,
+    /// What is wrong, for a person. Never contains a credential.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() {
+            "(parameters)"
+        } else {
+            &self.path
+        };
+        write!(f, "{path}: {}", self.message)
+    }
+}
+
+/// Everything a check found, gathered along the data's path.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+    pub defaults: Vec<AppliedDefault>,
+}
+
+impl Findings {
+    pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Problem::new(path, message));
+    }
+
+    pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem::new(path, message));
+    }
+}
+
+/// A value the definition supplied because the step did not, shown so nothing is implicit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedDefault {
+    /// Where the value went, as a JSON Pointer into the parameters.
+    pub path: String,
+    /// The value applied.
+    pub value: serde_json::Value,
+}
+
+/// Appends one reference token to a JSON Pointer, escaping `~` and `/` (RFC 6901).
+pub(crate) fn push_token(pointer: &str, token: &str) -> String {
+    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
+    out.push_str(pointer);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Appends an array index to a JSON Pointer.
+pub(crate) fn push_index(pointer: &str, index: usize) -> String {
+    format!("{pointer}/{index}")
+}
+
+/// Whether `pointer` is `prefix` or lies below it.
+pub(crate) fn is_within(pointer: &str, prefix: &str) -> bool {
+    pointer == prefix
+        || (pointer.starts_with(prefix) && pointer.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_escaped() {
+        assert_eq!(push_token("/headers", "a/b~c"), "/headers/a~1b~0c");
+        assert_eq!(push_index("/body/acl", 3), "/body/acl/3");
+    }
+
+    #[test]
+    fn within_respects_token_boundaries() {
+        assert!(is_within("/body/acl/0", "/body/acl"));
+        assert!(is_within("/body/acl", "/body/acl"));
+        assert!(!is_within("/body/aclx", "/body/acl"));
+        assert!(is_within("/body", ""));
+    }
+}

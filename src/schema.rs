@@ -1,0 +1,149 @@
+//! The JSON Schema of a step's parameters, derived from the operation, for editors.
+
+use crate::definition::Operation;
+use serde_json::{Map, Value, json};
+
+/// Parameters schema: `server`, the server variables, `headers` and `body`. The body is the
+/// definition's request schema without read-only fields; wherever a non-string value is
+/// expected, a `${...}` expression string is accepted too, since it may render to that value.
+pub(crate) fn parameters(op: &Operation) -> Value {
+    let mut properties = Map::new();
+    let names: Vec<&str> = op.servers.iter().map(|s| s.name.as_str()).collect();
+    properties.insert(
+        "server".into(),
+        json!({
+            "type": "string",
+            "title": "Server",
+            "description": format!(
+                "A server of the definition ({}), or a base URL (http:// or https://) to which the operation path is appended; `{{organizationId}}` in it is substituted.",
+                names.join(", ")
+            ),
+            "default": names.first(),
+            "examples": names,
+        }),
+    );
+    let mut seen: Vec<&str> = Vec::new();
+    for variable in op.servers.iter().flat_map(|s| &s.variables) {
+        if seen.contains(&variable.name.as_str()) {
+            continue;
+        }
+        seen.push(&variable.name);
+        let mut spec = json!({ "type": "string", "minLength": 1, "title": variable.name });
+        if let Some(description) = &variable.description {
+            spec["description"] = Value::String(format!(
+                "{description} Required by the named servers; sent as one percent-encoded path segment."
+            ));
+        }
+        properties.insert(variable.name.clone(), spec);
+    }
+    for name in &op.path_params {
+        properties.insert(name.clone(), json!({ "type": "string", "minLength": 1 }));
+    }
+    let credential_headers: Vec<&str> = op.security.iter().map(|s| s.header()).collect();
+    properties.insert(
+        "headers".into(),
+        json!({
+            "type": "object",
+            "title": "Extra headers",
+            "description": format!(
+                "Extra request headers. Credentials ({}) are not allowed here: they come from configuration.",
+                credential_headers.join(", ")
+            ),
+            "additionalProperties": { "type": "string" },
+        }),
+    );
+    let mut required = Vec::new();
+    if let Some(body) = &op.body {
+        let mut schema = body.schema.clone();
+        strip_read_only(&mut schema);
+        accept_expressions(&mut schema);
+        properties.insert("body".into(), schema);
+        if body.required {
+            required.push("body");
+        }
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": format!("{} step parameters", op.id.as_deref().unwrap_or(&op.path)),
+        "description": "Parameters of a workflow step. Any string may contain ${...} expressions into the workflow state; `$${` is a literal `${`.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": required,
+        "properties": properties,
+        "$defs": {
+            "expression": {
+                "type": "string",
+                "pattern": "^\\$\\{[^}]+\\}$",
+                "description": "One ${...} expression: it renders to the referenced value with its JSON type."
+            }
+        }
+    })
+}
+
+fn strip_read_only(schema: &mut Value) {
+    let Value::Object(fields) = schema else {
+        return;
+    };
+    let mut removed = Vec::new();
+    if let Some(Value::Object(properties)) = fields.get_mut("properties") {
+        properties.retain(|name, property| {
+            let read_only = property.get("readOnly") == Some(&Value::Bool(true));
+            if read_only {
+                removed.push(name.clone());
+            }
+            !read_only
+        });
+    }
+    if let Some(Value::Array(required)) = fields.get_mut("required") {
+        required.retain(|name| !removed.iter().any(|r| Some(r.as_str()) == name.as_str()));
+    }
+    for (key, value) in fields.iter_mut() {
+        match key.as_str() {
+            "properties" => value
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|p| p.values_mut())
+                .for_each(strip_read_only),
+            "items" | "additionalProperties" => strip_read_only(value),
+            "allOf" | "anyOf" | "oneOf" => value
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .for_each(strip_read_only),
+            _ => {}
+        }
+    }
+}
+
+/// Wraps every schema whose `type` excludes strings in `anyOf: [schema, expression]`.
+fn accept_expressions(schema: &mut Value) {
+    let Value::Object(fields) = schema else {
+        return;
+    };
+    for (key, value) in fields.iter_mut() {
+        match key.as_str() {
+            "properties" => value
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|p| p.values_mut())
+                .for_each(accept_expressions),
+            "items" | "additionalProperties" => accept_expressions(value),
+            "allOf" | "anyOf" | "oneOf" => value
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .for_each(accept_expressions),
+            _ => {}
+        }
+    }
+    let takes_string = match fields.get("type") {
+        None => true,
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+        Some(_) => true,
+    };
+    if !takes_string {
+        let original = std::mem::take(schema);
+        *schema = json!({ "anyOf": [original, { "$ref": "#/$defs/expression" }] });
+    }
+}
