@@ -200,14 +200,20 @@ impl Endpoint {
     fn check(&self, step: &Step, credentials: Option<&Credentials>) -> Checked<'_> {
         let rendered = render::render(&step.parameters, &step.context, &self.limits);
         let params = &rendered.value;
-        let mut findings = Findings {
-            errors: rendered.problems,
-            ..Findings::default()
-        };
+        let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
         let url = request::url(&self.operation, params, &mut findings);
         let headers = request::headers(&self.operation, params, credentials, &mut findings);
         let body = self.check_body(params, &mut findings);
+        // A string whose expression failed is still its raw text; what later checks say about
+        // that text is noise next to the rendering error itself.
+        findings.errors.retain(|error| {
+            !rendered
+                .problems
+                .iter()
+                .any(|failed| is_within(&error.path, &failed.path))
+        });
+        findings.errors.splice(0..0, rendered.problems);
 
         relocate(&mut findings.errors, &rendered.substitutions);
         relocate(&mut findings.warnings, &rendered.substitutions);

@@ -175,7 +175,7 @@ impl Kind {
             Kind::Loopback => "the loopback range",
             Kind::LinkLocal => "the link-local range",
             Kind::ThisNetwork => "the \"this network\" range",
-            Kind::Unspecified => "the unspecified address",
+            Kind::Unspecified => "the unspecified range",
             Kind::Multicast => "a multicast range",
             Kind::Reserved => "a reserved range",
             Kind::UniqueLocal => "the unique-local range",
@@ -230,10 +230,10 @@ fn rules() -> &'static Rules {
             })
             .collect();
         let mut v6: Vec<Range> = [
-            ("::/128", Kind::Unspecified),
-            ("::1/128", Kind::Loopback),
             ("fc00::/7", Kind::UniqueLocal),
             ("fe80::/10", Kind::LinkLocal),
+            ("::1/128", Kind::Loopback),
+            ("::/128", Kind::Unspecified),
             ("ff00::/8", Kind::Multicast),
         ]
         .iter()
