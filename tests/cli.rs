@@ -1,0 +1,257 @@
+//! The `apikey-task` binary, run as a user would: exit codes, stdout, stderr, environment.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const CANARY_KEY: &str = "sk_sandbox_CANARY_0f1e2d3c";
+const CANARY_JWT: &str = "eyJhbGciOi.CANARY.jwt";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures").join(name)
+}
+
+/// The binary with no credentials in its environment unless a test adds them.
+fn cli() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_apikey-task"));
+    command.env_remove("REBILLY_API_KEY").env_remove("REBILLY_JWT");
+    command
+}
+
+fn run(command: &mut Command, stdin: Option<&str>) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut pipe = child.stdin.take().expect("stdin");
+    pipe.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin written");
+    drop(pipe);
+    child.wait_with_output().expect("binary finishes")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn valid_step_exits_0_and_warns_without_credentials() {
+    let output = run(
+        cli().arg("test-request").arg(fixture("valid/minimal.json")),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report = stdout_json(&output);
+    assert_eq!(report["valid"], true);
+    assert!(
+        report["warnings"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no credentials configured"))
+    );
+    // With no credentials there is no credential header to show, and curl reads the env var.
+    assert!(report["request"]["headers"].get("REB-APIKEY").is_none());
+    insta::assert_snapshot!("minimal_without_credentials", text(&output.stdout));
+}
+
+#[test]
+fn invalid_step_exits_1_with_located_errors() {
+    let output = run(
+        cli()
+            .arg("test-request")
+            .arg(fixture("invalid/allowed-ips-private-v4.json")),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout_json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"][0]["path"], "/body/allowedIps/0");
+    assert!(output.stderr.is_empty());
+}
+
+#[test]
+fn credentials_from_the_environment_are_redacted() {
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", CANARY_KEY)
+            .arg("test-request")
+            .arg(fixture("valid/minimal.json")),
+        None,
+    );
+    let report = stdout_json(&output);
+    assert_eq!(report["request"]["headers"]["REB-APIKEY"], "<redacted>");
+    assert!(report["warnings"].as_array().is_some_and(Vec::is_empty));
+    assert!(
+        report["curl"]
+            .as_str()
+            .is_some_and(|c| c.contains("-H \"REB-APIKEY: $REBILLY_API_KEY\""))
+    );
+
+    let output = run(
+        cli()
+            .env("REBILLY_JWT", CANARY_JWT)
+            .arg("test-request")
+            .arg(fixture("invalid/credentials-in-headers.json")),
+        None,
+    );
+    let report = stdout_json(&output);
+    assert_eq!(report["request"]["headers"]["Authorization"], "Bearer <redacted>");
+    for output_text in [text(&output.stdout), text(&output.stderr)] {
+        assert!(!output_text.contains("CANARY"), "a canary leaked: {output_text}");
+    }
+}
+
+#[test]
+fn unusable_input_exits_2_with_one_line_on_stderr() {
+    let dir = std::env::temp_dir().join(format!("apikey-task-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cases = [
+        ("not-json.json", "{ this is not json"),
+        ("array-parameters.json", r#"{"parameters": [1, 2]}"#),
+        ("extra-key.json", r#"{"parameters": {}, "contxt": {}}"#),
+        ("no-parameters.json", r#"{"context": {}}"#),
+    ];
+    let mut paths: Vec<PathBuf> = cases
+        .iter()
+        .map(|(name, content)| {
+            let path = dir.join(name);
+            std::fs::write(&path, content).expect("write case");
+            path
+        })
+        .collect();
+    paths.push(dir.join("does-not-exist.json"));
+    for path in paths {
+        let output = run(cli().arg("test-request").arg(&path), None);
+        assert_eq!(output.status.code(), Some(2), "{}", path.display());
+        assert!(output.stdout.is_empty());
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("apikey-task: "), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn jsonl_reports_one_line_per_step_in_order() {
+    let line = |name: &str| -> String {
+        let text = std::fs::read_to_string(fixture(name)).expect("fixture");
+        let value: Value = serde_json::from_str(&text).expect("fixture JSON");
+        value.to_string()
+    };
+    let input = [
+        line("valid/minimal.json"),
+        line("invalid/read-only-fields.json"),
+        String::new(),
+        line("valid/server-live.json"),
+    ]
+    .join("\n");
+    let output = run(cli().args(["test-request", "--jsonl", "-"]), Some(&input));
+    assert_eq!(output.status.code(), Some(1));
+    let reports: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(reports.len(), 3, "blank lines are skipped");
+    assert_eq!(
+        reports.iter().map(|r| r["valid"].clone()).collect::<Vec<_>>(),
+        [true, false, true]
+    );
+    assert!(
+        reports[2]["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://api.rebilly.com/"))
+    );
+
+    let all_valid = [line("valid/minimal.json"), line("valid/acl-wildcard.json")].join("\n");
+    let output = run(cli().args(["test-request", "--jsonl", "-"]), Some(&all_valid));
+    assert_eq!(output.status.code(), Some(0));
+
+    let with_garbage = [line("valid/minimal.json"), "not a step".into()].join("\n");
+    let output = run(cli().args(["test-request", "--jsonl", "-"]), Some(&with_garbage));
+    assert_eq!(output.status.code(), Some(2));
+    let second: Value = text(&output.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("an error line keeps the output aligned");
+    assert_eq!(second["line"], 2);
+}
+
+#[test]
+fn schema_definition_prints_the_loaded_definition() {
+    let output = run(cli().args(["schema", "definition"]), None);
+    assert_eq!(output.status.code(), Some(0));
+    let printed = stdout_json(&output);
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/create-api-key.openapi.json"))
+            .expect("definition file"),
+    )
+    .expect("definition is JSON");
+    assert_eq!(printed, file);
+}
+
+#[test]
+fn another_definition_is_loaded_from_a_path() {
+    let definition = root().join("tests/data/widgets.openapi.json");
+    let dir = std::env::temp_dir().join(format!("apikey-task-widgets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let step = dir.join("step.json");
+    std::fs::write(
+        &step,
+        r#"{"parameters": {"shelfId": "top shelf", "body": {"name": "${workflow.input.n}", "colour": null, "id": "w1"}},
+            "context": {"workflow": {"input": {"n": "sprocket"}}}}"#,
+    )
+    .expect("write step");
+
+    let output = run(
+        cli()
+            .arg("--definition")
+            .arg(&definition)
+            .args(["--operation", "PostWidget", "test-request"])
+            .arg(&step),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = stdout_json(&output);
+    assert_eq!(
+        report["request"]["url"],
+        "https://eu.widgets.example.com/v1/shelves/top%20shelf/widgets"
+    );
+    assert_eq!(report["request"]["body"]["name"], "sprocket");
+    assert_eq!(report["errors"][0]["path"], "/body/id");
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(1));
+    assert!(
+        report["curl"]
+            .as_str()
+            .is_some_and(|c| c.contains("Authorization: Bearer $REBILLY_JWT"))
+    );
+
+    // Two operations and none chosen: a clear error listing them, exit 2.
+    let output = run(
+        cli().arg("--definition").arg(&definition).args(["schema", "input"]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("PostWidget (POST /shelves/{shelfId}/widgets)"), "{stderr}");
+
+    let output = run(
+        cli()
+            .arg("--definition")
+            .arg(root().join("Cargo.toml"))
+            .args(["schema", "input"]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("not valid JSON"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

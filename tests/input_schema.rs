@@ -1,0 +1,79 @@
+//! The published parameters schema agrees with the validator: editors can trust it.
+
+use apikey_task::Endpoint;
+use serde_json::Value;
+use std::path::Path;
+
+fn fixture_parameters(dir: &str) -> Vec<(String, Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(dir);
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir)
+        .expect("fixture dir")
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let text = std::fs::read_to_string(entry.path()).expect("fixture");
+            let step: Value = serde_json::from_str(&text).expect("fixture JSON");
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                step["parameters"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn every_valid_fixture_satisfies_the_parameters_schema() {
+    let endpoint = Endpoint::builder().build().expect("endpoint");
+    let validator = jsonschema::validator_for(endpoint.input_schema()).expect("schema compiles");
+    for (name, parameters) in fixture_parameters("valid") {
+        let errors: Vec<String> = validator
+            .iter_errors(&parameters)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_the_validator_rejects_structurally() {
+    let endpoint = Endpoint::builder().build().expect("endpoint");
+    let validator = jsonschema::validator_for(endpoint.input_schema()).expect("schema compiles");
+    for name in [
+        "read-only-fields.json",
+        "unknown-fields.json",
+        "description-missing-type-wrong.json",
+        "acl-structure.json",
+        "body-missing.json",
+    ] {
+        let parameters = fixture_parameters("invalid")
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .expect("fixture exists");
+        assert!(!validator.is_valid(&parameters), "{name} passed the schema");
+    }
+}
+
+#[test]
+fn the_schema_describes_the_form_an_editor_builds() {
+    let endpoint = Endpoint::builder().build().expect("endpoint");
+    let schema = endpoint.input_schema();
+    // Every non-string value may also be written as one expression: `anyOf: [value, expression]`.
+    let body = &schema["properties"]["body"]["anyOf"][0];
+    assert_eq!(
+        schema["properties"]["body"]["anyOf"][1]["$ref"],
+        "#/$defs/expression"
+    );
+    assert_eq!(body["required"], serde_json::json!(["description"]));
+    assert_eq!(
+        body["properties"]["type"]["enum"],
+        serde_json::json!(["secret", "publishable"])
+    );
+    assert_eq!(body["properties"]["type"]["default"], "secret");
+    for read_only in ["id", "apiUser", "secretKey", "createdTime", "updatedTime", "_links"] {
+        assert!(body["properties"].get(read_only).is_none(), "{read_only}");
+    }
+    assert_eq!(schema["properties"]["server"]["default"], "sandbox");
+    assert!(schema["properties"]["organizationId"].is_object());
+}
