@@ -1,1 +1,146 @@
-fn main() {}
+//! Render + validate cost per step, against the floor of merely parsing the step and
+//! serializing its body with serde_json, measured in the same run.
+//!
+//! `cargo bench --bench render_validate`
+
+use apikey_task::{Endpoint, Step};
+use divan::{Bencher, black_box};
+use serde_json::{Value, json};
+
+fn main() {
+    divan::main();
+    interleaved_ratios();
+}
+
+/// Shared machines drift between one benchmark and the next, so divan's separate timings can
+/// disagree about a ratio. Here each round times a batch of the floor and then a batch of
+/// test requests back to back, and the median of the per-round ratios is reported.
+fn interleaved_ratios() {
+    const ROUNDS: usize = 41;
+    let endpoint = Endpoint::builder().build().expect("endpoint");
+    println!("\ninterleaved ({ROUNDS} rounds): test_request / floor, median per-round ratio");
+    for size in SIZES {
+        let text = input(size);
+        let batch = if size == "typical" { 2_000 } else { 20 };
+        let time = |work: &dyn Fn()| {
+            let start = std::time::Instant::now();
+            for _ in 0..batch {
+                work();
+            }
+            start.elapsed().as_secs_f64() / f64::from(batch)
+        };
+        let floor_work = || {
+            let step = Step::from_json(black_box(&text)).expect("step");
+            black_box(serde_json::to_vec(&step.parameters["body"]).expect("body"));
+        };
+        let plugin_work = || {
+            let step = Step::from_json(black_box(&text)).expect("step");
+            let report = endpoint.test_request(step, None);
+            black_box(serde_json::to_vec(&report).expect("report"));
+        };
+        let mut rounds: Vec<(f64, f64)> = (0..ROUNDS)
+            .map(|_| (time(&floor_work), time(&plugin_work)))
+            .collect();
+        rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
+        let (floor, plugin) = rounds[ROUNDS / 2];
+        println!(
+            "  {size:<8} floor {:>9.1} µs   test_request {:>9.1} µs   ratio {:.2}x",
+            floor * 1e6,
+            plugin * 1e6,
+            plugin / floor
+        );
+    }
+}
+
+/// The example step: expressions of several kinds, an ACL entry, an allowed IP.
+fn typical() -> String {
+    json!({
+        "parameters": {
+            "organizationId": "org-1",
+            "server": "sandbox",
+            "body": {
+                "description": "Key for ${workflow.input.customer.name}",
+                "type": "publishable",
+                "acl": [{ "scope": { "planId": "${lookup.output.response.body.planIds}" },
+                          "permissions": ["GetCustomer"] }],
+                "allowedIps": ["153.12.32.33"]
+            },
+            "headers": { "X-Request-Source": "onboarding-${workflow.workflowId}" }
+        },
+        "context": {
+            "workflow": { "workflowId": "wf-1", "input": { "customer": { "name": "Ada" } } },
+            "lookup": { "output": { "response": { "body": { "planIds": ["plan-1", "plan-2"] } } } }
+        }
+    })
+    .to_string()
+}
+
+/// An ACL of 200 entries, each with every scope kind, several permissions and expressions.
+fn large() -> String {
+    let acl: Vec<Value> = (0..200)
+        .map(|i| {
+            json!({
+                "scope": {
+                    "organizationId": [format!("org-{i}")],
+                    "productId": [format!("prod-{i}"), "${workflow.input.product}"],
+                    "planId": "${lookup.output.response.body.planIds}",
+                    "customFieldName": [format!("field_{i}")]
+                },
+                "permissions": ["GetCustomer", "PostCustomer", "GetPlan", "GetProduct", "GetInvoice"]
+            })
+        })
+        .collect();
+    json!({
+        "parameters": {
+            "organizationId": "org-1",
+            "body": {
+                "description": "Large key for ${workflow.input.customer.name}",
+                "acl": acl,
+                "allowedIps": ["153.12.32.33", "201.54.122.0/24", "2606:4700::/32"]
+            }
+        },
+        "context": {
+            "workflow": { "workflowId": "wf-1", "input": { "product": "prod-x", "customer": { "name": "Ada" } } },
+            "lookup": { "output": { "response": { "body": { "planIds": ["plan-1", "plan-2"] } } } }
+        }
+    })
+    .to_string()
+}
+
+fn input(size: &str) -> String {
+    if size == "typical" {
+        typical()
+    } else {
+        large()
+    }
+}
+
+const SIZES: [&str; 2] = ["typical", "large"];
+
+/// What the plugin does per step: parse it, render and validate it, serialize the report.
+#[divan::bench(args = SIZES, sample_count = 400)]
+fn test_request(bencher: Bencher, size: &str) {
+    let endpoint = Endpoint::builder().build().expect("endpoint");
+    let text = input(size);
+    bencher.bench_local(|| {
+        let step = Step::from_json(black_box(&text)).expect("step");
+        let report = endpoint.test_request(step, None);
+        serde_json::to_vec(&report).expect("report")
+    });
+}
+
+/// The floor: parse the same step and serialize its body, nothing else.
+#[divan::bench(args = SIZES, sample_count = 400)]
+fn floor_parse_and_serialize(bencher: Bencher, size: &str) {
+    let text = input(size);
+    bencher.bench_local(|| {
+        let step = Step::from_json(black_box(&text)).expect("step");
+        serde_json::to_vec(&step.parameters["body"]).expect("body")
+    });
+}
+
+/// Loading the embedded definition and compiling its validator (once per process).
+#[divan::bench]
+fn load_and_compile_definition() -> Endpoint {
+    Endpoint::builder().build().expect("endpoint")
+}

@@ -309,6 +309,12 @@ impl Definition {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let mut variables: Vec<String> = Vec::new();
+        for variable in servers.iter().flat_map(|s| &s.variables) {
+            if !variables.contains(&variable.name) {
+                variables.push(variable.name.clone());
+            }
+        }
 
         Ok(Operation {
             id: op
@@ -318,6 +324,7 @@ impl Definition {
             method: method.to_uppercase(),
             path,
             servers,
+            variables,
             security,
             headers,
             path_params,
@@ -541,6 +548,8 @@ pub struct Operation {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) servers: Vec<Server>,
+    /// Every server variable name, once, in order of appearance: each is a step parameter.
+    pub(crate) variables: Vec<String>,
     pub(crate) security: Vec<AuthScheme>,
     pub(crate) headers: Vec<HeaderParam>,
     pub(crate) path_params: Vec<String>,

@@ -136,7 +136,7 @@ impl EndpointBuilder {
 ///                   "body": { "description": "Key for ${workflow.input.name}" } },
 ///   "context": { "workflow": { "input": { "name": "Ada" } } }
 /// }"#)?;
-/// let report = endpoint.test_request(&step, None);
+/// let report = endpoint.test_request(step, None);
 /// assert!(report.valid);
 /// assert_eq!(report.request.url, "https://api-sandbox.rebilly.com/organizations/org-1/api-keys");
 /// assert_eq!(report.request.body.unwrap()["description"], "Key for Ada");
@@ -184,7 +184,10 @@ impl Endpoint {
 
     /// The test request (dry run): renders and validates the step and shows the request that
     /// would be sent. No network; credentials only say whether they are configured.
-    pub fn test_request(&self, step: &Step, credentials: Option<&Credentials>) -> TestReport {
+    ///
+    /// The step is taken by value: rendering happens in place, so the parameters become the
+    /// request body without a copy.
+    pub fn test_request(&self, step: Step, credentials: Option<&Credentials>) -> TestReport {
         let checked = self.check(step, credentials);
         let curl = checked.request.to_curl(checked.credential_hint);
         TestReport {
@@ -197,14 +200,18 @@ impl Endpoint {
         }
     }
 
-    fn check(&self, step: &Step, credentials: Option<&Credentials>) -> Checked<'_> {
-        let rendered = render::render(&step.parameters, &step.context, &self.limits);
-        let params = &rendered.value;
+    fn check(&self, step: Step, credentials: Option<&Credentials>) -> Checked<'_> {
+        let Step {
+            mut parameters,
+            context,
+        } = step;
+        let rendered = render::render(&mut parameters, &context, &self.limits);
+        let params = &parameters;
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
         let url = request::url(&self.operation, params, &mut findings);
         let headers = request::headers(&self.operation, params, credentials, &mut findings);
-        let body = self.check_body(params, &mut findings);
+        let sends_body = self.check_body(params, &mut findings);
         // A string whose expression failed is still its raw text; what later checks say about
         // that text is noise next to the rendering error itself.
         findings.errors.retain(|error| {
@@ -230,7 +237,12 @@ impl Endpoint {
                 method: self.operation.method.clone(),
                 url,
                 headers,
-                body,
+                // Moved, not cloned: the rendered parameters are ours.
+                body: if sends_body {
+                    parameters.remove("body")
+                } else {
+                    None
+                },
             },
             credential_hint,
         }
@@ -238,37 +250,37 @@ impl Endpoint {
 
     /// Top-level parameters are `server`, `headers`, `body` and the operation's variables.
     fn check_parameter_names(&self, params: &Map<String, Value>, findings: &mut Findings) {
-        let mut known: Vec<&str> = vec!["server", "headers", "body"];
-        for variable in self.operation.servers.iter().flat_map(|s| &s.variables) {
-            if !known.contains(&variable.name.as_str()) {
-                known.push(&variable.name);
-            }
-        }
-        known.extend(self.operation.path_params.iter().map(String::as_str));
+        let known = || {
+            ["server", "headers", "body"]
+                .into_iter()
+                .chain(self.operation.variables.iter().map(String::as_str))
+                .chain(self.operation.path_params.iter().map(String::as_str))
+        };
         for name in params.keys() {
-            if !known.contains(&name.as_str()) {
+            if !known().any(|k| k == name) {
                 findings.error(
                     push_token("", name),
                     format!(
                         "unknown parameter {name:?}{} (known: {})",
-                        suggest::did_you_mean(name, known.iter().copied()),
-                        known.join(", ")
+                        suggest::did_you_mean(name, known()),
+                        known().collect::<Vec<_>>().join(", ")
                     ),
                 );
             }
         }
     }
 
-    fn check_body(&self, params: &Map<String, Value>, findings: &mut Findings) -> Option<Value> {
+    /// Validates the body; says whether the request carries one.
+    fn check_body(&self, params: &Map<String, Value>, findings: &mut Findings) -> bool {
         let given = params.get("body");
         match (&self.body, &self.operation.body, given) {
             (Some(validator), _, Some(body)) => {
                 validator.check(body, findings);
-                Some(body.clone())
+                true
             }
             (_, Some(spec), None) if spec.required => {
                 findings.error("", "missing required parameter \"body\"");
-                None
+                false
             }
             (None, None, Some(body)) => {
                 findings.error(
@@ -280,9 +292,9 @@ impl Endpoint {
                         json_kind(body)
                     ),
                 );
-                None
+                false
             }
-            _ => None,
+            _ => false,
         }
     }
 }

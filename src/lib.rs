@@ -17,7 +17,7 @@
 //!     }
 //! }))?;
 //! let credentials = Credentials::ApiKey(Secret::new("sk_live_not_printed"));
-//! let report = endpoint.test_request(&step, Some(&credentials));
+//! let report = endpoint.test_request(step, Some(&credentials));
 //!
 //! assert!(!report.valid);
 //! assert_eq!(report.errors[0].path, "/body/allowedIps/0");

@@ -92,7 +92,7 @@ fn run(cli: Cli) -> Result<u8, Unusable> {
                 .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
             let step = Step::from_json(&text)
                 .map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))?;
-            let report = endpoint.test_request(&step, Credentials::from_env().as_ref());
+            let report = endpoint.test_request(step, Credentials::from_env().as_ref());
             print_json(&serde_json::to_string_pretty(&report).map_err(json_error)?)?;
             Ok(if report.valid { 0 } else { EXIT_INVALID })
         }
@@ -137,7 +137,7 @@ fn test_request_lines(endpoint: &Endpoint, path: &PathBuf) -> Result<u8, Unusabl
         let number = index + 1;
         let written = match Step::from_json(&line) {
             Ok(step) => {
-                let report: TestReport = endpoint.test_request(&step, credentials.as_ref());
+                let report: TestReport = endpoint.test_request(step, credentials.as_ref());
                 if !report.valid {
                     code = code.max(EXIT_INVALID);
                 }

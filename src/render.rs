@@ -6,7 +6,7 @@
 //! type; inside a longer string an expression is substituted as text. `$${` is a literal `${`.
 //! Rendering is one pass: a substituted value is never evaluated again.
 
-use crate::problem::{Problem, push_index, push_token};
+use crate::problem::{Problem, append_index, append_token};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -40,153 +40,155 @@ pub(crate) struct Substitution {
     pub expression: String,
 }
 
-/// Parameters after rendering, with every problem rendering found.
-#[derive(Debug)]
+/// What rendering found: problems, and where whole values were substituted.
+#[derive(Debug, Default)]
 pub(crate) struct Rendered {
-    pub value: Map<String, Value>,
     pub problems: Vec<Problem>,
     pub substitutions: Vec<Substitution>,
 }
 
-/// Renders `parameters` against `context`. Never fails as a whole: a string whose expression
-/// does not resolve is left as written and reported, so the rest renders as far as possible.
+/// Renders `parameters` in place against `context`. Never fails as a whole: a string whose
+/// expression does not resolve is left as written and reported, so the rest renders as far
+/// as possible. Values without expressions are not touched, let alone copied.
 pub(crate) fn render(
-    parameters: &Map<String, Value>,
+    parameters: &mut Map<String, Value>,
     context: &Map<String, Value>,
     limits: &Limits,
 ) -> Rendered {
     let mut renderer = Renderer {
         context,
+        pointer: String::new(),
         limits,
         expressions: 0,
         substituted: 0,
-        problems: Vec::new(),
-        substitutions: Vec::new(),
+        found: Rendered::default(),
     };
-    let mut value = Map::with_capacity(parameters.len());
-    for (key, item) in parameters {
-        let rendered = renderer.value(item, push_token("", key), 1);
-        value.insert(key.clone(), rendered);
+    for (key, item) in parameters.iter_mut() {
+        renderer.field(key, item, 1);
     }
-    Rendered {
-        value,
-        problems: renderer.problems,
-        substitutions: renderer.substitutions,
-    }
+    renderer.found
 }
 
 struct Renderer<'a> {
     context: &'a Map<String, Value>,
+    /// JSON Pointer of the value being rendered.
+    pointer: String,
     limits: &'a Limits,
     expressions: usize,
     substituted: usize,
-    problems: Vec<Problem>,
-    substitutions: Vec<Substitution>,
+    found: Rendered,
 }
 
 impl<'a> Renderer<'a> {
-    fn value(&mut self, value: &Value, pointer: String, depth: usize) -> Value {
+    fn field(&mut self, key: &str, value: &mut Value, depth: usize) {
+        let len = self.pointer.len();
+        append_token(&mut self.pointer, key);
+        self.value(value, depth);
+        self.pointer.truncate(len);
+    }
+
+    fn item(&mut self, index: usize, value: &mut Value, depth: usize) {
+        let len = self.pointer.len();
+        append_index(&mut self.pointer, index);
+        self.value(value, depth);
+        self.pointer.truncate(len);
+    }
+
+    fn value(&mut self, value: &mut Value, depth: usize) {
         if depth > self.limits.max_depth && matches!(value, Value::Array(_) | Value::Object(_)) {
-            self.problems.push(Problem::new(
-                pointer,
-                format!(
-                    "nested deeper than {} levels; rendering stops here",
-                    self.limits.max_depth
-                ),
-            ));
-            return value.clone();
+            let message = format!(
+                "nested deeper than {} levels; rendering stops here",
+                self.limits.max_depth
+            );
+            self.problem(message);
+            return;
         }
         match value {
-            Value::String(text) => self.string(text, pointer),
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| self.value(item, push_index(&pointer, i), depth + 1))
-                    .collect(),
-            ),
-            Value::Object(fields) => {
-                let mut out = Map::with_capacity(fields.len());
-                for (key, item) in fields {
-                    let rendered = self.value(item, push_token(&pointer, key), depth + 1);
-                    out.insert(key.clone(), rendered);
+            Value::String(text) => {
+                if text.contains('$')
+                    && let Some(rendered) = self.string(text)
+                {
+                    *value = rendered;
                 }
-                Value::Object(out)
             }
-            other => other.clone(),
+            Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.item(i, item, depth + 1);
+                }
+            }
+            Value::Object(fields) => {
+                for (key, item) in fields.iter_mut() {
+                    self.field(key, item, depth + 1);
+                }
+            }
+            _ => {}
         }
     }
 
-    fn string(&mut self, text: &str, pointer: String) -> Value {
-        if !text.contains('$') {
-            return Value::String(text.to_owned());
-        }
+    fn problem(&mut self, message: String) {
+        self.found
+            .problems
+            .push(Problem::new(self.pointer.clone(), message));
+    }
+
+    /// The rendered value of a string that holds a `$`, or `None` to keep it as written
+    /// (nothing to substitute, or a problem was recorded).
+    fn string(&mut self, text: &str) -> Option<Value> {
         let pieces = match parse(text) {
             Ok(pieces) => pieces,
             Err(message) => {
-                self.problems.push(Problem::new(pointer, message));
-                return Value::String(text.to_owned());
+                self.problem(message);
+                return None;
             }
         };
-        if let [Piece::Expression(expression)] = pieces.as_slice() {
-            return match self.evaluate(expression, &pointer) {
-                Some(found) => {
-                    self.substitutions.push(Substitution {
-                        pointer,
-                        expression: (*expression).to_owned(),
-                    });
-                    found.clone()
-                }
-                None => Value::String(text.to_owned()),
-            };
+        if let [Piece::Expression(expression, steps)] = pieces.as_slice() {
+            let found = self.evaluate(expression, steps)?;
+            self.found.substitutions.push(Substitution {
+                pointer: self.pointer.clone(),
+                expression: (*expression).to_owned(),
+            });
+            return Some(found.clone());
+        }
+        if pieces.iter().all(|p| matches!(p, Piece::Text(_))) && !text.contains("$${") {
+            return None;
         }
         let mut out = String::with_capacity(text.len());
         for piece in &pieces {
             match piece {
                 Piece::Text(literal) => out.push_str(literal),
-                Piece::Expression(expression) => match self.evaluate(expression, &pointer) {
-                    Some(found) => append_as_text(&mut out, found),
-                    None => return Value::String(text.to_owned()),
-                },
+                Piece::Expression(expression, steps) => {
+                    append_as_text(&mut out, self.evaluate(expression, steps)?);
+                }
             }
         }
-        Value::String(out)
+        Some(Value::String(out))
     }
 
     /// Resolves one expression, counting it against the limits. `None` means a problem was
-    /// recorded at `pointer`.
-    fn evaluate(&mut self, expression: &str, pointer: &str) -> Option<&'a Value> {
+    /// recorded.
+    fn evaluate(&mut self, expression: &str, steps: &[Step<'_>]) -> Option<&'a Value> {
         self.expressions += 1;
         if self.expressions > self.limits.max_expressions {
             if self.expressions == self.limits.max_expressions + 1 {
-                self.problems.push(Problem::new(
-                    pointer,
-                    format!(
-                        "more than {} expressions in one step; the rest are not evaluated",
-                        self.limits.max_expressions
-                    ),
+                self.problem(format!(
+                    "more than {} expressions in one step; the rest are not evaluated",
+                    self.limits.max_expressions
                 ));
             }
             return None;
         }
-        let found = match resolve(self.context, expression) {
+        let found = match resolve(self.context, steps) {
             Ok(found) => found,
             Err(why) => {
-                self.problems.push(Problem::new(
-                    pointer,
-                    format!("${{{expression}}} does not resolve: {why}"),
-                ));
+                self.problem(format!("${{{expression}}} does not resolve: {why}"));
                 return None;
             }
         };
         self.substituted += approximate_size(found);
         if self.substituted > self.limits.max_substituted_bytes {
-            self.problems.push(Problem::new(
-                pointer,
-                format!(
-                    "expressions substitute more than {} bytes in one step",
-                    self.limits.max_substituted_bytes
-                ),
+            self.problem(format!(
+                "expressions substitute more than {} bytes in one step",
+                self.limits.max_substituted_bytes
             ));
             return None;
         }
@@ -197,7 +199,8 @@ impl<'a> Renderer<'a> {
 #[derive(Debug, PartialEq)]
 enum Piece<'t> {
     Text(&'t str),
-    Expression(&'t str),
+    /// The expression's text and its parsed path.
+    Expression(&'t str, Vec<Step<'t>>),
 }
 
 /// Splits a string into literal text and expressions. `$${` is a literal `${`.
@@ -227,8 +230,7 @@ fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
                 pieces.push(Piece::Text(&text[literal_start..dollar]));
             }
             let expression = &text[open..open + len];
-            check_syntax(expression)?;
-            pieces.push(Piece::Expression(expression));
+            pieces.push(Piece::Expression(expression, steps(expression)?));
             literal_start = open + len + 1;
             at = literal_start;
         } else {
@@ -247,10 +249,6 @@ fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
 enum Step<'t> {
     Field(&'t str),
     Index(usize),
-}
-
-fn check_syntax(expression: &str) -> Result<(), String> {
-    steps(expression).map(|_| ())
 }
 
 /// Parses `a.b[0].c` into its steps.
@@ -299,8 +297,7 @@ fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
 }
 
 /// Follows an expression's path through the context, saying how far it got when it fails.
-fn resolve<'c>(context: &'c Map<String, Value>, expression: &str) -> Result<&'c Value, String> {
-    let steps = steps(expression)?;
+fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<&'c Value, String> {
     let (first, rest) = match steps.split_first() {
         Some((Step::Field(name), rest)) => (*name, rest),
         _ => return Err("an expression starts with a name".to_owned()),
@@ -415,12 +412,9 @@ mod tests {
     }
 
     fn one(text: &str) -> (Value, Vec<Problem>) {
-        let rendered = render(
-            &object(json!({ "v": text })),
-            &context(),
-            &Limits::default(),
-        );
-        (rendered.value["v"].clone(), rendered.problems)
+        let mut parameters = object(json!({ "v": text }));
+        let rendered = render(&mut parameters, &context(), &Limits::default());
+        (parameters["v"].clone(), rendered.problems)
     }
 
     #[test]
@@ -502,8 +496,9 @@ mod tests {
         };
         let params =
             json!({"a": ["${workflow.input.n}", "${workflow.input.n}", "${workflow.input.n}"]});
-        let rendered = render(&object(params), &context(), &limits);
-        assert_eq!(rendered.value["a"], json!([3, 3, "${workflow.input.n}"]));
+        let mut params = object(params);
+        let rendered = render(&mut params, &context(), &limits);
+        assert_eq!(params["a"], json!([3, 3, "${workflow.input.n}"]));
         assert_eq!(rendered.problems.len(), 1);
         assert_eq!(rendered.problems[0].path, "/a/2");
     }

@@ -32,13 +32,14 @@ impl HttpRequest {
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
-        let mut line = format!("curl -X {} {}", self.method, shell_quote(&self.url));
+        let mut line = format!("curl -X {} ", self.method);
+        push_quoted(&mut line, &self.url);
         for (name, value) in &self.headers {
             if credential.is_some_and(|(header, _)| header.eq_ignore_ascii_case(name)) {
                 continue;
             }
             line.push_str(" -H ");
-            line.push_str(&shell_quote(&format!("{name}: {value}")));
+            push_quoted(&mut line, &format!("{name}: {value}"));
         }
         if let Some((header, env_var)) = credential {
             let prefix = if header.eq_ignore_ascii_case("authorization") {
@@ -50,15 +51,23 @@ impl HttpRequest {
         }
         if let Some(body) = &self.body {
             line.push_str(" --data-raw ");
-            line.push_str(&shell_quote(&body.to_string()));
+            push_quoted(&mut line, &body.to_string());
         }
         line
     }
 }
 
 /// POSIX single quoting: safe for any content, including `'`, `$` and newlines.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+fn push_quoted(line: &mut String, text: &str) {
+    line.reserve(text.len() + 2);
+    line.push('\'');
+    for (i, part) in text.split('\'').enumerate() {
+        if i > 0 {
+            line.push_str(r"'\''");
+        }
+        line.push_str(part);
+    }
+    line.push('\'');
 }
 
 mod header_map {
@@ -179,7 +188,6 @@ fn base_url(
             return None;
         }
     };
-    let variables: Vec<String> = server.variables.iter().map(|v| v.name.clone()).collect();
     let mut filled = server.url.clone();
     for variable in &server.variables {
         let placeholder = format!("{{{}}}", variable.name);
@@ -207,7 +215,8 @@ fn base_url(
             },
         }
     }
-    warn_unused_variables(op, params, &variables, &server.name, findings);
+    let used = |name: &str| server.variables.iter().any(|v| v.name == name);
+    warn_unused_variables(op, params, used, &server.name, findings);
     Some(filled)
 }
 
@@ -218,7 +227,7 @@ fn custom_base(
     params: &Map<String, Value>,
     findings: &mut Findings,
 ) -> Option<String> {
-    let known = known_variables(op);
+    let known = &op.variables;
     let mut used = Vec::new();
     let mut probe = given.to_owned();
     let mut rest = given;
@@ -297,31 +306,27 @@ fn custom_base(
             ),
         }
     }
-    warn_unused_variables(op, params, &used, given, findings);
+    warn_unused_variables(
+        op,
+        params,
+        |name| used.iter().any(|u| u == name),
+        given,
+        findings,
+    );
     Some(filled)
-}
-
-fn known_variables(op: &Operation) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for variable in op.servers.iter().flat_map(|s| &s.variables) {
-        if !names.contains(&variable.name) {
-            names.push(variable.name.clone());
-        }
-    }
-    names
 }
 
 fn warn_unused_variables(
     op: &Operation,
     params: &Map<String, Value>,
-    used: &[String],
+    used: impl Fn(&str) -> bool,
     server: &str,
     findings: &mut Findings,
 ) {
-    for name in known_variables(op) {
-        if params.contains_key(&name) && !used.contains(&name) {
+    for name in &op.variables {
+        if params.contains_key(name) && !used(name) {
             findings.warn(
-                push_token("", &name),
+                push_token("", name),
                 format!("{name} is not used: server {server} has no {{{name}}}"),
             );
         }
@@ -576,8 +581,14 @@ mod tests {
 
     #[test]
     fn shell_quoting_survives_quotes() {
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        let quoted = |text: &str| {
+            let mut line = String::new();
+            push_quoted(&mut line, text);
+            line
+        };
+        assert_eq!(quoted("it's"), r"'it'\''s'");
+        assert_eq!(quoted("$HOME"), "'$HOME'");
+        assert_eq!(quoted("'"), r"''\'''");
     }
 
     #[test]

@@ -22,12 +22,15 @@ pub(crate) fn parameters(op: &Operation) -> Value {
             "examples": names,
         }),
     );
-    let mut seen: Vec<&str> = Vec::new();
-    for variable in op.servers.iter().flat_map(|s| &s.variables) {
-        if seen.contains(&variable.name.as_str()) {
+    for name in &op.variables {
+        let Some(variable) = op
+            .servers
+            .iter()
+            .flat_map(|s| &s.variables)
+            .find(|v| &v.name == name)
+        else {
             continue;
-        }
-        seen.push(&variable.name);
+        };
         let mut spec = json!({ "type": "string", "minLength": 1, "title": variable.name });
         if let Some(description) = &variable.description {
             spec["description"] = Value::String(format!(

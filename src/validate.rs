@@ -4,7 +4,7 @@
 
 use crate::definition::{BodySpec, DefinitionError, ErrorKind, Version};
 use crate::ip;
-use crate::problem::{Findings, push_index, push_token};
+use crate::problem::{Findings, append_index, append_token};
 use crate::request::json_kind;
 use crate::suggest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -63,8 +63,8 @@ impl fmt::Debug for OperationIds {
 
 /// A compiled body validator: built once per loaded definition, used for every step.
 pub(crate) struct BodyValidator {
-    schema: Value,
     compiled: jsonschema::Validator,
+    shape: Shape,
     operation_ids: OperationIds,
 }
 
@@ -88,15 +88,17 @@ impl BodyValidator {
                 )
             })?;
         Ok(BodyValidator {
-            schema: spec.schema.clone(),
             compiled,
+            shape: Shape::compile(&spec.schema),
             operation_ids,
         })
     }
 
     /// Every problem in `body`, located under `/body`.
     pub fn check(&self, body: &Value, findings: &mut Findings) {
-        for error in self.compiled.iter_errors(body) {
+        // Most bodies are valid, and a yes/no check is far cheaper than collecting errors.
+        let errors = (!self.compiled.is_valid(body)).then(|| self.compiled.iter_errors(body));
+        for error in errors.into_iter().flatten() {
             // Unknown properties are reported by the walk below, with a suggestion.
             if matches!(
                 error.kind(),
@@ -107,33 +109,30 @@ impl BodyValidator {
             let pointer = format!("/body{}", error.instance_path().as_str());
             findings.error(pointer, schema_message(error.kind(), error.instance()));
         }
-        self.walk(&self.schema, body, "/body".to_owned(), findings);
+        let mut pointer = String::from("/body");
+        self.walk(&self.shape, body, &mut pointer, findings);
     }
 
-    fn walk(&self, schema: &Value, value: &Value, pointer: String, findings: &mut Findings) {
-        let Value::Object(schema) = schema else {
-            return;
-        };
-        for part in schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            self.walk(part, value, pointer.clone(), findings);
+    /// Follows `value` through `shape`; `pointer` is a buffer restored before returning.
+    fn walk(&self, shape: &Shape, value: &Value, pointer: &mut String, findings: &mut Findings) {
+        for part in &shape.all_of {
+            self.walk(part, value, pointer, findings);
         }
         match value {
-            Value::Object(fields) => self.walk_object(schema, fields, &pointer, findings),
+            Value::Object(fields) => self.walk_object(shape, fields, pointer, findings),
             Value::Array(items) => {
-                if let Some(item_schema) = schema.get("items") {
+                if let Some(item_shape) = &shape.items {
+                    let len = pointer.len();
                     for (i, item) in items.iter().enumerate() {
-                        self.walk(item_schema, item, push_index(&pointer, i), findings);
+                        append_index(pointer, i);
+                        self.walk(item_shape, item, pointer, findings);
+                        pointer.truncate(len);
                     }
                 }
             }
             Value::String(text) => {
-                if let Some(format) = schema.get("format").and_then(Value::as_str) {
-                    self.check_format(format, text, &pointer, findings);
+                if let Some(format) = shape.format {
+                    self.check_format(format, text, pointer, findings);
                 }
             }
             _ => {}
@@ -142,63 +141,54 @@ impl BodyValidator {
 
     fn walk_object(
         &self,
-        schema: &Map<String, Value>,
+        shape: &Shape,
         fields: &Map<String, Value>,
-        pointer: &str,
+        pointer: &mut String,
         findings: &mut Findings,
     ) {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        let len = pointer.len();
         for (name, value) in fields {
-            let here = push_token(pointer, name);
-            match properties.and_then(|p| p.get(name)) {
-                Some(property) if property.get("readOnly") == Some(&Value::Bool(true)) => {
+            append_token(pointer, name);
+            match shape.property(name) {
+                Some(property) if property.read_only => {
                     let hint = property
-                        .get("x-read-only-hint")
-                        .and_then(Value::as_str)
+                        .read_only_hint
+                        .as_deref()
                         .map(|hint| format!("; {hint}"))
                         .unwrap_or_default();
                     findings.error(
-                        here,
-                        format!("{name} is read-only: the server sets it, and a request must not send it{hint}"),
+                        pointer.clone(),
+                        format!(
+                            "{name} is read-only: the server sets it, and a request must not send it{hint}"
+                        ),
                     );
                 }
-                Some(property) => self.walk(property, value, here, findings),
-                None if closed => {
-                    let writable = properties.into_iter().flatten().filter_map(|(k, p)| {
-                        (p.get("readOnly") != Some(&Value::Bool(true))).then_some(k.as_str())
-                    });
+                Some(property) => self.walk(&property.shape, value, pointer, findings),
+                None if shape.closed => {
+                    let writable = shape.writable().map(|(name, _)| name.as_str());
                     let suggestion = suggest::did_you_mean(name, writable);
-                    let known = properties
-                        .map(|p| {
-                            p.iter()
-                                .filter(|(_, s)| s.get("readOnly") != Some(&Value::Bool(true)))
-                                .map(|(k, _)| k.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default();
+                    let known: Vec<&str> = shape.writable().map(|(n, _)| n.as_str()).collect();
                     findings.error(
-                        here,
+                        pointer.clone(),
                         format!(
-                            "unknown field {name:?}{suggestion} (known: {known}). The API would ignore it silently"
+                            "unknown field {name:?}{suggestion} (known: {}). The API would ignore it silently",
+                            known.join(", ")
                         ),
                     );
                 }
                 None => {
-                    if let Some(extra) = schema.get("additionalProperties")
-                        && extra.is_object()
-                    {
-                        self.walk(extra, value, here, findings);
+                    if let Some(extra) = &shape.additional {
+                        self.walk(extra, value, pointer, findings);
                     }
                 }
             }
+            pointer.truncate(len);
         }
     }
 
-    fn check_format(&self, format: &str, text: &str, pointer: &str, findings: &mut Findings) {
+    fn check_format(&self, format: Format, text: &str, pointer: &str, findings: &mut Findings) {
         match format {
-            "operationId" if !self.operation_ids.allows(text) => {
+            Format::OperationId if !self.operation_ids.allows(text) => {
                 let suggestion =
                     suggest::did_you_mean(text, self.operation_ids.ids.iter().map(String::as_str));
                 findings.error(
@@ -208,13 +198,106 @@ impl BodyValidator {
                     ),
                 );
             }
-            "public-ip-or-cidr" => match ip::check(text) {
+            Format::OperationId => {}
+            Format::PublicIpOrCidr => match ip::check(text) {
                 Ok(None) => {}
                 Ok(Some(warning)) => findings.warn(pointer, warning),
                 Err(error) => findings.error(pointer, error),
             },
-            _ => {}
         }
+    }
+}
+
+/// What the rule walk needs from a schema node, compiled once so that checking a body does
+/// no map lookups into the schema.
+#[derive(Debug, Default)]
+struct Shape {
+    /// Declared properties, in schema order; few enough that a scan beats hashing.
+    properties: Vec<(String, Property)>,
+    /// `additionalProperties: false`: an undeclared field is an error.
+    closed: bool,
+    additional: Option<Box<Shape>>,
+    items: Option<Box<Shape>>,
+    all_of: Vec<Shape>,
+    format: Option<Format>,
+}
+
+#[derive(Debug)]
+struct Property {
+    read_only: bool,
+    /// `x-read-only-hint`: what to do instead of sending the field.
+    read_only_hint: Option<String>,
+    shape: Shape,
+}
+
+/// The `format`s with a rule of their own; other formats are left to the JSON Schema.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    /// A Rebilly operationId or `*`.
+    OperationId,
+    /// A public IPv4/IPv6 address or CIDR range.
+    PublicIpOrCidr,
+}
+
+impl Shape {
+    fn compile(schema: &Value) -> Shape {
+        let Value::Object(schema) = schema else {
+            return Shape::default();
+        };
+        let sub = |key: &str| {
+            schema
+                .get(key)
+                .filter(|s| s.is_object())
+                .map(|s| Box::new(Shape::compile(s)))
+        };
+        let properties = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(name, property)| {
+                (
+                    name.clone(),
+                    Property {
+                        read_only: property.get("readOnly") == Some(&Value::Bool(true)),
+                        read_only_hint: property
+                            .get("x-read-only-hint")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        shape: Shape::compile(property),
+                    },
+                )
+            })
+            .collect();
+        Shape {
+            properties,
+            closed: schema.get("additionalProperties") == Some(&Value::Bool(false)),
+            additional: sub("additionalProperties"),
+            items: sub("items"),
+            all_of: schema
+                .get("allOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(Shape::compile)
+                .collect(),
+            format: match schema.get("format").and_then(Value::as_str) {
+                Some("operationId") => Some(Format::OperationId),
+                Some("public-ip-or-cidr") => Some(Format::PublicIpOrCidr),
+                _ => None,
+            },
+        }
+    }
+
+    fn property(&self, name: &str) -> Option<&Property> {
+        self.properties
+            .iter()
+            .find(|(declared, _)| declared == name)
+            .map(|(_, property)| property)
+    }
+
+    fn writable(&self) -> impl Iterator<Item = &(String, Property)> {
+        self.properties.iter().filter(|(_, p)| !p.read_only)
     }
 }
 

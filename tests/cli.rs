@@ -19,7 +19,9 @@ fn fixture(name: &str) -> PathBuf {
 /// The binary with no credentials in its environment unless a test adds them.
 fn cli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_apikey-task"));
-    command.env_remove("REBILLY_API_KEY").env_remove("REBILLY_JWT");
+    command
+        .env_remove("REBILLY_API_KEY")
+        .env_remove("REBILLY_JWT");
     command
 }
 
@@ -31,7 +33,8 @@ fn run(command: &mut Command, stdin: Option<&str>) -> Output {
         .spawn()
         .expect("binary starts");
     let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin written");
+    pipe.write_all(stdin.unwrap_or("").as_bytes())
+        .expect("stdin written");
     drop(pipe);
     child.wait_with_output().expect("binary finishes")
 }
@@ -104,9 +107,15 @@ fn credentials_from_the_environment_are_redacted() {
         None,
     );
     let report = stdout_json(&output);
-    assert_eq!(report["request"]["headers"]["Authorization"], "Bearer <redacted>");
+    assert_eq!(
+        report["request"]["headers"]["Authorization"],
+        "Bearer <redacted>"
+    );
     for output_text in [text(&output.stdout), text(&output.stderr)] {
-        assert!(!output_text.contains("CANARY"), "a canary leaked: {output_text}");
+        assert!(
+            !output_text.contains("CANARY"),
+            "a canary leaked: {output_text}"
+        );
     }
 }
 
@@ -162,7 +171,10 @@ fn jsonl_reports_one_line_per_step_in_order() {
         .collect();
     assert_eq!(reports.len(), 3, "blank lines are skipped");
     assert_eq!(
-        reports.iter().map(|r| r["valid"].clone()).collect::<Vec<_>>(),
+        reports
+            .iter()
+            .map(|r| r["valid"].clone())
+            .collect::<Vec<_>>(),
         [true, false, true]
     );
     assert!(
@@ -172,11 +184,17 @@ fn jsonl_reports_one_line_per_step_in_order() {
     );
 
     let all_valid = [line("valid/minimal.json"), line("valid/acl-wildcard.json")].join("\n");
-    let output = run(cli().args(["test-request", "--jsonl", "-"]), Some(&all_valid));
+    let output = run(
+        cli().args(["test-request", "--jsonl", "-"]),
+        Some(&all_valid),
+    );
     assert_eq!(output.status.code(), Some(0));
 
     let with_garbage = [line("valid/minimal.json"), "not a step".into()].join("\n");
-    let output = run(cli().args(["test-request", "--jsonl", "-"]), Some(&with_garbage));
+    let output = run(
+        cli().args(["test-request", "--jsonl", "-"]),
+        Some(&with_garbage),
+    );
     assert_eq!(output.status.code(), Some(2));
     let second: Value = text(&output.stdout)
         .lines()
@@ -237,12 +255,18 @@ fn another_definition_is_loaded_from_a_path() {
 
     // Two operations and none chosen: a clear error listing them, exit 2.
     let output = run(
-        cli().arg("--definition").arg(&definition).args(["schema", "input"]),
+        cli()
+            .arg("--definition")
+            .arg(&definition)
+            .args(["schema", "input"]),
         None,
     );
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("PostWidget (POST /shelves/{shelfId}/widgets)"), "{stderr}");
+    assert!(
+        stderr.contains("PostWidget (POST /shelves/{shelfId}/widgets)"),
+        "{stderr}"
+    );
 
     let output = run(
         cli()

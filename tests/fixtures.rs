@@ -14,7 +14,7 @@ fn report_for(path: &Path) -> (bool, String) {
     let step = Step::from_json(&text).expect("fixture is a step");
     let endpoint = Endpoint::builder().build().expect("embedded endpoint");
     let credentials = Credentials::ApiKey(Secret::new(CANARY_KEY));
-    let report = endpoint.test_request(&step, Some(&credentials));
+    let report = endpoint.test_request(step, Some(&credentials));
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
     insta::assert_snapshot!("report", json);
     (report.valid, json)
@@ -29,23 +29,39 @@ fn every_fixture_report_matches_its_snapshot() {
             .and_then(Path::file_name)
             .is_some_and(|dir| dir == "valid");
         assert_eq!(valid, expected_valid, "{}: valid={valid}", path.display());
-        assert!(!json.contains(CANARY_KEY), "{}: credential leaked", path.display());
+        assert!(
+            !json.contains(CANARY_KEY),
+            "{}: credential leaked",
+            path.display()
+        );
         // Credentials written into a fixture's parameters are never echoed either.
-        assert!(!json.contains("CANARY"), "{}: canary leaked", path.display());
+        assert!(
+            !json.contains("CANARY"),
+            "{}: canary leaked",
+            path.display()
+        );
     });
 }
 
 #[test]
 fn there_are_enough_fixtures_of_both_kinds() {
     let count = |dir: &str| {
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(dir))
-            .expect("fixture dir")
-            .filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
-            })
-            .count()
+        std::fs::read_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(dir),
+        )
+        .expect("fixture dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+        })
+        .count()
     };
     assert!(count("valid") >= 10, "valid fixtures: {}", count("valid"));
-    assert!(count("invalid") >= 15, "invalid fixtures: {}", count("invalid"));
+    assert!(
+        count("invalid") >= 15,
+        "invalid fixtures: {}",
+        count("invalid")
+    );
 }

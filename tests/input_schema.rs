@@ -5,7 +5,9 @@ use serde_json::Value;
 use std::path::Path;
 
 fn fixture_parameters(dir: &str) -> Vec<(String, Value)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(dir);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(dir);
     let mut out: Vec<(String, Value)> = std::fs::read_dir(dir)
         .expect("fixture dir")
         .filter_map(Result::ok)
@@ -71,7 +73,14 @@ fn the_schema_describes_the_form_an_editor_builds() {
         serde_json::json!(["secret", "publishable"])
     );
     assert_eq!(body["properties"]["type"]["default"], "secret");
-    for read_only in ["id", "apiUser", "secretKey", "createdTime", "updatedTime", "_links"] {
+    for read_only in [
+        "id",
+        "apiUser",
+        "secretKey",
+        "createdTime",
+        "updatedTime",
+        "_links",
+    ] {
         assert!(body["properties"].get(read_only).is_none(), "{read_only}");
     }
     assert_eq!(schema["properties"]["server"]["default"], "sandbox");
