@@ -2,9 +2,9 @@
 
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV};
 use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Selector};
-use crate::problem::{AppliedDefault, Findings, Problem, is_within, push_token};
+use crate::problem::{AppliedDefault, Findings, Problem, is_within, json_kind, push_token};
 use crate::render::{self, Limits, Substitution};
-use crate::request::{self, HttpRequest, json_kind};
+use crate::request::{self, HttpRequest};
 use crate::schema;
 use crate::suggest;
 use crate::validate::{BodyValidator, OperationIds};

@@ -220,30 +220,25 @@ fn rules() -> &'static Rules {
             ("224.0.0.0/4", Kind::Multicast),
             ("240.0.0.0/4", Kind::Reserved),
         ];
-        let v4: Vec<Range> = v4_table
-            .iter()
-            .map(|(text, kind)| Range {
-                net: net(text),
-                kind: *kind,
-                embeds: None,
-                form: "",
-            })
-            .collect();
-        let mut v6: Vec<Range> = [
+        let native = |table: &[(&str, Kind)]| -> Vec<Range> {
+            table
+                .iter()
+                .map(|(text, kind)| Range {
+                    net: net(text),
+                    kind: *kind,
+                    embeds: None,
+                    form: "",
+                })
+                .collect()
+        };
+        let v4 = native(&v4_table);
+        let mut v6 = native(&[
             ("fc00::/7", Kind::UniqueLocal),
             ("fe80::/10", Kind::LinkLocal),
             ("::1/128", Kind::Loopback),
             ("::/128", Kind::Unspecified),
             ("ff00::/8", Kind::Multicast),
-        ]
-        .iter()
-        .map(|(text, kind)| Range {
-            net: net(text),
-            kind: *kind,
-            embeds: None,
-            form: "",
-        })
-        .collect();
+        ]);
         // IPv6 forms that carry an IPv4 address: (prefix, its length, the bit after the IPv4
         // address's last bit).
         let embeddings = [

@@ -109,6 +109,19 @@ pub(crate) fn append_index(pointer: &mut String, index: usize) {
     }
 }
 
+/// A JSON value's kind with its article, for messages: "a string", "null".
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Whether `pointer` is `prefix` or lies below it.
 pub(crate) fn is_within(pointer: &str, prefix: &str) -> bool {
     pointer == prefix

@@ -6,7 +6,7 @@
 //! type; inside a longer string an expression is substituted as text. `$${` is a literal `${`.
 //! Rendering is one pass: a substituted value is never evaluated again.
 
-use crate::problem::{Problem, append_index, append_token};
+use crate::problem::{Problem, append_index, append_token, json_kind};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -321,13 +321,13 @@ fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<&'
             (Step::Field(name), other) => {
                 return Err(format!(
                     "`{walked}` is {}, so it has no field `{name}`",
-                    describe(other)
+                    json_kind(other)
                 ));
             }
             (Step::Index(index), other) => {
                 return Err(format!(
                     "`{walked}` is {}, not an array, so [{index}] does not apply",
-                    describe(other)
+                    json_kind(other)
                 ));
             }
         };
@@ -354,17 +354,6 @@ fn available(fields: &Map<String, Value>) -> String {
         names.push("...");
     }
     format!(" (it has: {})", names.join(", "))
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Strings as they are; everything else in its compact JSON spelling.

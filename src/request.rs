@@ -6,7 +6,7 @@
 
 use crate::credentials::{Credentials, REDACTED};
 use crate::definition::{AuthScheme, Operation, Server};
-use crate::problem::{AppliedDefault, Findings, push_token};
+use crate::problem::{AppliedDefault, Findings, json_kind, push_token};
 use crate::suggest;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -562,17 +562,6 @@ fn same_media_type(allowed: &str, given: &str) -> bool {
 /// RFC 9110 token characters.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -100,22 +100,7 @@ fn strip_read_only(schema: &mut Value) {
     if let Some(Value::Array(required)) = fields.get_mut("required") {
         required.retain(|name| !removed.iter().any(|r| Some(r.as_str()) == name.as_str()));
     }
-    for (key, value) in fields.iter_mut() {
-        match key.as_str() {
-            "properties" => value
-                .as_object_mut()
-                .into_iter()
-                .flat_map(|p| p.values_mut())
-                .for_each(strip_read_only),
-            "items" | "additionalProperties" => strip_read_only(value),
-            "allOf" | "anyOf" | "oneOf" => value
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-                .for_each(strip_read_only),
-            _ => {}
-        }
-    }
+    for_each_subschema(fields, strip_read_only);
 }
 
 /// Wraps every schema whose `type` excludes strings in `anyOf: [schema, expression]`.
@@ -123,22 +108,7 @@ fn accept_expressions(schema: &mut Value) {
     let Value::Object(fields) = schema else {
         return;
     };
-    for (key, value) in fields.iter_mut() {
-        match key.as_str() {
-            "properties" => value
-                .as_object_mut()
-                .into_iter()
-                .flat_map(|p| p.values_mut())
-                .for_each(accept_expressions),
-            "items" | "additionalProperties" => accept_expressions(value),
-            "allOf" | "anyOf" | "oneOf" => value
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-                .for_each(accept_expressions),
-            _ => {}
-        }
-    }
+    for_each_subschema(fields, accept_expressions);
     let takes_string = match fields.get("type") {
         None => true,
         Some(Value::String(t)) => t == "string",
@@ -148,5 +118,24 @@ fn accept_expressions(schema: &mut Value) {
     if !takes_string {
         let original = std::mem::take(schema);
         *schema = json!({ "anyOf": [original, { "$ref": "#/$defs/expression" }] });
+    }
+}
+
+/// Applies `f` to each subschema a body schema can have: properties, items, additional
+/// properties and the members of `allOf`/`anyOf`/`oneOf`.
+fn for_each_subschema(fields: &mut Map<String, Value>, mut f: impl FnMut(&mut Value)) {
+    for (key, value) in fields.iter_mut() {
+        match key.as_str() {
+            "properties" => value
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|p| p.values_mut())
+                .for_each(&mut f),
+            "items" | "additionalProperties" => f(value),
+            "allOf" | "anyOf" | "oneOf" => {
+                value.as_array_mut().into_iter().flatten().for_each(&mut f)
+            }
+            _ => {}
+        }
     }
 }

@@ -4,8 +4,7 @@
 
 use crate::definition::{BodySpec, DefinitionError, ErrorKind, Version};
 use crate::ip;
-use crate::problem::{Findings, append_index, append_token};
-use crate::request::json_kind;
+use crate::problem::{Findings, append_index, append_token, json_kind};
 use crate::suggest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
