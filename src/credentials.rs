@@ -66,6 +66,35 @@ impl Credentials {
     }
 }
 
+/// Where an execution gets its credentials: the CLI reads the environment, an embedder plugs
+/// in its own store. Asked once per execution, so a rotated key is picked up.
+pub trait CredentialsSource: Send + Sync {
+    /// The credentials to send, or `None` when none are configured.
+    fn credentials(&self) -> Option<Credentials>;
+}
+
+impl CredentialsSource for Credentials {
+    fn credentials(&self) -> Option<Credentials> {
+        Some(self.clone())
+    }
+}
+
+impl CredentialsSource for Option<Credentials> {
+    fn credentials(&self) -> Option<Credentials> {
+        self.clone()
+    }
+}
+
+/// Credentials from `REBILLY_API_KEY`, else `REBILLY_JWT`, read at each execution.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FromEnv;
+
+impl CredentialsSource for FromEnv {
+    fn credentials(&self) -> Option<Credentials> {
+        Credentials::from_env()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -577,6 +577,20 @@ impl Operation {
     pub fn responses(&self) -> &Map<String, Value> {
         &self.responses
     }
+
+    /// The JSON body schema of the first documented 2xx response.
+    pub(crate) fn success_body_schema(&self) -> Option<&Value> {
+        self.responses
+            .iter()
+            .filter(|(status, _)| status.starts_with('2'))
+            .find_map(|(_, response)| {
+                let content = response.get("content")?.as_object()?;
+                content
+                    .iter()
+                    .find(|(media_type, _)| is_json(media_type))
+                    .and_then(|(_, media)| media.get("schema"))
+            })
+    }
 }
 
 /// A server from the definition. Its name is what the `server` parameter selects.

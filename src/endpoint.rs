@@ -1,6 +1,7 @@
 //! The compiled endpoint: a definition's operation with its validator, ready for many steps.
 
-use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV};
+use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, Secret};
+use crate::output;
 use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Selector};
 use crate::problem::{AppliedDefault, Findings, Problem, is_within, json_kind, push_token};
 use crate::render::{self, Limits, Substitution};
@@ -113,11 +114,16 @@ impl EndpointBuilder {
             None => None,
         };
         let input_schema = schema::parameters(&operation);
+        let success_body = operation.success_body_schema();
+        let secret_fields = success_body.map(schema::secret_fields).unwrap_or_default();
+        let output_schema = output::schema(success_body);
         Ok(Endpoint {
             definition,
             operation,
             body,
             input_schema,
+            output_schema,
+            secret_fields,
             limits: self.limits,
         })
     }
@@ -147,6 +153,9 @@ pub struct Endpoint {
     operation: Operation,
     body: Option<BodyValidator>,
     input_schema: Value,
+    output_schema: Value,
+    /// JSON Pointers of the success body's `x-secret` fields, e.g. `/secretKey`.
+    secret_fields: Vec<String>,
     limits: Limits,
 }
 
@@ -180,6 +189,56 @@ impl Endpoint {
     /// fields, and `${...}` expressions accepted wherever a value is.
     pub fn input_schema(&self) -> &Value {
         &self.input_schema
+    }
+
+    /// JSON Schema (2020-12) of the task output of a successful execution.
+    pub fn output_schema(&self) -> &Value {
+        &self.output_schema
+    }
+
+    /// The problems the API itself would answer 422 for: the body schema and the value rules,
+    /// without the client-side strictness (read-only and unknown fields are ignored, as the
+    /// API ignores them). Pointers are under `/body`. For the emulator.
+    pub(crate) fn server_side_problems(&self, body: &Value) -> Vec<Problem> {
+        let mut findings = Findings::default();
+        if let Some(validator) = &self.body {
+            validator.check(body, false, &mut findings);
+        }
+        findings.errors
+    }
+
+    pub(crate) fn secret_fields(&self) -> &[String] {
+        &self.secret_fields
+    }
+
+    /// Renders and validates a step for sending. The request's headers hold no credential:
+    /// the executor adds it at send time, from `credentials`.
+    pub(crate) fn prepare(
+        &self,
+        step: Step,
+        credentials: Option<&Credentials>,
+    ) -> Result<Prepared, Vec<Problem>> {
+        let mut checked = self.check(step, credentials);
+        if !checked.findings.errors.is_empty() {
+            return Err(checked.findings.errors);
+        }
+        let credential = credentials.and_then(|credentials| {
+            let scheme = request::credential_scheme(&self.operation, credentials)?;
+            let header = scheme.header().to_owned();
+            checked
+                .request
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(&header));
+            let value = match credentials {
+                Credentials::ApiKey(secret) => secret.clone(),
+                Credentials::Bearer(token) => Secret::new(format!("Bearer {}", token.expose())),
+            };
+            Some((header, value))
+        });
+        Ok(Prepared {
+            request: checked.request,
+            credential,
+        })
     }
 
     /// The test request (dry run): renders and validates the step and shows the request that
@@ -275,7 +334,7 @@ impl Endpoint {
         let given = params.get("body");
         match (&self.body, &self.operation.body, given) {
             (Some(validator), _, Some(body)) => {
-                validator.check(body, findings);
+                validator.check(body, true, findings);
                 true
             }
             (_, Some(spec), None) if spec.required => {
@@ -297,6 +356,13 @@ impl Endpoint {
             _ => false,
         }
     }
+}
+
+/// A valid request, ready to send, and the credential header to send it with.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub request: HttpRequest,
+    pub credential: Option<(String, Secret)>,
 }
 
 struct Checked<'e> {

@@ -32,20 +32,32 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 pub mod credentials;
 pub mod definition;
+pub mod emulator;
 mod endpoint;
+mod execute;
+mod failure;
 mod ip;
+mod noise;
+mod output;
 mod problem;
 mod render;
 mod request;
+mod retry;
 mod schema;
+pub mod secrets;
 mod suggest;
 mod validate;
 
-pub use credentials::{Credentials, Secret};
+pub use credentials::{Credentials, CredentialsSource, FromEnv, Secret};
 pub use definition::{Definition, DefinitionError, Operation, Selector};
 pub use endpoint::{Endpoint, EndpointBuilder, Step, TestReport};
+pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder};
+pub use failure::{InvalidField, Reconcile, TaskError};
+pub use output::{RequestSummary, ResponseOutput, TaskOutput};
+pub use retry::RetryPolicy;
 pub use problem::{AppliedDefault, Problem};
 pub use render::Limits;
 pub use request::HttpRequest;

@@ -2,13 +2,21 @@
 
 #![forbid(unsafe_code)]
 
-use apikey_task::{Credentials, Definition, Endpoint, Step, TestReport};
+use apikey_task::emulator::Emulator;
+use apikey_task::secrets::{Redact, Reveal, SecretSink};
+use apikey_task::{
+    Credentials, Definition, Endpoint, Executor, FromEnv, Secret, Step, TaskOutput, TestReport,
+};
 use clap::{Parser, Subcommand, ValueEnum};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
 use std::io::{BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Create Rebilly API keys from workflow steps: render, validate and dry-run `POST /api-keys`.
+/// Create Rebilly API keys from workflow steps: render, validate, dry-run and execute
+/// `POST /api-keys`.
 #[derive(Parser)]
 #[command(name = "apikey-task", version)]
 struct Cli {
@@ -42,7 +50,51 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         jsonl: Option<PathBuf>,
     },
-    /// Print a JSON document: the parameters' JSON Schema, or the loaded endpoint definition.
+    /// Execute a step: send the request and print the task output.
+    ///
+    /// Credentials come from REBILLY_API_KEY or REBILLY_JWT. Exit status: 0 success, 1 the
+    /// step failed (the error says whether a retry is safe), 2 unusable input.
+    Run {
+        /// The step file.
+        #[arg(
+            value_name = "STEP.json",
+            required_unless_present = "jsonl",
+            conflicts_with = "jsonl"
+        )]
+        step: Option<PathBuf>,
+        /// Execute one step per line of FILE (`-` for stdin); one output line per step, in order.
+        #[arg(long, value_name = "FILE")]
+        jsonl: Option<PathBuf>,
+        /// Steps in flight at once with --jsonl.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
+        /// Send to this base URL instead of the step's `server`.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Print the created key's secretKey in the output (it is redacted otherwise).
+        #[arg(long)]
+        reveal_secret: bool,
+    },
+    /// Serve the local emulator of POST /api-keys and GET /api-keys/{id} until interrupted.
+    Emulator {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 4010)]
+        port: u16,
+        /// Answer 429 after this many POSTs per organization within --rate-window (default:
+        /// the sandbox's 3000 per 600 s; 0 for no limit).
+        #[arg(long, value_name = "N")]
+        rate_limit: Option<u32>,
+        /// The rate-limit window, in seconds.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        rate_window: u64,
+        /// Accept only this credential (repeatable); by default any non-empty one.
+        #[arg(long, value_name = "KEY")]
+        accept: Vec<String>,
+    },
+    /// Run a two-step workflow against a local emulator: create a key, then a second step that
+    /// uses `${createKey.output.response.body.id}`. No account and no network needed.
+    Demo,
+    /// Print a JSON document: a JSON Schema, or the loaded endpoint definition.
     Schema {
         #[arg(value_enum)]
         which: SchemaKind,
@@ -53,6 +105,8 @@ enum Command {
 enum SchemaKind {
     /// JSON Schema of a step's parameters, for editors.
     Input,
+    /// JSON Schema of the task output.
+    Output,
     /// The endpoint definition in use.
     Definition,
 }
@@ -60,12 +114,20 @@ enum SchemaKind {
 /// Input that cannot be used at all: exit 2 with one line on stderr.
 struct Unusable(String);
 
-const EXIT_INVALID: u8 = 1;
+const EXIT_FAILED: u8 = 1;
 const EXIT_UNUSABLE: u8 = 2;
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(Unusable(message)) => {
             eprintln!("apikey-task: {message}");
@@ -74,12 +136,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, Unusable> {
+async fn run(cli: Cli) -> Result<u8, Unusable> {
     let endpoint = endpoint(&cli)?;
     match cli.command {
         Command::Schema { which } => {
             let document = match which {
                 SchemaKind::Input => endpoint.input_schema(),
+                SchemaKind::Output => endpoint.output_schema(),
                 SchemaKind::Definition => endpoint.definition().document(),
             };
             print_json(&serde_json::to_string_pretty(document).map_err(json_error)?)?;
@@ -88,17 +151,71 @@ fn run(cli: Cli) -> Result<u8, Unusable> {
         Command::TestRequest {
             step: Some(path), ..
         } => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-            let step = Step::from_json(&text)
-                .map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))?;
+            let step = read_step(&path)?;
             let report = endpoint.test_request(step, Credentials::from_env().as_ref());
             print_json(&serde_json::to_string_pretty(&report).map_err(json_error)?)?;
-            Ok(if report.valid { 0 } else { EXIT_INVALID })
+            Ok(if report.valid { 0 } else { EXIT_FAILED })
         }
         Command::TestRequest {
             jsonl: Some(path), ..
         } => test_request_lines(&endpoint, &path),
+        Command::Run {
+            step,
+            jsonl,
+            concurrency,
+            server,
+            reveal_secret,
+        } => {
+            let executor = Executor::builder()
+                .build()
+                .map_err(|e| Unusable(e.to_string()))?;
+            let sink: &dyn SecretSink = if reveal_secret { &Reveal } else { &Redact };
+            match (step, jsonl) {
+                (Some(path), _) => {
+                    let mut step = read_step(&path)?;
+                    override_server(&mut step, server.as_deref());
+                    let (text, ok) =
+                        outcome_json(&executor.execute(&endpoint, step, &FromEnv, sink).await, true)?;
+                    print_json(&text)?;
+                    Ok(if ok { 0 } else { EXIT_FAILED })
+                }
+                (None, Some(path)) => {
+                    run_lines(&endpoint, &executor, &path, concurrency, server, sink).await
+                }
+                (None, None) => Err(Unusable("give STEP.json or --jsonl FILE".into())),
+            }
+        }
+        Command::Emulator {
+            port,
+            rate_limit,
+            rate_window,
+            accept,
+        } => {
+            let mut builder = Emulator::builder();
+            builder = match rate_limit {
+                Some(0) => builder.unlimited(),
+                Some(limit) => builder.rate_limit(limit, Duration::from_secs(rate_window)),
+                None => builder,
+            };
+            for credential in accept {
+                builder = builder.accept(credential);
+            }
+            let running = builder
+                .build()
+                .start(&format!("127.0.0.1:{port}"))
+                .await
+                .map_err(|e| Unusable(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+            println!("emulator listening on {}", running.url());
+            println!(
+                "try: REBILLY_API_KEY=any apikey-task run STEP.json --server {}",
+                running.url()
+            );
+            let _ = std::io::stdout().flush();
+            let _ = tokio::signal::ctrl_c().await;
+            running.shutdown().await;
+            Ok(0)
+        }
+        Command::Demo => demo(&endpoint).await,
         Command::TestRequest { .. } => Err(Unusable("give STEP.json or --jsonl FILE".into())),
     }
 }
@@ -115,9 +232,39 @@ fn endpoint(cli: &Cli) -> Result<Endpoint, Unusable> {
     builder.build().map_err(|e| Unusable(e.to_string()))
 }
 
-/// One compact report per input line, in order. A line that is not a step gets
-/// `{"line": N, "error": ...}` so outputs stay aligned with inputs; blank lines are skipped.
-fn test_request_lines(endpoint: &Endpoint, path: &PathBuf) -> Result<u8, Unusable> {
+fn read_step(path: &Path) -> Result<Step, Unusable> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+    Step::from_json(&text).map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))
+}
+
+fn override_server(step: &mut Step, server: Option<&str>) {
+    if let Some(server) = server {
+        step.parameters
+            .insert("server".into(), Value::String(server.to_owned()));
+    }
+}
+
+/// The output or error of one execution as JSON text, and whether it succeeded.
+fn outcome_json(
+    outcome: &Result<TaskOutput, apikey_task::TaskError>,
+    pretty: bool,
+) -> Result<(String, bool), Unusable> {
+    let (value, ok) = match outcome {
+        Ok(output) => (serde_json::to_value(output).map_err(json_error)?, true),
+        Err(error) => (error.to_json(), false),
+    };
+    let text = if pretty {
+        serde_json::to_string_pretty(&value)
+    } else {
+        serde_json::to_string(&value)
+    }
+    .map_err(json_error)?;
+    Ok((text, ok))
+}
+
+/// Lines of FILE (or stdin), numbered from 1, blank ones skipped.
+fn lines(path: &Path) -> Result<Vec<(usize, String)>, Unusable> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -125,37 +272,131 @@ fn test_request_lines(endpoint: &Endpoint, path: &PathBuf) -> Result<u8, Unusabl
             .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
         Box::new(std::io::BufReader::new(file))
     };
+    let mut out = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+        if !line.trim().is_empty() {
+            out.push((index + 1, line));
+        }
+    }
+    Ok(out)
+}
+
+fn unusable_line(number: usize, error: &serde_json::Error) -> String {
+    json!({ "line": number, "error": format!("not a step: {error}") }).to_string()
+}
+
+/// One compact report per input line, in order. A line that is not a step gets
+/// `{"line": N, "error": ...}` so outputs stay aligned with inputs.
+fn test_request_lines(endpoint: &Endpoint, path: &Path) -> Result<u8, Unusable> {
     let credentials = Credentials::from_env();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut code = 0;
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let number = index + 1;
-        let written = match Step::from_json(&line) {
+    for (number, line) in lines(path)? {
+        match Step::from_json(&line) {
             Ok(step) => {
                 let report: TestReport = endpoint.test_request(step, credentials.as_ref());
                 if !report.valid {
-                    code = code.max(EXIT_INVALID);
+                    code = code.max(EXIT_FAILED);
                 }
                 serde_json::to_writer(&mut out, &report).map_err(json_error)?;
-                Ok(())
             }
             Err(error) => {
                 code = EXIT_UNUSABLE;
-                let error =
-                    serde_json::json!({ "line": number, "error": format!("not a step: {error}") });
-                serde_json::to_writer(&mut out, &error).map_err(json_error)
+                out.write_all(unusable_line(number, &error).as_bytes())
+                    .map_err(write_error)?;
             }
-        };
-        written?;
+        }
         out.write_all(b"\n").map_err(write_error)?;
     }
     out.flush().map_err(write_error)?;
     Ok(code)
+}
+
+/// Executes one step per line with up to `concurrency` in flight; prints results in input
+/// order as they complete.
+async fn run_lines(
+    endpoint: &Endpoint,
+    executor: &Executor,
+    path: &Path,
+    concurrency: u16,
+    server: Option<String>,
+    sink: &dyn SecretSink,
+) -> Result<u8, Unusable> {
+    let lines = lines(path)?;
+    let mut results = futures_util::stream::iter(lines)
+        .map(|(number, line)| {
+            let server = server.clone();
+            async move {
+                match Step::from_json(&line) {
+                    Ok(mut step) => {
+                        override_server(&mut step, server.as_deref());
+                        let outcome = executor.execute(endpoint, step, &FromEnv, sink).await;
+                        outcome_json(&outcome, false).map(|(text, ok)| (text, ok, true))
+                    }
+                    Err(error) => Ok((unusable_line(number, &error), false, false)),
+                }
+            }
+        })
+        .buffered(usize::from(concurrency));
+    let stdout = std::io::stdout();
+    let mut code = 0;
+    while let Some(result) = results.next().await {
+        let (text, ok, usable) = result?;
+        if !usable {
+            code = EXIT_UNUSABLE;
+        } else if !ok {
+            code = code.max(EXIT_FAILED);
+        }
+        let mut out = stdout.lock();
+        writeln!(out, "{text}").map_err(write_error)?;
+    }
+    Ok(code)
+}
+
+/// The embedded two-step workflow against an in-process emulator.
+async fn demo(endpoint: &Endpoint) -> Result<u8, Unusable> {
+    let workflow: Value = serde_json::from_str(include_str!("../fixtures/demo/workflow.json"))
+        .map_err(|e| Unusable(format!("demo workflow: {e}")))?;
+    let running = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .map_err(|e| Unusable(format!("cannot start the emulator: {e}")))?;
+    let server = format!("{}/organizations/{{organizationId}}", running.url());
+    eprintln!("demo: emulator on {}; running fixtures/demo/workflow.json", running.url());
+    let executor = Executor::builder()
+        .build()
+        .map_err(|e| Unusable(e.to_string()))?;
+    let credentials = Credentials::ApiKey(Secret::new("sk_demo_local_emulator_only"));
+
+    let mut context = Map::new();
+    context.insert(
+        "workflow".into(),
+        json!({ "workflowId": "demo", "input": workflow["input"] }),
+    );
+    for step in workflow["steps"].as_array().into_iter().flatten() {
+        let name = step["name"].as_str().unwrap_or("step").to_owned();
+        let mut parameters = step["parameters"].as_object().cloned().unwrap_or_default();
+        parameters.insert("server".into(), Value::String(server.clone()));
+        let step = Step {
+            parameters,
+            context: context.clone(),
+        };
+        let outcome = executor.execute(endpoint, step, &credentials, &Redact).await;
+        let (text, _) = outcome_json(&outcome, true)?;
+        println!("== {name}\n{text}");
+        let Ok(output) = outcome else {
+            return Ok(EXIT_FAILED);
+        };
+        context.insert(
+            name,
+            json!({ "output": serde_json::to_value(&output).map_err(json_error)? }),
+        );
+    }
+    running.shutdown().await;
+    Ok(0)
 }
 
 fn print_json(text: &str) -> Result<(), Unusable> {

@@ -93,8 +93,9 @@ impl BodyValidator {
         })
     }
 
-    /// Every problem in `body`, located under `/body`.
-    pub fn check(&self, body: &Value, findings: &mut Findings) {
+    /// Every problem in `body`, located under `/body`. `strict` adds the client-side rules the
+    /// API itself does not apply: read-only and unknown fields are errors rather than ignored.
+    pub fn check(&self, body: &Value, strict: bool, findings: &mut Findings) {
         // Most bodies are valid, and a yes/no check is far cheaper than collecting errors.
         let errors = (!self.compiled.is_valid(body)).then(|| self.compiled.iter_errors(body));
         for error in errors.into_iter().flatten() {
@@ -109,80 +110,11 @@ impl BodyValidator {
             findings.error(pointer, schema_message(error.kind(), error.instance()));
         }
         let mut pointer = String::from("/body");
-        self.walk(&self.shape, body, &mut pointer, findings);
-    }
-
-    /// Follows `value` through `shape`; `pointer` is a buffer restored before returning.
-    fn walk(&self, shape: &Shape, value: &Value, pointer: &mut String, findings: &mut Findings) {
-        for part in &shape.all_of {
-            self.walk(part, value, pointer, findings);
-        }
-        match value {
-            Value::Object(fields) => self.walk_object(shape, fields, pointer, findings),
-            Value::Array(items) => {
-                if let Some(item_shape) = &shape.items {
-                    let len = pointer.len();
-                    for (i, item) in items.iter().enumerate() {
-                        append_index(pointer, i);
-                        self.walk(item_shape, item, pointer, findings);
-                        pointer.truncate(len);
-                    }
-                }
-            }
-            Value::String(text) => {
-                if let Some(format) = shape.format {
-                    self.check_format(format, text, pointer, findings);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn walk_object(
-        &self,
-        shape: &Shape,
-        fields: &Map<String, Value>,
-        pointer: &mut String,
-        findings: &mut Findings,
-    ) {
-        let len = pointer.len();
-        for (name, value) in fields {
-            append_token(pointer, name);
-            match shape.property(name) {
-                Some(property) if property.read_only => {
-                    let hint = property
-                        .read_only_hint
-                        .as_deref()
-                        .map(|hint| format!("; {hint}"))
-                        .unwrap_or_default();
-                    findings.error(
-                        pointer.clone(),
-                        format!(
-                            "{name} is read-only: the server sets it, and a request must not send it{hint}"
-                        ),
-                    );
-                }
-                Some(property) => self.walk(&property.shape, value, pointer, findings),
-                None if shape.closed => {
-                    let writable = shape.writable().map(|(name, _)| name.as_str());
-                    let suggestion = suggest::did_you_mean(name, writable);
-                    let known: Vec<&str> = shape.writable().map(|(n, _)| n.as_str()).collect();
-                    findings.error(
-                        pointer.clone(),
-                        format!(
-                            "unknown field {name:?}{suggestion} (known: {}). The API would ignore it silently",
-                            known.join(", ")
-                        ),
-                    );
-                }
-                None => {
-                    if let Some(extra) = &shape.additional {
-                        self.walk(extra, value, pointer, findings);
-                    }
-                }
-            }
-            pointer.truncate(len);
-        }
+        let walk = Walk {
+            validator: self,
+            strict,
+        };
+        walk.value(&self.shape, body, &mut pointer, findings);
     }
 
     fn check_format(&self, format: Format, text: &str, pointer: &str, findings: &mut Findings) {
@@ -205,6 +137,90 @@ impl BodyValidator {
             },
         }
     }
+}
+
+/// One walk of a body through the compiled shape.
+struct Walk<'v> {
+    validator: &'v BodyValidator,
+    strict: bool,
+}
+
+impl Walk<'_> {
+    /// Follows `value` through `shape`; `pointer` is a buffer restored before returning.
+    fn value(&self, shape: &Shape, value: &Value, pointer: &mut String, findings: &mut Findings) {
+        for part in &shape.all_of {
+            self.value(part, value, pointer, findings);
+        }
+        match value {
+            Value::Object(fields) => self.object(shape, fields, pointer, findings),
+            Value::Array(items) => {
+                if let Some(item_shape) = &shape.items {
+                    let len = pointer.len();
+                    for (i, item) in items.iter().enumerate() {
+                        append_index(pointer, i);
+                        self.value(item_shape, item, pointer, findings);
+                        pointer.truncate(len);
+                    }
+                }
+            }
+            Value::String(text) => {
+                if let Some(format) = shape.format {
+                    self.validator.check_format(format, text, pointer, findings);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn object(
+        &self,
+        shape: &Shape,
+        fields: &Map<String, Value>,
+        pointer: &mut String,
+        findings: &mut Findings,
+    ) {
+        let len = pointer.len();
+        for (name, value) in fields {
+            append_token(pointer, name);
+            match shape.property(name) {
+                Some(property) if property.read_only && !self.strict => {}
+                Some(property) if property.read_only => {
+                    let hint = property
+                        .read_only_hint
+                        .as_deref()
+                        .map(|hint| format!("; {hint}"))
+                        .unwrap_or_default();
+                    findings.error(
+                        pointer.clone(),
+                        format!(
+                            "{name} is read-only: the server sets it, and a request must not send it{hint}"
+                        ),
+                    );
+                }
+                Some(property) => self.value(&property.shape, value, pointer, findings),
+                None if shape.closed && !self.strict => {}
+                None if shape.closed => {
+                    let writable = shape.writable().map(|(name, _)| name.as_str());
+                    let suggestion = suggest::did_you_mean(name, writable);
+                    let known: Vec<&str> = shape.writable().map(|(n, _)| n.as_str()).collect();
+                    findings.error(
+                        pointer.clone(),
+                        format!(
+                            "unknown field {name:?}{suggestion} (known: {}). The API would ignore it silently",
+                            known.join(", ")
+                        ),
+                    );
+                }
+                None => {
+                    if let Some(extra) = &shape.additional {
+                        self.value(extra, value, pointer, findings);
+                    }
+                }
+            }
+            pointer.truncate(len);
+        }
+    }
+
 }
 
 /// What the rule walk needs from a schema node, compiled once so that checking a body does

@@ -1,0 +1,67 @@
+//! Task output: the response, Conductor-shaped, for later steps to reference as
+//! `${createKey.output.response.body.id}`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// What a successful execution emits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "apikey-task output")]
+pub struct TaskOutput {
+    /// The server's answer. Secret fields hold what the secret sink returned.
+    pub response: ResponseOutput,
+    /// How the request went.
+    pub request: RequestSummary,
+}
+
+/// An HTTP response as task output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResponseOutput {
+    /// HTTP status code, e.g. 201.
+    pub status_code: u16,
+    /// The status's reason phrase, e.g. `Created`.
+    pub reason_phrase: String,
+    /// Response headers, names in lower case; repeated headers joined with `, `.
+    pub headers: BTreeMap<String, String>,
+    /// The JSON body; a body that is not JSON is kept as a string, an empty one is `null`.
+    pub body: Value,
+}
+
+/// The request side of an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestSummary {
+    /// HTTP method.
+    pub method: String,
+    /// The URL the request was sent to.
+    pub url: String,
+    /// How many times it was sent (retries included).
+    pub attempts: u32,
+    /// Wall time from the first attempt to the final response, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The output's JSON Schema (2020-12): the envelope from the Rust types, with
+/// `response.body` replaced by the operation's success-response schema, so an editor can offer
+/// `${step.output.response.body.id}` before anything has run.
+pub(crate) fn schema(success_body: Option<&Value>) -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(TaskOutput)).unwrap_or(Value::Null);
+    if let Some(body) = success_body {
+        let mut body = body.clone();
+        crate::schema::open_objects(&mut body);
+        if let Value::Object(fields) = &mut body {
+            fields.insert(
+                "description".into(),
+                json!("The response body. Secret fields (x-secret) hold the reference the secret sink returned, `<redacted>` by default."),
+            );
+        }
+        if let Some(slot) = schema.pointer_mut("/$defs/ResponseOutput/properties/body") {
+            *slot = body;
+        }
+    }
+    schema
+}
