@@ -241,7 +241,12 @@ async fn handle(state: &State, request: Request<Incoming>) -> Answer {
             let id = &id_path["/api-keys/".len()..];
             match lock(&state.keys).get(id) {
                 Some(key) => json_response(StatusCode::OK, key, &[]),
-                None => problem(StatusCode::NOT_FOUND, "Not Found", "No such API key.", &path),
+                None => problem(
+                    StatusCode::NOT_FOUND,
+                    "Not Found",
+                    "No such API key.",
+                    &path,
+                ),
             }
         }
         _ => problem(
@@ -312,7 +317,11 @@ async fn create(
         .headers()
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !json_content {
         return problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -348,7 +357,10 @@ async fn create(
         None => Vec::new(),
     };
     let Value::Object(fields) = body else {
-        return invalid(path, vec![json!({"field": "", "message": "The body must be an object."})]);
+        return invalid(
+            path,
+            vec![json!({"field": "", "message": "The body must be an object."})],
+        );
     };
     if !problems.is_empty() {
         let invalid_fields = problems
@@ -366,12 +378,21 @@ async fn create(
     let href = format!("{base}/api-keys/{id}");
     let mut key = Map::new();
     key.insert("id".into(), json!(id));
-    key.insert("description".into(), fields.get("description").cloned().unwrap_or(Value::Null));
+    key.insert(
+        "description".into(),
+        fields.get("description").cloned().unwrap_or(Value::Null),
+    );
     key.insert(
         "type".into(),
-        fields.get("type").cloned().unwrap_or_else(|| json!("secret")),
+        fields
+            .get("type")
+            .cloned()
+            .unwrap_or_else(|| json!("secret")),
     );
-    key.insert("acl".into(), fields.get("acl").cloned().unwrap_or_else(|| json!([])));
+    key.insert(
+        "acl".into(),
+        fields.get("acl").cloned().unwrap_or_else(|| json!([])),
+    );
     key.insert(
         "allowedIps".into(),
         fields.get("allowedIps").cloned().unwrap_or(Value::Null),

@@ -1,8 +1,8 @@
 //! The compiled endpoint: a definition's operation with its validator, ready for many steps.
 
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, Secret};
-use crate::output;
 use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Selector};
+use crate::output;
 use crate::problem::{AppliedDefault, Findings, Problem, is_within, json_kind, push_token};
 use crate::render::{self, Limits, Substitution};
 use crate::request::{self, HttpRequest};

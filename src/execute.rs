@@ -1,6 +1,7 @@
 //! Sending the request and turning every outcome into task output or a classified error.
 
 use crate::clock;
+use crate::credentials::Secret;
 use crate::credentials::{CredentialsSource, REDACTED};
 use crate::endpoint::{Endpoint, Prepared, Step};
 use crate::failure::{InvalidField, Kind, Reconcile, TaskError};
@@ -8,13 +9,12 @@ use crate::output::{RequestSummary, ResponseOutput, TaskOutput};
 use crate::problem::append_token;
 use crate::retry::RetryPolicy;
 use crate::secrets::{ReturnedSecret, SecretSink};
-use crate::credentials::Secret;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
-use tracing::Instrument;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
 
 /// Options for an [`Executor`]; see [`Executor::builder`].
 #[derive(Debug, Clone)]
@@ -136,17 +136,19 @@ impl Executor {
         secrets: &dyn SecretSink,
     ) -> Result<TaskOutput, TaskError> {
         let credentials = credentials.credentials();
-        let prepared = endpoint.prepare(step, credentials.as_ref()).map_err(|problems| {
-            TaskError::new(
-                Kind::InvalidStep,
-                format!(
-                    "the step is invalid ({} problem{}); nothing was sent",
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
-                ),
-            )
-            .with_problems(problems)
-        })?;
+        let prepared = endpoint
+            .prepare(step, credentials.as_ref())
+            .map_err(|problems| {
+                TaskError::new(
+                    Kind::InvalidStep,
+                    format!(
+                        "the step is invalid ({} problem{}); nothing was sent",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" }
+                    ),
+                )
+                .with_problems(problems)
+            })?;
         if prepared.credential.is_none() && !endpoint.operation().security.is_empty() {
             return Err(TaskError::new(
                 Kind::NoCredentials,
@@ -158,8 +160,13 @@ impl Executor {
             None => Vec::new(),
         };
         let headers = request_headers(&prepared)?;
-        let method = reqwest::Method::from_bytes(prepared.request.method.as_bytes())
-            .map_err(|_| TaskError::new(Kind::InvalidStep, "the definition's method is not a valid HTTP method"))?;
+        let method =
+            reqwest::Method::from_bytes(prepared.request.method.as_bytes()).map_err(|_| {
+                TaskError::new(
+                    Kind::InvalidStep,
+                    "the definition's method is not a valid HTTP method",
+                )
+            })?;
 
         let span = tracing::info_span!(
             "execute",
@@ -187,7 +194,12 @@ impl Executor {
             attempt += 1;
             tracing::debug!(attempt, "sending request");
             let sent = self
-                .send_once(method.clone(), &prepared.request.url, headers.clone(), body.clone())
+                .send_once(
+                    method.clone(),
+                    &prepared.request.url,
+                    headers.clone(),
+                    body.clone(),
+                )
                 .await;
             let failure = match sent {
                 Ok(raw) if raw.status.is_success() => {
@@ -435,7 +447,10 @@ fn classify(endpoint: &Endpoint, raw: Raw) -> TaskError {
             format!(
                 "rate limit exceeded (429){}",
                 retry_after
-                    .map(|d| format!("; the server allows a retry in {} s", d.as_secs_f64().ceil()))
+                    .map(|d| format!(
+                        "; the server allows a retry in {} s",
+                        d.as_secs_f64().ceil()
+                    ))
                     .unwrap_or_default()
             ),
         )
@@ -444,14 +459,22 @@ fn classify(endpoint: &Endpoint, raw: Raw) -> TaskError {
             Kind::ServerError,
             format!("the server failed ({status}){detail}"),
         ),
-        _ => TaskError::new(Kind::Rejected, format!("the server answered {status}{detail}")),
+        _ => TaskError::new(
+            Kind::Rejected,
+            format!("the server answered {status}{detail}"),
+        ),
     };
     error.with_response(response)
 }
 
 /// Adds the attempt count, and for an outcome that may have created a key, what is needed to
 /// reconcile.
-fn finish(error: TaskError, attempts: u32, prepared: &Prepared, requested_at: SystemTime) -> TaskError {
+fn finish(
+    error: TaskError,
+    attempts: u32,
+    prepared: &Prepared,
+    requested_at: SystemTime,
+) -> TaskError {
     let created_maybe = matches!(
         error.kind_of(),
         Kind::ServerError | Kind::Timeout | Kind::ConnectionLost
@@ -488,7 +511,11 @@ fn parse_lenient(body: &[u8]) -> Value {
 
 /// `: title: detail` from problem details, when present.
 fn problem_text(body: &Value) -> String {
-    let part = |key: &str| body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let part = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     match (part("title"), part("detail")) {
         (Some(title), Some(detail)) if title != detail => format!(": {title}: {detail}"),
         (Some(text), _) | (None, Some(text)) => format!(": {text}"),
@@ -544,7 +571,11 @@ fn redact_secrets(endpoint: &Endpoint, body: &mut Value) {
     }
 }
 
-fn response_output(status: reqwest::StatusCode, headers: &HeaderMap, body: Value) -> ResponseOutput {
+fn response_output(
+    status: reqwest::StatusCode,
+    headers: &HeaderMap,
+    body: Value,
+) -> ResponseOutput {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
         // Cookies are credentials of a kind; they are not task output.

@@ -16,7 +16,10 @@ use std::time::Duration;
 ///   second one; [`TaskError::reconcile`] carries what is needed to look first;
 /// - **terminal**: everything else; retrying the same step gives the same answer.
 #[derive(Debug, Clone)]
-pub struct TaskError {
+pub struct TaskError(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     kind: Kind,
     message: String,
     retry_after: Option<Duration>,
@@ -98,7 +101,7 @@ pub struct Reconcile {
 
 impl TaskError {
     pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
-        TaskError {
+        TaskError(Box::new(Inner {
             kind,
             message: message.into(),
             retry_after: None,
@@ -107,108 +110,108 @@ impl TaskError {
             response: None,
             reconcile: None,
             attempts: 0,
-        }
+        }))
     }
 
     pub(crate) fn with_problems(mut self, problems: Vec<Problem>) -> Self {
-        self.problems = problems;
+        self.0.problems = problems;
         self
     }
 
     pub(crate) fn with_response(mut self, response: ResponseOutput) -> Self {
-        self.response = Some(response);
+        self.0.response = Some(response);
         self
     }
 
     pub(crate) fn with_retry_after(mut self, after: Option<Duration>) -> Self {
-        self.retry_after = after;
+        self.0.retry_after = after;
         self
     }
 
     pub(crate) fn with_invalid_fields(mut self, fields: Vec<InvalidField>) -> Self {
-        self.invalid_fields = fields;
+        self.0.invalid_fields = fields;
         self
     }
 
     pub(crate) fn with_reconcile(mut self, reconcile: Reconcile) -> Self {
-        self.reconcile = Some(reconcile);
+        self.0.reconcile = Some(reconcile);
         self
     }
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts;
+        self.0.attempts = attempts;
         self
     }
 
     pub(crate) fn kind_of(&self) -> Kind {
-        self.kind
+        self.0.kind
     }
 
     /// A stable name for the kind: `invalid_step`, `unauthorized`, `rate_limited`,
     /// `server_error`, `timeout`, `unreachable`, ...
     pub fn kind(&self) -> &'static str {
-        self.kind.name()
+        self.0.kind.name()
     }
 
     /// Safe to try again: nothing was created (the request never left, or the server refused
     /// it for now with 429).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, Kind::RateLimited | Kind::Unreachable)
+        matches!(self.0.kind, Kind::RateLimited | Kind::Unreachable)
     }
 
     /// The request may have created a key; look before retrying (see [`TaskError::reconcile`]).
     pub fn is_outcome_unknown(&self) -> bool {
-        self.reconcile.is_some()
+        self.0.reconcile.is_some()
     }
 
     /// The step was invalid and was never sent; [`TaskError::problems`] says why.
     pub fn is_invalid_step(&self) -> bool {
-        self.kind == Kind::InvalidStep
+        self.0.kind == Kind::InvalidStep
     }
 
     /// The execution was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.kind == Kind::Cancelled
+        self.0.kind == Kind::Cancelled
     }
 
     /// When the server said the request may be retried.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The HTTP status, when a response arrived.
     pub fn status(&self) -> Option<u16> {
-        self.response.as_ref().map(|r| r.status_code)
+        self.0.response.as_ref().map(|r| r.status_code)
     }
 
     /// What went wrong, for a person. Never contains a credential or a secret.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Validation problems, when the step was invalid.
     pub fn problems(&self) -> &[Problem] {
-        &self.problems
+        &self.0.problems
     }
 
     /// The fields a 422 named, mapped back to parameters where possible.
     pub fn invalid_fields(&self) -> &[InvalidField] {
-        &self.invalid_fields
+        &self.0.invalid_fields
     }
 
     /// The response, when one arrived (secret fields replaced).
     pub fn response(&self) -> Option<&ResponseOutput> {
-        self.response.as_ref()
+        self.0.response.as_ref()
     }
 
     /// What is needed to find out whether an outcome-unknown request created a key.
     pub fn reconcile(&self) -> Option<&Reconcile> {
-        self.reconcile.as_ref()
+        self.0.reconcile.as_ref()
     }
 
     /// How many times the request was sent.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.0.attempts
     }
 
     /// The error as JSON: `{ "error": { "kind", "retryable", "outcomeUnknown", "message", ... },
@@ -218,23 +221,23 @@ impl TaskError {
         error.insert("kind".into(), json!(self.kind()));
         error.insert("retryable".into(), json!(self.is_retryable()));
         error.insert("outcomeUnknown".into(), json!(self.is_outcome_unknown()));
-        error.insert("message".into(), json!(self.message));
-        error.insert("attempts".into(), json!(self.attempts));
-        if let Some(after) = self.retry_after {
+        error.insert("message".into(), json!(self.0.message));
+        error.insert("attempts".into(), json!(self.0.attempts));
+        if let Some(after) = self.0.retry_after {
             error.insert("retryAfterMs".into(), json!(after.as_millis() as u64));
         }
-        if !self.problems.is_empty() {
-            error.insert("errors".into(), json!(self.problems));
+        if !self.0.problems.is_empty() {
+            error.insert("errors".into(), json!(self.0.problems));
         }
-        if !self.invalid_fields.is_empty() {
-            error.insert("invalidFields".into(), json!(self.invalid_fields));
+        if !self.0.invalid_fields.is_empty() {
+            error.insert("invalidFields".into(), json!(self.0.invalid_fields));
         }
-        if let Some(reconcile) = &self.reconcile {
+        if let Some(reconcile) = &self.0.reconcile {
             error.insert("reconcile".into(), json!(reconcile));
         }
         let mut out = Map::new();
         out.insert("error".into(), Value::Object(error));
-        if let Some(response) = &self.response {
+        if let Some(response) = &self.0.response {
             out.insert("response".into(), json!(response));
         }
         Value::Object(out)
@@ -243,7 +246,7 @@ impl TaskError {
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind(), self.message)
+        write!(f, "{}: {}", self.kind(), self.0.message)
     }
 }
 

@@ -174,8 +174,10 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
                 (Some(path), _) => {
                     let mut step = read_step(&path)?;
                     override_server(&mut step, server.as_deref());
-                    let (text, ok) =
-                        outcome_json(&executor.execute(&endpoint, step, &FromEnv, sink).await, true)?;
+                    let (text, ok) = outcome_json(
+                        &executor.execute(&endpoint, step, &FromEnv, sink).await,
+                        true,
+                    )?;
                     print_json(&text)?;
                     Ok(if ok { 0 } else { EXIT_FAILED })
                 }
@@ -235,7 +237,8 @@ fn endpoint(cli: &Cli) -> Result<Endpoint, Unusable> {
 fn read_step(path: &Path) -> Result<Step, Unusable> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-    Step::from_json(&text).map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))
+    Step::from_json(&text)
+        .map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))
 }
 
 fn override_server(step: &mut Step, server: Option<&str>) {
@@ -365,7 +368,10 @@ async fn demo(endpoint: &Endpoint) -> Result<u8, Unusable> {
         .await
         .map_err(|e| Unusable(format!("cannot start the emulator: {e}")))?;
     let server = format!("{}/organizations/{{organizationId}}", running.url());
-    eprintln!("demo: emulator on {}; running fixtures/demo/workflow.json", running.url());
+    eprintln!(
+        "demo: emulator on {}; running fixtures/demo/workflow.json",
+        running.url()
+    );
     let executor = Executor::builder()
         .build()
         .map_err(|e| Unusable(e.to_string()))?;
@@ -384,7 +390,9 @@ async fn demo(endpoint: &Endpoint) -> Result<u8, Unusable> {
             parameters,
             context: context.clone(),
         };
-        let outcome = executor.execute(endpoint, step, &credentials, &Redact).await;
+        let outcome = executor
+            .execute(endpoint, step, &credentials, &Redact)
+            .await;
         let (text, _) = outcome_json(&outcome, true)?;
         println!("== {name}\n{text}");
         let Ok(output) = outcome else {

@@ -81,7 +81,11 @@ mod tests {
                 .next_delay(1, Duration::from_secs(59), Some(Duration::from_secs(5)))
                 .is_none()
         );
-        assert!(RetryPolicy::never().next_delay(1, Duration::ZERO, None).is_none());
+        assert!(
+            RetryPolicy::never()
+                .next_delay(1, Duration::ZERO, None)
+                .is_none()
+        );
     }
 
     #[test]
@@ -91,7 +95,9 @@ mod tests {
             ..RetryPolicy::default()
         };
         for attempt in 1..10 {
-            let delay = policy.next_delay(attempt, Duration::ZERO, None).unwrap_or_default();
+            let delay = policy
+                .next_delay(attempt, Duration::ZERO, None)
+                .unwrap_or_default();
             assert!(delay <= policy.max_delay);
         }
         let after = policy

@@ -220,7 +220,6 @@ impl Walk<'_> {
             pointer.truncate(len);
         }
     }
-
 }
 
 /// What the rule walk needs from a schema node, compiled once so that checking a body does

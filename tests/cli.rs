@@ -279,3 +279,179 @@ fn another_definition_is_loaded_from_a_path() {
     assert!(text(&output.stderr).contains("not valid JSON"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An emulator serving on loopback for the duration of a test, on its own runtime.
+struct LiveEmulator {
+    runtime: tokio::runtime::Runtime,
+    running: Option<apikey_task::emulator::RunningEmulator>,
+}
+
+impl LiveEmulator {
+    fn start(builder: apikey_task::emulator::EmulatorBuilder) -> LiveEmulator {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let running = runtime
+            .block_on(builder.build().start("127.0.0.1:0"))
+            .expect("emulator");
+        LiveEmulator {
+            runtime,
+            running: Some(running),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.running.as_ref().map(|r| r.url()).unwrap_or_default()
+    }
+}
+
+impl Drop for LiveEmulator {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.runtime.block_on(running.shutdown());
+        }
+    }
+}
+
+#[test]
+fn run_executes_against_the_emulator_and_redacts_the_secret() {
+    let emulator = LiveEmulator::start(apikey_task::emulator::Emulator::builder());
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", CANARY_KEY)
+            .env("RUST_LOG", "trace")
+            .arg("run")
+            .arg(fixture("valid/acl-every-scope.json"))
+            .args(["--server", &emulator.url()]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let result = stdout_json(&output);
+    assert_eq!(result["response"]["statusCode"], 201);
+    assert_eq!(result["response"]["body"]["secretKey"], "<redacted>");
+    assert!(
+        result["response"]["body"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("api_key_"))
+    );
+    assert!(!output.stderr.is_empty(), "RUST_LOG=trace logs to stderr");
+    for stream in [text(&output.stdout), text(&output.stderr)] {
+        assert!(!stream.contains("CANARY"), "the credential leaked");
+        assert!(!stream.contains("sk_sandbox_"), "the secret leaked");
+    }
+
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", CANARY_KEY)
+            .arg("run")
+            .arg(fixture("valid/minimal.json"))
+            .args(["--server", &emulator.url(), "--reveal-secret"]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout_json(&output)["response"]["body"]["secretKey"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sk_sandbox_"))
+    );
+}
+
+#[test]
+fn run_reports_a_failed_step_as_an_error_document() {
+    let emulator =
+        LiveEmulator::start(apikey_task::emulator::Emulator::builder().accept("sk_other"));
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", CANARY_KEY)
+            .arg("run")
+            .arg(fixture("valid/minimal.json"))
+            .args(["--server", &emulator.url()]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let result = stdout_json(&output);
+    assert_eq!(result["error"]["kind"], "unauthorized");
+    assert_eq!(result["error"]["retryable"], false);
+    assert_eq!(result["response"]["statusCode"], 401);
+    assert!(!text(&output.stdout).contains("CANARY"));
+
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", CANARY_KEY)
+            .arg("run")
+            .arg(fixture("invalid/allowed-ips-private-v6.json"))
+            .args(["--server", &emulator.url()]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout_json(&output)["error"]["kind"], "invalid_step");
+}
+
+#[test]
+fn run_jsonl_keeps_input_order_under_concurrency() {
+    let emulator = LiveEmulator::start(apikey_task::emulator::Emulator::builder());
+    let line = |description: &str| {
+        serde_json::json!({ "parameters": { "body": { "description": description } } }).to_string()
+    };
+    let mut input: Vec<String> = (0..12).map(|i| line(&format!("key {i}"))).collect();
+    input[5] = serde_json::json!({ "parameters": { "body": { "description": "bad", "allowedIps": ["127.0.0.1"] } } }).to_string();
+    input[9] = "garbage".into();
+    let output = run(
+        cli().env("REBILLY_API_KEY", CANARY_KEY).args([
+            "run",
+            "--jsonl",
+            "-",
+            "--concurrency",
+            "4",
+            "--server",
+            &emulator.url(),
+        ]),
+        Some(&input.join("\n")),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let results: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(results.len(), 12);
+    for (i, result) in results.iter().enumerate() {
+        match i {
+            5 => assert_eq!(result["error"]["kind"], "invalid_step"),
+            9 => assert_eq!(result["line"], 10),
+            _ => assert_eq!(
+                result["response"]["body"]["description"],
+                format!("key {i}")
+            ),
+        }
+    }
+}
+
+#[test]
+fn demo_creates_a_key_and_a_second_step_uses_its_id() {
+    let output = run(cli().arg("demo"), None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let first_id = stdout
+        .split("\"id\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("first key id");
+    assert!(
+        stdout.contains(&format!("Storefront companion of {first_id}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_published_output_schema_is_the_one_the_code_builds() {
+    let output = run(cli().args(["schema", "output"]), None);
+    assert_eq!(output.status.code(), Some(0));
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/task-output.schema.json"))
+            .expect("schema file"),
+    )
+    .expect("schema JSON");
+    assert_eq!(
+        stdout_json(&output),
+        file,
+        "schemas/task-output.schema.json is stale: regenerate it with `apikey-task schema output`"
+    );
+}

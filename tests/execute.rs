@@ -1,0 +1,641 @@
+//! Executions against real HTTP servers on loopback: the project's emulator, wiremock for
+//! answers the emulator does not give, and raw TCP servers for broken connections.
+
+use apikey_task::emulator::Emulator;
+use apikey_task::secrets::{Redact, ReturnedSecret, SecretSink, SecretSinkError};
+use apikey_task::{Credentials, Endpoint, Executor, RetryPolicy, Secret, Step, TaskError};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CANARY_KEY: &str = "sk_live_CANARY_credential_5f4dcc3b";
+
+fn endpoint() -> Endpoint {
+    Endpoint::builder().build().expect("embedded endpoint")
+}
+
+fn credentials() -> Credentials {
+    Credentials::ApiKey(Secret::new(CANARY_KEY))
+}
+
+fn step(server: &str, body: Value) -> Step {
+    serde_json::from_value(json!({
+        "parameters": { "server": server, "body": body },
+        "context": { "workflow": { "input": { "team": "payments" } } }
+    }))
+    .expect("step")
+}
+
+fn minimal(server: &str) -> Step {
+    step(
+        server,
+        json!({ "description": "CI key for ${workflow.input.team}" }),
+    )
+}
+
+/// Remembers every secret it is given, and answers with a vault reference.
+#[derive(Default)]
+struct Vault(Mutex<Vec<(String, Option<String>, String)>>);
+
+#[async_trait]
+impl SecretSink for Vault {
+    async fn store(&self, secret: ReturnedSecret) -> Result<String, SecretSinkError> {
+        let reference = format!(
+            "vault://api-keys/{}",
+            secret.resource_id.as_deref().unwrap_or("unknown")
+        );
+        self.0
+            .lock()
+            .map_err(|_| SecretSinkError("poisoned".into()))?
+            .push((
+                secret.field,
+                secret.resource_id,
+                secret.value.expose().to_owned(),
+            ));
+        Ok(reference)
+    }
+}
+
+struct FailingSink;
+
+#[async_trait]
+impl SecretSink for FailingSink {
+    async fn store(&self, _secret: ReturnedSecret) -> Result<String, SecretSinkError> {
+        Err(SecretSinkError("vault is sealed".into()))
+    }
+}
+
+fn fast_executor() -> Executor {
+    Executor::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(800))
+        .retry(RetryPolicy {
+            max_attempts: 3,
+            max_elapsed: Duration::from_secs(10),
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        })
+        .build()
+        .expect("executor")
+}
+
+/// Everything a canary must not appear in.
+fn assert_no_canary(error: &TaskError, secret: &str) {
+    for text in [
+        format!("{error:?}"),
+        error.to_string(),
+        error.to_json().to_string(),
+    ] {
+        assert!(!text.contains(CANARY_KEY), "credential leaked: {text}");
+        assert!(
+            secret.is_empty() || !text.contains(secret),
+            "secret leaked: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn success_emits_output_and_hands_the_secret_to_the_sink() {
+    let emulator = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let endpoint = endpoint();
+    let vault = Vault::default();
+    let output = fast_executor()
+        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &vault)
+        .await
+        .expect("created");
+
+    let stored = vault.0.lock().expect("vault").clone();
+    assert_eq!(stored.len(), 1);
+    let (field, id, secret) = &stored[0];
+    assert_eq!(field, "/secretKey");
+    assert!(secret.starts_with("sk_sandbox_"), "{secret}");
+    assert_eq!(id.as_deref(), output.response.body["id"].as_str());
+    assert_eq!(
+        output.response.body["secretKey"],
+        format!("vault://api-keys/{}", id.as_deref().unwrap_or_default())
+    );
+
+    let json = serde_json::to_value(&output).expect("output JSON");
+    let text = json.to_string();
+    assert!(!text.contains(secret.as_str()) && !text.contains(CANARY_KEY));
+    assert!(!format!("{output:?}").contains(secret.as_str()));
+
+    // Real output matches the published output schema.
+    let validator = jsonschema::validator_for(endpoint.output_schema()).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    insta::assert_json_snapshot!("emulator_success", json, {
+        ".response.headers.date" => "[date]",
+        ".response.headers.location" => "[location]",
+        ".response.headers[\"content-length\"]" => "[length]",
+        ".response.body.id" => "[id]",
+        ".response.body.secretKey" => "[vault reference]",
+        ".response.body.createdTime" => "[time]",
+        ".response.body.updatedTime" => "[time]",
+        ".response.body._links[].href" => "[href]",
+        ".request.url" => "[url]",
+        ".request.durationMs" => "[ms]",
+    });
+    assert_eq!(emulator.created(), 1);
+}
+
+#[tokio::test]
+async fn a_later_step_reads_the_output() {
+    let emulator = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let endpoint = endpoint();
+    let executor = fast_executor();
+    let first = executor
+        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &Redact)
+        .await
+        .expect("first key");
+    let mut second = step(
+        &emulator.url(),
+        json!({ "description": "Companion of ${createKey.output.response.body.id}" }),
+    );
+    second.context.insert(
+        "createKey".into(),
+        json!({ "output": serde_json::to_value(&first).expect("output") }),
+    );
+    let output = executor
+        .execute(&endpoint, second, &credentials(), &Redact)
+        .await
+        .expect("second key");
+    assert_eq!(
+        output.response.body["description"],
+        format!(
+            "Companion of {}",
+            first.response.body["id"].as_str().unwrap_or_default()
+        )
+    );
+    assert_eq!(output.response.body["secretKey"], "<redacted>");
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_terminal() {
+    let emulator = Emulator::builder()
+        .accept("sk_the_only_good_key")
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let error = fast_executor()
+        .execute(
+            &endpoint(),
+            minimal(&emulator.url()),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("401");
+    assert_eq!(error.kind(), "unauthorized");
+    assert_eq!(error.status(), Some(401));
+    assert!(!error.is_retryable() && !error.is_outcome_unknown());
+    assert_eq!(error.attempts(), 1);
+    assert_no_canary(&error, "");
+    assert_eq!(emulator.created(), 0);
+}
+
+#[tokio::test]
+async fn invalid_steps_and_missing_credentials_are_never_sent() {
+    let emulator = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let endpoint = endpoint();
+    let invalid = step(
+        &emulator.url(),
+        json!({ "description": "x", "allowedIps": ["10.0.0.8"] }),
+    );
+    let error = fast_executor()
+        .execute(&endpoint, invalid, &credentials(), &Redact)
+        .await
+        .expect_err("invalid");
+    assert!(error.is_invalid_step());
+    assert_eq!(error.problems()[0].path, "/body/allowedIps/0");
+    assert_eq!(error.attempts(), 0);
+
+    let error = fast_executor()
+        .execute(
+            &endpoint,
+            minimal(&emulator.url()),
+            &None::<Credentials>,
+            &Redact,
+        )
+        .await
+        .expect_err("no credentials");
+    assert_eq!(error.kind(), "no_credentials");
+    assert_eq!(emulator.created(), 0);
+}
+
+#[tokio::test]
+async fn rate_limited_then_created_after_the_servers_wait() {
+    let emulator = Emulator::builder()
+        .rate_limit(1, Duration::from_secs(1))
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let endpoint = endpoint();
+    let executor = fast_executor();
+    executor
+        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &Redact)
+        .await
+        .expect("first fits the window");
+
+    // Without retries the 429 is reported as retryable, with the server's time.
+    let no_retry = Executor::builder()
+        .retry(RetryPolicy::never())
+        .build()
+        .expect("executor");
+    let error = no_retry
+        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &Redact)
+        .await
+        .expect_err("429");
+    assert_eq!(error.kind(), "rate_limited");
+    assert!(error.is_retryable());
+    let wait = error.retry_after().expect("server said when");
+    assert!(wait <= Duration::from_secs(3), "{wait:?}");
+    assert_eq!(
+        error
+            .response()
+            .map(|r| r.headers.contains_key("x-ratelimit-retry-after")),
+        Some(true)
+    );
+
+    // With the default policy the executor waits for the server's time, then succeeds.
+    let started = Instant::now();
+    let output = executor
+        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &Redact)
+        .await
+        .expect("created after waiting");
+    assert_eq!(output.request.attempts, 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(emulator.created(), 2);
+}
+
+#[tokio::test]
+async fn forbidden_and_unprocessable_are_terminal_and_mapped() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/org-403/api-keys"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "type": "about:blank", "title": "Forbidden", "status": 403,
+            "detail": "This key may not manage API keys.", "instance": "/api-keys"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/org-422/api-keys"))
+        .and(header("content-type", "application/json"))
+        .and(header("reb-apikey", CANARY_KEY))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "title": "Invalid data", "status": 422, "detail": "Invalid data was sent.",
+            "invalidFields": [
+                { "field": "acl.0.permissions", "message": "Permission is not allowed for this key" },
+                { "field": "description", "message": "Too long" }]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let endpoint = endpoint();
+    let executor = fast_executor();
+
+    let error = executor
+        .execute(
+            &endpoint,
+            minimal(&format!("{}/org-403", server.uri())),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("403");
+    assert_eq!(error.kind(), "forbidden");
+    assert!(
+        error
+            .message()
+            .contains("This key may not manage API keys.")
+    );
+    assert!(!error.is_retryable() && !error.is_outcome_unknown());
+
+    let restricted = step(
+        &format!("{}/org-422", server.uri()),
+        json!({ "description": "d", "acl": [{ "scope": {}, "permissions": ["GetCustomer"] }] }),
+    );
+    let error = executor
+        .execute(&endpoint, restricted, &credentials(), &Redact)
+        .await
+        .expect_err("422");
+    assert_eq!(error.kind(), "unprocessable");
+    assert!(!error.is_retryable());
+    let fields = error.invalid_fields();
+    assert_eq!(fields[0].path.as_deref(), Some("/body/acl/0/permissions"));
+    assert_eq!(fields[1].path.as_deref(), Some("/body/description"));
+    assert_eq!(
+        error.to_json()["error"]["invalidFields"][0]["field"],
+        "acl.0.permissions"
+    );
+    assert_no_canary(&error, "");
+}
+
+#[tokio::test]
+async fn server_errors_are_outcome_unknown_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream down"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let error = fast_executor()
+        .execute(&endpoint(), minimal(&server.uri()), &credentials(), &Redact)
+        .await
+        .expect_err("503");
+    assert_eq!(error.kind(), "server_error");
+    assert!(error.is_outcome_unknown() && !error.is_retryable());
+    let reconcile = error.reconcile().expect("reconcile");
+    assert_eq!(
+        reconcile.description.as_deref(),
+        Some("CI key for payments")
+    );
+    assert!(reconcile.requested_at.ends_with('Z'));
+    assert_eq!(
+        error.response().map(|r| r.body.clone()),
+        Some(json!("upstream down"))
+    );
+    assert_eq!(error.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_is_outcome_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let error = fast_executor()
+        .execute(&endpoint(), minimal(&server.uri()), &credentials(), &Redact)
+        .await
+        .expect_err("timeout");
+    assert_eq!(error.kind(), "timeout");
+    assert!(error.is_outcome_unknown() && !error.is_retryable());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_success_bodies_are_outcome_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/malformed/api-keys"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_raw("{\"id\": \"api_key_1\", ", "application/json"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/huge/api-keys"))
+        .respond_with(ResponseTemplate::new(201).set_body_string("x".repeat(2 << 20)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/huge-error/api-keys"))
+        .respond_with(ResponseTemplate::new(400).set_body_string("y".repeat(2 << 20)))
+        .mount(&server)
+        .await;
+    let endpoint = endpoint();
+    let executor = fast_executor();
+
+    let error = executor
+        .execute(
+            &endpoint,
+            minimal(&format!("{}/malformed", server.uri())),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("malformed");
+    assert_eq!(error.kind(), "malformed_response");
+    assert!(error.is_outcome_unknown());
+
+    let error = executor
+        .execute(
+            &endpoint,
+            minimal(&format!("{}/huge", server.uri())),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("too large");
+    assert_eq!(error.kind(), "response_too_large");
+    assert!(error.is_outcome_unknown());
+
+    let error = executor
+        .execute(
+            &endpoint,
+            minimal(&format!("{}/huge-error", server.uri())),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("too large error");
+    assert_eq!(error.kind(), "response_too_large");
+    assert_eq!(error.status(), Some(400));
+    assert!(!error.is_outcome_unknown());
+}
+
+#[tokio::test]
+async fn redirects_are_reported_and_never_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/api-keys", elsewhere.uri()).as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let error = fast_executor()
+        .execute(&endpoint(), minimal(&server.uri()), &credentials(), &Redact)
+        .await
+        .expect_err("redirect");
+    assert_eq!(error.kind(), "redirected");
+    assert!(!error.is_retryable() && !error.is_outcome_unknown());
+    assert!(error.message().contains(&elsewhere.uri()));
+    // `elsewhere` verifies on drop that it received nothing: the credential stayed home.
+}
+
+/// A server that reads the request and then misbehaves as `answer` says.
+async fn raw_server(answer: &'static [u8], hold: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket.write_all(answer).await;
+            if hold {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            drop(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_connection_lost_mid_response_is_outcome_unknown() {
+    let url = raw_server(
+        b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"id\": \"api_",
+        false,
+    )
+    .await;
+    let error = fast_executor()
+        .execute(&endpoint(), minimal(&url), &credentials(), &Redact)
+        .await
+        .expect_err("reset");
+    assert_eq!(error.kind(), "connection_lost");
+    assert!(error.is_outcome_unknown() && !error.is_retryable());
+    assert_eq!(error.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let url = raw_server(b"", true).await;
+    let started = Instant::now();
+    let error = fast_executor()
+        .execute(&endpoint(), minimal(&url), &credentials(), &Redact)
+        .await
+        .expect_err("silence");
+    assert_eq!(error.kind(), "timeout");
+    assert!(error.is_outcome_unknown());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn refused_connections_are_retried_then_reported_retryable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let error = fast_executor()
+        .execute(&endpoint(), minimal(&url), &credentials(), &Redact)
+        .await
+        .expect_err("refused");
+    assert_eq!(error.kind(), "unreachable");
+    assert!(error.is_retryable() && !error.is_outcome_unknown());
+    assert_eq!(error.attempts(), 3);
+}
+
+#[tokio::test]
+async fn a_failing_secret_sink_is_terminal_and_names_the_key() {
+    let emulator = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let error = fast_executor()
+        .execute(
+            &endpoint(),
+            minimal(&emulator.url()),
+            &credentials(),
+            &FailingSink,
+        )
+        .await
+        .expect_err("sink failed");
+    assert_eq!(error.kind(), "secret_sink");
+    assert!(!error.is_retryable());
+    let body = error.response().map(|r| r.body.clone()).unwrap_or_default();
+    assert_eq!(body["secretKey"], "<redacted>");
+    assert!(error.message().contains(body["id"].as_str().unwrap_or("?")));
+}
+
+/// A writer that keeps what trace-level logging wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn trace_logs_never_show_the_credential_or_the_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emulator = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let vault = Vault::default();
+    let executor = fast_executor();
+    let endpoint = endpoint();
+    executor
+        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &vault)
+        .await
+        .expect("created");
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        drop(listener);
+        url
+    };
+    let error = executor
+        .execute(&endpoint, minimal(&refused), &credentials(), &vault)
+        .await
+        .expect_err("refused");
+
+    let secret = vault.0.lock().expect("vault")[0].2.clone();
+    assert_no_canary(&error, &secret);
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("logs")).into_owned();
+    assert!(
+        logs.contains("request succeeded"),
+        "trace logging captured nothing: {logs}"
+    );
+    assert!(!logs.contains(CANARY_KEY), "credential in logs");
+    assert!(!logs.contains(&secret), "secret in logs");
+    assert!(!format!("{executor:?}{endpoint:?}{:?}", credentials()).contains(CANARY_KEY));
+}
