@@ -9,6 +9,7 @@ use crate::output::{RequestSummary, ResponseOutput, TaskOutput};
 use crate::problem::append_token;
 use crate::retry::RetryPolicy;
 use crate::secrets::{ReturnedSecret, SecretSink};
+use hyper::body::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -155,10 +156,11 @@ impl Executor {
                 "no credentials configured (REBILLY_API_KEY or REBILLY_JWT for the CLI, a credentials source when embedded); nothing was sent",
             ));
         }
-        let body = match &prepared.request.body {
+        // Serialized once; each attempt shares the same bytes.
+        let body = Bytes::from(match &prepared.request.body {
             Some(body) => serde_json::to_vec(body).unwrap_or_default(),
             None => Vec::new(),
-        };
+        });
         let headers = request_headers(&prepared)?;
         let method =
             reqwest::Method::from_bytes(prepared.request.method.as_bytes()).map_err(|_| {
@@ -184,7 +186,7 @@ impl Executor {
         prepared: &Prepared,
         method: reqwest::Method,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: Bytes,
         secrets: &dyn SecretSink,
     ) -> Result<TaskOutput, TaskError> {
         let started = Instant::now();
@@ -237,7 +239,7 @@ impl Executor {
         method: reqwest::Method,
         url: &str,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<Raw, TaskError> {
         let mut response = self
             .client
@@ -248,7 +250,7 @@ impl Executor {
             .await
             .map_err(|error| transport_error(&error, false))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let too_large = |status: reqwest::StatusCode, headers: &HeaderMap| {
             TaskError::new(
                 Kind::ResponseTooLarge,

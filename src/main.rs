@@ -207,12 +207,16 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
                 .start(&format!("127.0.0.1:{port}"))
                 .await
                 .map_err(|e| Unusable(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
-            println!("emulator listening on {}", running.url());
-            println!(
+            // Whoever started us may stop reading after the first line; that is no reason to
+            // stop serving.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "emulator listening on {}", running.url());
+            let _ = writeln!(
+                out,
                 "try: REBILLY_API_KEY=any apikey-task run STEP.json --server {}",
                 running.url()
             );
-            let _ = std::io::stdout().flush();
+            let _ = out.flush();
             let _ = tokio::signal::ctrl_c().await;
             running.shutdown().await;
             Ok(0)

@@ -1,0 +1,326 @@
+//! Executions through the plugin against the same POSTs from a bare reqwest client, both
+//! against the same loopback emulator, in one run, at concurrency 1 and 64. Then the memory
+//! held per in-flight execution, against a server that answers slowly.
+//!
+//! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests)
+
+use apikey_task::secrets::Redact;
+use apikey_task::{Credentials, Endpoint, Executor, Secret, Step};
+use futures_util::StreamExt;
+use serde_json::json;
+use std::io::BufRead;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench());
+}
+
+fn step(server: &str, i: usize) -> Step {
+    serde_json::from_value(json!({
+        "parameters": {
+            "server": server,
+            "body": {
+                "description": "Bench key ${workflow.input.n}",
+                "acl": [{ "scope": { "planId": ["plan-1"] }, "permissions": ["GetCustomer"] }],
+                "allowedIps": ["153.12.32.33"]
+            }
+        },
+        "context": { "workflow": { "input": { "n": i } } }
+    }))
+    .expect("step")
+}
+
+async fn bench() {
+    let scale: usize = std::env::var("APIKEY_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    // The emulator runs as its own process, as a real server would: the client's work must
+    // not slow the server down, or the benchmark measures contention instead of the client.
+    let emulator = EmulatorProcess::start();
+    let url = emulator.url.clone();
+    let endpoint = Arc::new(Endpoint::builder().build().expect("endpoint"));
+    let executor = Executor::builder().build().expect("executor");
+    let credentials = Credentials::ApiKey(Secret::new("sk_bench"));
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+
+    println!(
+        "execute: plugin vs bare reqwest, same loopback emulator ({url}, a separate process), interleaved rounds"
+    );
+    println!(
+        "{:>11} {:>8} {:>14} {:>14} {:>7} {:>18} {:>18}",
+        "concurrency",
+        "requests",
+        "plugin req/s",
+        "reqwest req/s",
+        "ratio",
+        "plugin CPU µs/req",
+        "reqwest CPU µs/req"
+    );
+    for (concurrency, per_round) in [(1usize, 300 * scale), (64, 1500 * scale)] {
+        let rounds = 5;
+        let mut plugin_secs = 0.0;
+        let mut bare_secs = 0.0;
+        let (mut plugin_cpu, mut bare_cpu) = (0.0, 0.0);
+        // Warm both connection pools before timing.
+        run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
+        run_bare(&bare, &url, concurrency, 64).await;
+        for _ in 0..rounds {
+            let (wall, cpu) = run_plugin(
+                &endpoint,
+                &executor,
+                &credentials,
+                &url,
+                concurrency,
+                per_round,
+            )
+            .await;
+            plugin_secs += wall;
+            plugin_cpu += cpu;
+            let (wall, cpu) = run_bare(&bare, &url, concurrency, per_round).await;
+            bare_secs += wall;
+            bare_cpu += cpu;
+        }
+        let total = (per_round * rounds) as f64;
+        let (plugin_rate, bare_rate) = (total / plugin_secs, total / bare_secs);
+        println!(
+            "{concurrency:>11} {:>8} {plugin_rate:>14.0} {bare_rate:>14.0} {:>6.1}% {:>18.1} {:>18.1}",
+            per_round * rounds,
+            100.0 * plugin_rate / bare_rate,
+            plugin_cpu * 1e6 / total,
+            bare_cpu * 1e6 / total
+        );
+    }
+    memory_per_in_flight(&endpoint, &executor, &credentials, &bare).await;
+    drop(emulator);
+}
+
+async fn run_plugin(
+    endpoint: &Endpoint,
+    executor: &Executor,
+    credentials: &Credentials,
+    url: &str,
+    concurrency: usize,
+    n: usize,
+) -> (f64, f64) {
+    // Inputs are built before the clocks start, for both sides.
+    let steps: Vec<Step> = (0..n).map(|i| step(url, i)).collect();
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let failures = AtomicU64::new(0);
+    futures_util::stream::iter(steps)
+        .map(|step| {
+            let failures = &failures;
+            async move {
+                if executor
+                    .execute(endpoint, step, credentials, &Redact)
+                    .await
+                    .is_err()
+                {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "plugin executions failed"
+    );
+    (started.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+}
+
+async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: usize) -> (f64, f64) {
+    let target = format!("{url}/api-keys");
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let body = json!({
+                "description": format!("Bench key {i}"),
+                "acl": [{ "scope": { "planId": ["plan-1"] }, "permissions": ["GetCustomer"] }],
+                "allowedIps": ["153.12.32.33"]
+            });
+            serde_json::to_vec(&body).unwrap_or_default()
+        })
+        .collect();
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    futures_util::stream::iter(bodies)
+        .map(|body| {
+            let target = &target;
+            async move {
+                let response = client
+                    .post(target.as_str())
+                    .header("content-type", "application/json")
+                    .header("reb-apikey", "sk_bench")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("bare POST");
+                assert_eq!(response.status().as_u16(), 201);
+                let _ = response.bytes().await.expect("bare body");
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    (started.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+}
+
+/// CPU time (user + system) this process has used, in seconds (Linux): the client side only,
+/// since the emulator is another process. Clock ticks are 10 ms, so runs must be long.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident memory of this process, in bytes (Linux).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Peak RSS growth while `n` executions wait on a server that answers after 500 ms, per
+/// execution; the same for bare reqwest.
+async fn memory_per_in_flight(
+    endpoint: &Endpoint,
+    executor: &Executor,
+    credentials: &Credentials,
+    bare: &reqwest::Client,
+) {
+    let slow = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(json!({ "id": "api_key_1", "description": "d", "secretKey": "sk" }))
+                .set_delay(Duration::from_millis(500)),
+        )
+        .mount(&slow)
+        .await;
+    let url = slow.uri();
+    let n = 256;
+    println!("\nmemory: {n} executions in flight against a server answering after 500 ms");
+    for label in ["plugin", "bare reqwest"] {
+        let base = rss();
+        let peak = Arc::new(AtomicU64::new(base));
+        let sampler = {
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                loop {
+                    peak.fetch_max(rss(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        if label == "plugin" {
+            let _ = run_plugin_lenient(endpoint, executor, credentials, &url, n).await;
+        } else {
+            let target = format!("{url}/api-keys");
+            futures_util::stream::iter(0..n)
+                .map(|_| {
+                    let target = &target;
+                    async move {
+                        let _ = bare
+                            .post(target.as_str())
+                            .header("content-type", "application/json")
+                            .body("{\"description\":\"d\"}")
+                            .send()
+                            .await;
+                    }
+                })
+                .buffer_unordered(n)
+                .collect::<Vec<()>>()
+                .await;
+        }
+        sampler.abort();
+        let growth = peak.load(Ordering::Relaxed).saturating_sub(base);
+        println!(
+            "  {label:<13} peak RSS growth {:>8.1} KiB, {:>6.1} KiB per in-flight execution",
+            growth as f64 / 1024.0,
+            growth as f64 / 1024.0 / n as f64
+        );
+    }
+}
+
+async fn run_plugin_lenient(
+    endpoint: &Endpoint,
+    executor: &Executor,
+    credentials: &Credentials,
+    url: &str,
+    n: usize,
+) -> usize {
+    futures_util::stream::iter(0..n)
+        .map(|i| async move {
+            executor
+                .execute(endpoint, step(url, i), credentials, &Redact)
+                .await
+                .is_ok()
+        })
+        .buffer_unordered(n)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await
+}
+
+/// `apikey-task emulator` as a child process on a free port, killed on drop.
+struct EmulatorProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl EmulatorProcess {
+    fn start() -> EmulatorProcess {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apikey-task"))
+            .args(["emulator", "--port", "0", "--rate-limit", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("emulator process");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("emulator says where it listens");
+        let url = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        EmulatorProcess { child, url }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
