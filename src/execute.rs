@@ -96,6 +96,23 @@ impl std::error::Error for ExecutorBuildError {}
 
 /// Sends prepared requests: one HTTP client (and connection pool) reused across executions.
 /// Cheap to clone; share one per process.
+///
+/// ```no_run
+/// use apikey_task::{secrets::Redact, Endpoint, Executor, FromEnv, Step};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let endpoint = Endpoint::builder().build()?;
+/// let executor = Executor::builder().build()?;
+/// let step = Step::from_json(r#"{"parameters": {"organizationId": "org-1",
+///                                               "body": {"description": "CI key"}}}"#)?;
+/// match executor.execute(&endpoint, step, &FromEnv, &Redact).await {
+///     Ok(output) => println!("created {}", output.response.body["id"]),
+///     Err(error) if error.is_retryable() => println!("try again after {:?}", error.retry_after()),
+///     Err(error) if error.is_outcome_unknown() => println!("look first: {:?}", error.reconcile()),
+///     Err(error) => println!("failed: {error}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Executor {
     client: reqwest::Client,
