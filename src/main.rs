@@ -7,7 +7,7 @@ use apikey_task::secrets::{Redact, Reveal, SecretSink};
 use apikey_task::{
     Credentials, Definition, Endpoint, Executor, FromEnv, Secret, Step, TaskOutput, TestReport,
 };
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, BufWriter, Write};
@@ -39,32 +39,16 @@ enum Command {
     /// Exit status: 0 valid, 1 invalid, 2 unusable input.
     #[command(name = "test-request")]
     TestRequest {
-        /// The step file.
-        #[arg(
-            value_name = "STEP.json",
-            required_unless_present = "jsonl",
-            conflicts_with = "jsonl"
-        )]
-        step: Option<PathBuf>,
-        /// Check one step per line of FILE (`-` for stdin); print one compact report per line.
-        #[arg(long, value_name = "FILE")]
-        jsonl: Option<PathBuf>,
+        #[command(flatten)]
+        input: Input,
     },
     /// Execute a step: send the request and print the task output.
     ///
     /// Credentials come from REBILLY_API_KEY or REBILLY_JWT. Exit status: 0 success, 1 the
     /// step failed (the error says whether a retry is safe), 2 unusable input.
     Run {
-        /// The step file.
-        #[arg(
-            value_name = "STEP.json",
-            required_unless_present = "jsonl",
-            conflicts_with = "jsonl"
-        )]
-        step: Option<PathBuf>,
-        /// Execute one step per line of FILE (`-` for stdin); one output line per step, in order.
-        #[arg(long, value_name = "FILE")]
-        jsonl: Option<PathBuf>,
+        #[command(flatten)]
+        input: Input,
         /// Steps in flight at once with --jsonl.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
         concurrency: u16,
@@ -99,6 +83,21 @@ enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+}
+
+/// One step file, or many steps as JSON lines.
+#[derive(Args)]
+struct Input {
+    /// The step file: {"parameters": {...}, "context": {...}}.
+    #[arg(
+        value_name = "STEP.json",
+        required_unless_present = "jsonl",
+        conflicts_with = "jsonl"
+    )]
+    step: Option<PathBuf>,
+    /// One step per line of FILE (`-` for stdin); one output line per step, in input order.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -149,7 +148,9 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
             Ok(0)
         }
         Command::TestRequest {
-            step: Some(path), ..
+            input: Input {
+                step: Some(path), ..
+            },
         } => {
             let step = read_step(&path)?;
             let report = endpoint.test_request(step, Credentials::from_env().as_ref());
@@ -157,11 +158,12 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
             Ok(if report.valid { 0 } else { EXIT_FAILED })
         }
         Command::TestRequest {
-            jsonl: Some(path), ..
+            input: Input {
+                jsonl: Some(path), ..
+            },
         } => test_request_lines(&endpoint, &path),
         Command::Run {
-            step,
-            jsonl,
+            input: Input { step, jsonl },
             concurrency,
             server,
             reveal_secret,

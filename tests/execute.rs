@@ -1,7 +1,7 @@
 //! Executions against real HTTP servers on loopback: the project's emulator, wiremock for
 //! answers the emulator does not give, and raw TCP servers for broken connections.
 
-use apikey_task::emulator::Emulator;
+use apikey_task::emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use apikey_task::secrets::{Redact, ReturnedSecret, SecretSink, SecretSinkError};
 use apikey_task::{Credentials, Endpoint, Executor, RetryPolicy, Secret, Step, TaskError};
 use async_trait::async_trait;
@@ -84,6 +84,23 @@ fn fast_executor() -> Executor {
         .expect("executor")
 }
 
+/// A running emulator on a free loopback port.
+async fn emulator(builder: EmulatorBuilder) -> RunningEmulator {
+    builder
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator starts")
+}
+
+/// Executes the minimal step against `server`, expecting a failure.
+async fn failure(executor: &Executor, server: &str) -> TaskError {
+    executor
+        .execute(&endpoint(), minimal(server), &credentials(), &Redact)
+        .await
+        .expect_err("the execution should fail")
+}
+
 /// Everything a canary must not appear in.
 fn assert_no_canary(error: &TaskError, secret: &str) {
     for text in [
@@ -101,11 +118,7 @@ fn assert_no_canary(error: &TaskError, secret: &str) {
 
 #[tokio::test]
 async fn success_emits_output_and_hands_the_secret_to_the_sink() {
-    let emulator = Emulator::builder()
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let emulator = emulator(Emulator::builder()).await;
     let endpoint = endpoint();
     let vault = Vault::default();
     let output = fast_executor()
@@ -154,11 +167,7 @@ async fn success_emits_output_and_hands_the_secret_to_the_sink() {
 
 #[tokio::test]
 async fn a_later_step_reads_the_output() {
-    let emulator = Emulator::builder()
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let emulator = emulator(Emulator::builder()).await;
     let endpoint = endpoint();
     let executor = fast_executor();
     let first = executor
@@ -189,21 +198,8 @@ async fn a_later_step_reads_the_output() {
 
 #[tokio::test]
 async fn rejected_credentials_are_terminal() {
-    let emulator = Emulator::builder()
-        .accept("sk_the_only_good_key")
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
-    let error = fast_executor()
-        .execute(
-            &endpoint(),
-            minimal(&emulator.url()),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect_err("401");
+    let emulator = emulator(Emulator::builder().accept("sk_the_only_good_key")).await;
+    let error = failure(&fast_executor(), &emulator.url()).await;
     assert_eq!(error.kind(), "unauthorized");
     assert_eq!(error.status(), Some(401));
     assert!(!error.is_retryable() && !error.is_outcome_unknown());
@@ -214,11 +210,7 @@ async fn rejected_credentials_are_terminal() {
 
 #[tokio::test]
 async fn invalid_steps_and_missing_credentials_are_never_sent() {
-    let emulator = Emulator::builder()
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let emulator = emulator(Emulator::builder()).await;
     let endpoint = endpoint();
     let invalid = step(
         &emulator.url(),
@@ -247,12 +239,7 @@ async fn invalid_steps_and_missing_credentials_are_never_sent() {
 
 #[tokio::test]
 async fn rate_limited_then_created_after_the_servers_wait() {
-    let emulator = Emulator::builder()
-        .rate_limit(1, Duration::from_secs(1))
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let emulator = emulator(Emulator::builder().rate_limit(1, Duration::from_secs(1))).await;
     let endpoint = endpoint();
     let executor = fast_executor();
     executor
@@ -265,10 +252,7 @@ async fn rate_limited_then_created_after_the_servers_wait() {
         .retry(RetryPolicy::never())
         .build()
         .expect("executor");
-    let error = no_retry
-        .execute(&endpoint, minimal(&emulator.url()), &credentials(), &Redact)
-        .await
-        .expect_err("429");
+    let error = failure(&no_retry, &emulator.url()).await;
     assert_eq!(error.kind(), "rate_limited");
     assert!(error.is_retryable());
     let wait = error.retry_after().expect("server said when");
@@ -321,15 +305,7 @@ async fn forbidden_and_unprocessable_are_terminal_and_mapped() {
     let endpoint = endpoint();
     let executor = fast_executor();
 
-    let error = executor
-        .execute(
-            &endpoint,
-            minimal(&format!("{}/org-403", server.uri())),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect_err("403");
+    let error = failure(&executor, &format!("{}/org-403", server.uri())).await;
     assert_eq!(error.kind(), "forbidden");
     assert!(
         error
@@ -366,10 +342,7 @@ async fn server_errors_are_outcome_unknown_and_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let error = fast_executor()
-        .execute(&endpoint(), minimal(&server.uri()), &credentials(), &Redact)
-        .await
-        .expect_err("503");
+    let error = failure(&fast_executor(), &server.uri()).await;
     assert_eq!(error.kind(), "server_error");
     assert!(error.is_outcome_unknown() && !error.is_retryable());
     let reconcile = error.reconcile().expect("reconcile");
@@ -394,10 +367,7 @@ async fn a_timeout_after_sending_is_outcome_unknown() {
         .mount(&server)
         .await;
     let started = Instant::now();
-    let error = fast_executor()
-        .execute(&endpoint(), minimal(&server.uri()), &credentials(), &Redact)
-        .await
-        .expect_err("timeout");
+    let error = failure(&fast_executor(), &server.uri()).await;
     assert_eq!(error.kind(), "timeout");
     assert!(error.is_outcome_unknown() && !error.is_retryable());
     assert!(
@@ -427,42 +397,17 @@ async fn malformed_and_oversized_success_bodies_are_outcome_unknown() {
         .respond_with(ResponseTemplate::new(400).set_body_string("y".repeat(2 << 20)))
         .mount(&server)
         .await;
-    let endpoint = endpoint();
     let executor = fast_executor();
 
-    let error = executor
-        .execute(
-            &endpoint,
-            minimal(&format!("{}/malformed", server.uri())),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect_err("malformed");
+    let error = failure(&executor, &format!("{}/malformed", server.uri())).await;
     assert_eq!(error.kind(), "malformed_response");
     assert!(error.is_outcome_unknown());
 
-    let error = executor
-        .execute(
-            &endpoint,
-            minimal(&format!("{}/huge", server.uri())),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect_err("too large");
+    let error = failure(&executor, &format!("{}/huge", server.uri())).await;
     assert_eq!(error.kind(), "response_too_large");
     assert!(error.is_outcome_unknown());
 
-    let error = executor
-        .execute(
-            &endpoint,
-            minimal(&format!("{}/huge-error", server.uri())),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect_err("too large error");
+    let error = failure(&executor, &format!("{}/huge-error", server.uri())).await;
     assert_eq!(error.kind(), "response_too_large");
     assert_eq!(error.status(), Some(400));
     assert!(!error.is_outcome_unknown());
@@ -485,10 +430,7 @@ async fn redirects_are_reported_and_never_followed() {
         .expect(1)
         .mount(&server)
         .await;
-    let error = fast_executor()
-        .execute(&endpoint(), minimal(&server.uri()), &credentials(), &Redact)
-        .await
-        .expect_err("redirect");
+    let error = failure(&fast_executor(), &server.uri()).await;
     assert_eq!(error.kind(), "redirected");
     assert!(!error.is_retryable() && !error.is_outcome_unknown());
     assert!(error.message().contains(&elsewhere.uri()));
@@ -520,10 +462,7 @@ async fn a_connection_lost_mid_response_is_outcome_unknown() {
         false,
     )
     .await;
-    let error = fast_executor()
-        .execute(&endpoint(), minimal(&url), &credentials(), &Redact)
-        .await
-        .expect_err("reset");
+    let error = failure(&fast_executor(), &url).await;
     assert_eq!(error.kind(), "connection_lost");
     assert!(error.is_outcome_unknown() && !error.is_retryable());
     assert_eq!(error.attempts(), 1);
@@ -533,10 +472,7 @@ async fn a_connection_lost_mid_response_is_outcome_unknown() {
 async fn a_server_that_never_answers_times_out() {
     let url = raw_server(b"", true).await;
     let started = Instant::now();
-    let error = fast_executor()
-        .execute(&endpoint(), minimal(&url), &credentials(), &Redact)
-        .await
-        .expect_err("silence");
+    let error = failure(&fast_executor(), &url).await;
     assert_eq!(error.kind(), "timeout");
     assert!(error.is_outcome_unknown());
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -547,10 +483,7 @@ async fn refused_connections_are_retried_then_reported_retryable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
-    let error = fast_executor()
-        .execute(&endpoint(), minimal(&url), &credentials(), &Redact)
-        .await
-        .expect_err("refused");
+    let error = failure(&fast_executor(), &url).await;
     assert_eq!(error.kind(), "unreachable");
     assert!(error.is_retryable() && !error.is_outcome_unknown());
     assert_eq!(error.attempts(), 3);
@@ -558,11 +491,7 @@ async fn refused_connections_are_retried_then_reported_retryable() {
 
 #[tokio::test]
 async fn a_failing_secret_sink_is_terminal_and_names_the_key() {
-    let emulator = Emulator::builder()
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let emulator = emulator(Emulator::builder()).await;
     let error = fast_executor()
         .execute(
             &endpoint(),
@@ -605,11 +534,7 @@ async fn trace_logs_never_show_the_credential_or_the_secret() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let emulator = Emulator::builder()
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let emulator = emulator(Emulator::builder()).await;
     let vault = Vault::default();
     let executor = fast_executor();
     let endpoint = endpoint();
