@@ -215,10 +215,11 @@ impl Endpoint {
     /// the executor adds it at send time, from `credentials`.
     pub(crate) fn prepare(
         &self,
-        step: Step,
+        parameters: Map<String, Value>,
+        state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> Result<Prepared, Vec<Problem>> {
-        let mut checked = self.check(step, credentials);
+        let mut checked = self.check(parameters, state, credentials);
         if !checked.findings.errors.is_empty() {
             return Err(checked.findings.errors);
         }
@@ -247,7 +248,17 @@ impl Endpoint {
     /// The step is taken by value: rendering happens in place, so the parameters become the
     /// request body without a copy.
     pub fn test_request(&self, step: Step, credentials: Option<&Credentials>) -> TestReport {
-        let checked = self.check(step, credentials);
+        self.test_request_in(step.parameters, &step.context, credentials)
+    }
+
+    /// [`Endpoint::test_request`] with the workflow state borrowed, as a runner holds it.
+    pub fn test_request_in(
+        &self,
+        parameters: Map<String, Value>,
+        state: &Map<String, Value>,
+        credentials: Option<&Credentials>,
+    ) -> TestReport {
+        let checked = self.check(parameters, state, credentials);
         let curl = checked.request.to_curl(checked.credential_hint);
         TestReport {
             valid: checked.findings.errors.is_empty(),
@@ -259,12 +270,13 @@ impl Endpoint {
         }
     }
 
-    fn check(&self, step: Step, credentials: Option<&Credentials>) -> Checked<'_> {
-        let Step {
-            mut parameters,
-            context,
-        } = step;
-        let rendered = render::render(&mut parameters, &context, &self.limits);
+    fn check(
+        &self,
+        mut parameters: Map<String, Value>,
+        state: &Map<String, Value>,
+        credentials: Option<&Credentials>,
+    ) -> Checked<'_> {
+        let rendered = render::render(&mut parameters, state, &self.limits);
         let params = &parameters;
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);

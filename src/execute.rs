@@ -9,11 +9,13 @@ use crate::output::{RequestSummary, ResponseOutput, TaskOutput};
 use crate::problem::append_token;
 use crate::retry::RetryPolicy;
 use crate::secrets::{ReturnedSecret, SecretSink};
+use crate::task::TaskContext;
 use hyper::body::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
@@ -153,9 +155,31 @@ impl Executor {
         credentials: &dyn CredentialsSource,
         secrets: &dyn SecretSink,
     ) -> Result<TaskOutput, TaskError> {
-        let credentials = credentials.credentials();
+        let Step {
+            parameters,
+            context,
+        } = step;
+        let ctx = TaskContext::new(&context, credentials, secrets);
+        self.execute_in(endpoint, parameters, &ctx).await
+    }
+
+    /// [`Executor::execute`] with a runner's [`TaskContext`]: the workflow state borrowed,
+    /// cancellation, a deadline, the attempt number and a parent span.
+    pub async fn execute_in(
+        &self,
+        endpoint: &Endpoint,
+        parameters: Map<String, Value>,
+        ctx: &TaskContext<'_>,
+    ) -> Result<TaskOutput, TaskError> {
+        if ctx.cancellation().is_cancelled() {
+            return Err(TaskError::new(
+                Kind::Cancelled,
+                "cancelled before anything was sent",
+            ));
+        }
+        let credentials = ctx.credentials().credentials();
         let prepared = endpoint
-            .prepare(step, credentials.as_ref())
+            .prepare(parameters, ctx.state(), credentials.as_ref())
             .map_err(|problems| {
                 TaskError::new(
                     Kind::InvalidStep,
@@ -188,15 +212,52 @@ impl Executor {
             })?;
 
         let span = tracing::info_span!(
+            parent: ctx.span(),
             "execute",
             method = %prepared.request.method,
-            url = %prepared.request.url
+            url = %prepared.request.url,
+            runner_attempt = ctx.attempt()
         );
-        self.send_with_retries(endpoint, &prepared, method, headers, body, secrets)
-            .instrument(span)
-            .await
+        let requested_at = SystemTime::now();
+        let in_flight = AtomicBool::new(false);
+        let attempts = AtomicU32::new(0);
+        let work = self.send_with_retries(
+            endpoint, &prepared, method, headers, body, ctx, &in_flight, &attempts,
+        );
+        let deadline = async {
+            match ctx.deadline() {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopped = tokio::select! {
+            outcome = work.instrument(span) => return outcome,
+            () = ctx.cancellation().cancelled() => Kind::Cancelled,
+            () = deadline => Kind::DeadlineExceeded,
+        };
+        // Stopped from outside. If a request was on the wire, it may have created the key.
+        let sent = in_flight.load(Ordering::SeqCst);
+        let what = if stopped == Kind::Cancelled {
+            "cancelled"
+        } else {
+            "the deadline passed"
+        };
+        let message = if sent {
+            format!("{what} while a request was in flight; the key may have been created")
+        } else {
+            format!("{what}; no request was in flight, so nothing was created")
+        };
+        let error = TaskError::new(stopped, message);
+        Err(finish(
+            error,
+            attempts.load(Ordering::SeqCst),
+            &prepared,
+            requested_at,
+            sent,
+        ))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send_with_retries(
         &self,
         endpoint: &Endpoint,
@@ -204,14 +265,18 @@ impl Executor {
         method: reqwest::Method,
         headers: HeaderMap,
         body: Bytes,
-        secrets: &dyn SecretSink,
+        ctx: &TaskContext<'_>,
+        in_flight: &AtomicBool,
+        attempts: &AtomicU32,
     ) -> Result<TaskOutput, TaskError> {
         let started = Instant::now();
         let requested_at = SystemTime::now();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            attempts.store(attempt, Ordering::SeqCst);
             tracing::debug!(attempt, "sending request");
+            in_flight.store(true, Ordering::SeqCst);
             let sent = self
                 .send_once(
                     method.clone(),
@@ -230,24 +295,34 @@ impl Executor {
                         duration_ms: started.elapsed().as_millis() as u64,
                     };
                     return self
-                        .success(endpoint, raw, summary, secrets)
+                        .success(endpoint, raw, summary, ctx.secrets())
                         .await
-                        .map_err(|error| finish(error, attempt, prepared, requested_at));
+                        .map_err(|error| {
+                            finish_classified(error, attempt, prepared, requested_at)
+                        });
                 }
                 Ok(raw) => classify(endpoint, raw),
                 Err(error) => error,
             };
+            // A failure that is safe to retry means nothing is outstanding.
+            if failure.is_retryable() {
+                in_flight.store(false, Ordering::SeqCst);
+            }
             tracing::warn!(attempt, kind = failure.kind(), "attempt failed");
+            let remaining = ctx
+                .deadline()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
             if failure.is_retryable()
                 && let Some(delay) =
                     self.retry
                         .next_delay(attempt, started.elapsed(), failure.retry_after())
+                && remaining.is_none_or(|left| delay < left)
             {
                 tracing::debug!(delay_ms = delay.as_millis() as u64, "retrying");
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            return Err(finish(failure, attempt, prepared, requested_at));
+            return Err(finish_classified(failure, attempt, prepared, requested_at));
         }
     }
 
@@ -486,9 +561,9 @@ fn classify(endpoint: &Endpoint, raw: Raw) -> TaskError {
     error.with_response(response)
 }
 
-/// Adds the attempt count, and for an outcome that may have created a key, what is needed to
-/// reconcile.
-fn finish(
+/// Adds the attempt count, and reconcile data when the kind of failure means the request may
+/// have created a key.
+fn finish_classified(
     error: TaskError,
     attempts: u32,
     prepared: &Prepared,
@@ -501,6 +576,18 @@ fn finish(
         error.kind_of(),
         Kind::MalformedResponse | Kind::ResponseTooLarge
     ) && error.status().is_none_or(|s| (200..300).contains(&s)));
+    finish(error, attempts, prepared, requested_at, created_maybe)
+}
+
+/// Adds the attempt count, and for an outcome that may have created a key, what is needed to
+/// reconcile.
+fn finish(
+    error: TaskError,
+    attempts: u32,
+    prepared: &Prepared,
+    requested_at: SystemTime,
+    created_maybe: bool,
+) -> TaskError {
     let error = error.with_attempts(attempts);
     if !created_maybe {
         return error;

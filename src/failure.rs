@@ -48,6 +48,7 @@ pub(crate) enum Kind {
     MalformedResponse,
     SecretSink,
     Cancelled,
+    DeadlineExceeded,
 }
 
 impl Kind {
@@ -69,6 +70,7 @@ impl Kind {
             Kind::MalformedResponse => "malformed_response",
             Kind::SecretSink => "secret_sink",
             Kind::Cancelled => "cancelled",
+            Kind::DeadlineExceeded => "deadline_exceeded",
         }
     }
 }

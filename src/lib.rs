@@ -49,6 +49,7 @@ mod retry;
 mod schema;
 pub mod secrets;
 mod suggest;
+pub mod task;
 mod validate;
 
 pub use credentials::{Credentials, CredentialsSource, FromEnv, Secret};

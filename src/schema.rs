@@ -39,8 +39,10 @@ pub(crate) fn parameters(op: &Operation) -> Value {
         }
         properties.insert(variable.name.clone(), spec);
     }
+    let mut required = Vec::new();
     for name in &op.path_params {
         properties.insert(name.clone(), json!({ "type": "string", "minLength": 1 }));
+        required.push(name.as_str());
     }
     let credential_headers: Vec<&str> = op.security.iter().map(|s| s.header()).collect();
     properties.insert(
@@ -55,7 +57,6 @@ pub(crate) fn parameters(op: &Operation) -> Value {
             "additionalProperties": { "type": "string" },
         }),
     );
-    let mut required = Vec::new();
     if let Some(body) = &op.body {
         let mut schema = body.schema.clone();
         strip_read_only(&mut schema);
