@@ -50,6 +50,8 @@ mod schema;
 pub mod secrets;
 mod suggest;
 pub mod task;
+#[cfg(feature = "temporal")]
+pub mod temporal;
 mod validate;
 
 pub use credentials::{Credentials, CredentialsSource, FromEnv, Secret};

@@ -75,6 +75,21 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         accept: Vec<String>,
     },
+    /// Run a Temporal activity worker: activity `CreateApiKey`, workflow `CreateApiKeyWorkflow`.
+    ///
+    /// Needs a build with `--features temporal`. Credentials come from REBILLY_API_KEY or
+    /// REBILLY_JWT in the worker's environment.
+    Worker {
+        /// The Temporal frontend, HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7233", value_name = "HOST:PORT")]
+        temporal_address: String,
+        /// The namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// The task queue to poll.
+        #[arg(long, default_value = "apikey-task")]
+        task_queue: String,
+    },
     /// Run a two-step workflow against a local emulator: create a key, then a second step that
     /// uses `${createKey.output.response.body.id}`. No account and no network needed.
     Demo,
@@ -224,6 +239,11 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
             Ok(0)
         }
         Command::Demo => demo(&endpoint).await,
+        Command::Worker {
+            temporal_address,
+            namespace,
+            task_queue,
+        } => worker(temporal_address, namespace, task_queue).await,
         Command::TestRequest { .. } => Err(Unusable("give STEP.json or --jsonl FILE".into())),
     }
 }
@@ -362,6 +382,36 @@ async fn run_lines(
         writeln!(out, "{text}").map_err(write_error)?;
     }
     Ok(code)
+}
+
+#[cfg(feature = "temporal")]
+async fn worker(address: String, namespace: String, task_queue: String) -> Result<u8, Unusable> {
+    let executor = Executor::builder()
+        .build()
+        .map_err(|e| Unusable(e.to_string()))?;
+    let task = apikey_task::task::HttpTask::create_api_key(executor)
+        .map_err(|e| Unusable(e.to_string()))?;
+    let config = apikey_task::temporal::WorkerConfig {
+        address: address.clone(),
+        namespace,
+        task_queue,
+    };
+    eprintln!(
+        "apikey-task: worker polling {address} (queue {})",
+        config.task_queue
+    );
+    apikey_task::temporal::run_worker(config, task)
+        .await
+        .map_err(|e| Unusable(format!("worker: {e}")))?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "temporal"))]
+async fn worker(_address: String, _namespace: String, _task_queue: String) -> Result<u8, Unusable> {
+    Err(Unusable(
+        "this build has no Temporal worker; build with `cargo build --release --features temporal`"
+            .into(),
+    ))
 }
 
 /// The embedded two-step workflow against an in-process emulator.
