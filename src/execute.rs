@@ -131,6 +131,23 @@ impl fmt::Debug for Executor {
     }
 }
 
+/// A prepared request in wire form, shared by every attempt.
+struct Outgoing<'a> {
+    endpoint: &'a Endpoint,
+    prepared: &'a Prepared,
+    method: reqwest::Method,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// What an execution stopped from outside needs to know: how far the attempts got, and whether
+/// one was on the wire.
+#[derive(Default)]
+struct Progress {
+    in_flight: AtomicBool,
+    attempts: AtomicU32,
+}
+
 /// One response as read from the wire, before it becomes output or an error.
 struct Raw {
     status: reqwest::StatusCode,
@@ -219,11 +236,15 @@ impl Executor {
             runner_attempt = ctx.attempt()
         );
         let requested_at = SystemTime::now();
-        let in_flight = AtomicBool::new(false);
-        let attempts = AtomicU32::new(0);
-        let work = self.send_with_retries(
-            endpoint, &prepared, method, headers, body, ctx, &in_flight, &attempts,
-        );
+        let progress = Progress::default();
+        let request = Outgoing {
+            endpoint,
+            prepared: &prepared,
+            method,
+            headers,
+            body,
+        };
+        let work = self.send_with_retries(&request, ctx, &progress);
         let deadline = async {
             match ctx.deadline() {
                 Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
@@ -236,7 +257,7 @@ impl Executor {
             () = deadline => Kind::DeadlineExceeded,
         };
         // Stopped from outside. If a request was on the wire, it may have created the key.
-        let sent = in_flight.load(Ordering::SeqCst);
+        let sent = progress.in_flight.load(Ordering::SeqCst);
         let what = if stopped == Kind::Cancelled {
             "cancelled"
         } else {
@@ -250,39 +271,36 @@ impl Executor {
         let error = TaskError::new(stopped, message);
         Err(finish(
             error,
-            attempts.load(Ordering::SeqCst),
+            progress.attempts.load(Ordering::SeqCst),
             &prepared,
             requested_at,
             sent,
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn send_with_retries(
         &self,
-        endpoint: &Endpoint,
-        prepared: &Prepared,
-        method: reqwest::Method,
-        headers: HeaderMap,
-        body: Bytes,
+        request: &Outgoing<'_>,
         ctx: &TaskContext<'_>,
-        in_flight: &AtomicBool,
-        attempts: &AtomicU32,
+        progress: &Progress,
     ) -> Result<TaskOutput, TaskError> {
+        let Outgoing {
+            endpoint, prepared, ..
+        } = *request;
         let started = Instant::now();
         let requested_at = SystemTime::now();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            attempts.store(attempt, Ordering::SeqCst);
+            progress.attempts.store(attempt, Ordering::SeqCst);
             tracing::debug!(attempt, "sending request");
-            in_flight.store(true, Ordering::SeqCst);
+            progress.in_flight.store(true, Ordering::SeqCst);
             let sent = self
                 .send_once(
-                    method.clone(),
+                    request.method.clone(),
                     &prepared.request.url,
-                    headers.clone(),
-                    body.clone(),
+                    request.headers.clone(),
+                    request.body.clone(),
                 )
                 .await;
             let failure = match sent {
@@ -306,7 +324,7 @@ impl Executor {
             };
             // A failure that is safe to retry means nothing is outstanding.
             if failure.is_retryable() {
-                in_flight.store(false, Ordering::SeqCst);
+                progress.in_flight.store(false, Ordering::SeqCst);
             }
             tracing::warn!(attempt, kind = failure.kind(), "attempt failed");
             let remaining = ctx
