@@ -1,0 +1,230 @@
+//! Hostile servers on loopback: every misbehaviour ends in a classified error, within the
+//! configured time and without reading more than the configured bytes.
+
+use apikey_task::secrets::Redact;
+use apikey_task::{Credentials, Endpoint, Executor, RetryPolicy, Secret, Step, TaskError};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TIMEOUT: Duration = Duration::from_millis(1500);
+
+fn executor() -> Executor {
+    Executor::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(TIMEOUT)
+        .max_response_bytes(64 * 1024)
+        .retry(RetryPolicy::never())
+        .build()
+        .expect("executor")
+}
+
+fn step(server: &str) -> Step {
+    serde_json::from_value(json!({
+        "parameters": { "server": server, "body": { "description": "hostile" } }
+    }))
+    .expect("step")
+}
+
+/// A server that reads the request head, then runs `behave` on the socket.
+async fn server<F, Fut>(behave: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let behave = std::sync::Arc::new(behave);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let behave = behave.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut buffer).await;
+                behave(socket).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn run(server: &str) -> (TaskError, Duration) {
+    let started = Instant::now();
+    let error = executor()
+        .execute(
+            &Endpoint::builder().build().expect("endpoint"),
+            step(server),
+            &Credentials::ApiKey(Secret::new("sk_hostile")),
+            &Redact,
+        )
+        .await
+        .expect_err("a hostile server never yields output");
+    (error, started.elapsed())
+}
+
+fn within_time(elapsed: Duration) {
+    assert!(
+        elapsed < TIMEOUT + Duration::from_secs(1),
+        "took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_with_a_non_json_body() {
+    let url = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 201 Created\r\ncontent-type: text/html\r\ncontent-length: 13\r\n\r\n<html></html>")
+            .await;
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "malformed_response");
+    assert!(error.is_outcome_unknown());
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_the_body() {
+    let url = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\n\"\xff\xfe\"")
+            .await;
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "malformed_response");
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_not_inflated() {
+    // The client has no gzip decoder (reqwest's `gzip` feature is off), so a body labelled
+    // `content-encoding: gzip` is read as the bytes on the wire, never inflated: a gzip header
+    // and 10 KB are enough to show it, and are reported as unreadable.
+    let compressed: Vec<u8> = {
+        let mut bytes = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03];
+        bytes.extend(std::iter::repeat_n(0u8, 10_000));
+        bytes
+    };
+    let url = server(move |mut s| {
+        let compressed = compressed.clone();
+        async move {
+            let head = format!(
+                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+                compressed.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&compressed).await;
+        }
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "malformed_response");
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_body() {
+    let url = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 10485760\r\n\r\n")
+            .await;
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..160 {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "response_too_large");
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn an_endless_chunked_body() {
+    let url = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("{:x}\r\n{}\r\n", 8192, " ".repeat(8192));
+        loop {
+            if s.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "response_too_large");
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn a_slow_drip_response_times_out() {
+    let url = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n")
+            .await;
+        for _ in 0..1000 {
+            if s.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "timeout");
+    assert!(error.is_outcome_unknown());
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn a_flood_of_headers() {
+    let url = server(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 201 Created\r\n").await;
+        for i in 0..100_000 {
+            let line = format!("x-flood-{i}: {}\r\n", "v".repeat(64));
+            if s.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = s.write_all(b"content-length: 2\r\n\r\n{}").await;
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "connection_lost", "{error}");
+    assert!(error.is_outcome_unknown());
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed() {
+    let url = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 308 Permanent Redirect\r\nlocation: https://attacker.invalid/steal\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    })
+    .await;
+    let (error, elapsed) = run(&url).await;
+    assert_eq!(error.kind(), "redirected");
+    assert!(error.message().contains("attacker.invalid"));
+    within_time(elapsed);
+}
+
+#[tokio::test]
+async fn a_tls_failure_is_reported_before_anything_is_sent() {
+    // A plain-text server where TLS is expected: the handshake fails, nothing is sent.
+    let url = server(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+    })
+    .await;
+    let https = url.replacen("http://", "https://", 1);
+    let (error, elapsed) = run(&https).await;
+    assert_eq!(error.kind(), "unreachable", "{error}");
+    assert!(!error.is_outcome_unknown());
+    within_time(elapsed);
+}
