@@ -116,6 +116,11 @@ impl EndpointBuilder {
         let input_schema = schema::parameters(&operation);
         let success_body = operation.success_body_schema();
         let secret_fields = success_body.map(schema::secret_fields).unwrap_or_default();
+        let request_secret_fields = operation
+            .body
+            .as_ref()
+            .map(|body| schema::secret_fields(&body.schema))
+            .unwrap_or_default();
         let output_schema = output::schema(success_body);
         Ok(Endpoint {
             definition,
@@ -124,6 +129,7 @@ impl EndpointBuilder {
             input_schema,
             output_schema,
             secret_fields,
+            request_secret_fields,
             limits: self.limits,
         })
     }
@@ -156,6 +162,8 @@ pub struct Endpoint {
     output_schema: Value,
     /// JSON Pointers of the success body's `x-secret` fields, e.g. `/secretKey`.
     secret_fields: Vec<String>,
+    /// The same for the request body, redacted in test-request reports.
+    request_secret_fields: Vec<String>,
     limits: Limits,
 }
 
@@ -258,7 +266,16 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> TestReport {
-        let checked = self.check(parameters, state, credentials);
+        let mut checked = self.check(parameters, state, credentials);
+        // A secret pasted into the parameters (a `secretKey`, which is an error anyway) is not
+        // echoed: the report and its curl line say `<redacted>`.
+        if let Some(body) = &mut checked.request.body {
+            for field in &self.request_secret_fields {
+                if let Some(slot) = body.pointer_mut(field) {
+                    *slot = Value::String(crate::credentials::REDACTED.to_owned());
+                }
+            }
+        }
         let curl = checked.request.to_curl(checked.credential_hint);
         TestReport {
             valid: checked.findings.errors.is_empty(),
