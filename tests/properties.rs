@@ -170,3 +170,71 @@ fn deep_nesting_and_many_expressions_are_bounded_errors() {
         "{messages:?}"
     );
 }
+
+/// Anything a step can put where the URL is built from: separators, dot segments, encodings,
+/// schemes, credentials, unicode.
+fn hostile_segment() -> impl Strategy<Value = String> {
+    let pieces = prop_oneof![
+        Just("/".to_owned()),
+        Just("..".to_owned()),
+        Just(".".to_owned()),
+        Just("%2e".to_owned()),
+        Just("%2F".to_owned()),
+        Just("?".to_owned()),
+        Just("#".to_owned()),
+        Just("@".to_owned()),
+        Just(":".to_owned()),
+        Just("\\\\".to_owned()),
+        Just("https://evil.example".to_owned()),
+        Just("user:pw@".to_owned()),
+        Just(" ".to_owned()),
+        Just("é".to_owned()),
+        Just("{organizationId}".to_owned()),
+        "[a-z0-9]{1,5}",
+    ];
+    proptest::collection::vec(pieces, 1..8).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Only `server` chooses the scheme, host, port and path: every other value that reaches
+    /// the URL stays inside one path segment.
+    #[test]
+    fn no_parameter_moves_the_request(org in hostile_segment(), id in hostile_segment(), header in hostile_segment()) {
+        let create = endpoint();
+        let parameters: Map<String, Value> = match json!({
+            "organizationId": org,
+            "headers": { "X-Note": header },
+            "body": { "description": org }
+        }) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let report = create.test_request(Step { parameters, context: context() }, None);
+        let url = url::Url::parse(&report.request.url).expect("an absolute URL");
+        prop_assert_eq!(url.scheme(), "https");
+        prop_assert_eq!(url.host_str(), Some("api-sandbox.rebilly.com"));
+        prop_assert_eq!(url.port(), None);
+        prop_assert!(url.query().is_none() && url.fragment().is_none());
+        let segments: Vec<&str> = url.path_segments().map(Iterator::collect).unwrap_or_default();
+        prop_assert_eq!(segments.len(), 3, "{}", url);
+        prop_assert_eq!(segments[0], "organizations");
+        prop_assert_eq!(segments[2], "api-keys");
+
+        static GET: std::sync::OnceLock<Endpoint> = std::sync::OnceLock::new();
+        let get = GET.get_or_init(|| {
+            Endpoint::builder().operation_id("GetApiKey").build().expect("GetApiKey")
+        });
+        let parameters: Map<String, Value> = match json!({ "organizationId": "org-1", "id": id }) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let report = get.test_request(Step { parameters, context: context() }, None);
+        let url = url::Url::parse(&report.request.url).expect("an absolute URL");
+        prop_assert_eq!(url.host_str(), Some("api-sandbox.rebilly.com"));
+        let segments: Vec<&str> = url.path_segments().map(Iterator::collect).unwrap_or_default();
+        prop_assert_eq!(segments.len(), 4, "{}", url);
+        prop_assert_eq!(&segments[..3], &["organizations", "org-1", "api-keys"][..]);
+    }
+}
