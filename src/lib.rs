@@ -28,7 +28,10 @@
 //!
 //! The data flows through one module per stage: [`definition`] (load the operation),
 //! `render` (expressions), `validate` (schema and rules), `request` (URL, headers, curl),
-//! and [`Endpoint`], which ties them together and is compiled once for many steps.
+//! and [`Endpoint`], which ties them together and is compiled once for many steps. Then
+//! [`Executor`] sends the request and turns the outcome into a [`TaskOutput`] or a classified
+//! [`TaskError`]; [`task::Task`] is the face a workflow runner embeds; [`emulator`] is a local
+//! stand-in for the API; `temporal` (cargo feature) is a Temporal activity worker.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
