@@ -140,6 +140,20 @@ struct Outgoing<'a> {
     body: Bytes,
 }
 
+impl Outgoing<'_> {
+    /// RFC 9110's idempotent methods: repeating one cannot create a second resource.
+    fn idempotent(&self) -> bool {
+        matches!(
+            self.method,
+            reqwest::Method::GET
+                | reqwest::Method::HEAD
+                | reqwest::Method::OPTIONS
+                | reqwest::Method::PUT
+                | reqwest::Method::DELETE
+        )
+    }
+}
+
 /// What an execution stopped from outside needs to know: how far the attempts got, and whether
 /// one was on the wire.
 #[derive(Default)]
@@ -256,17 +270,23 @@ impl Executor {
             () = ctx.cancellation().cancelled() => Kind::Cancelled,
             () = deadline => Kind::DeadlineExceeded,
         };
-        // Stopped from outside. If a request was on the wire, it may have created the key.
-        let sent = progress.in_flight.load(Ordering::SeqCst);
+        // Stopped from outside. If a request was on the wire, it may have created the key,
+        // unless repeating it is harmless.
+        let on_wire = progress.in_flight.load(Ordering::SeqCst);
+        let created_maybe = on_wire && !request.idempotent();
         let what = if stopped == Kind::Cancelled {
             "cancelled"
         } else {
             "the deadline passed"
         };
-        let message = if sent {
-            format!("{what} while a request was in flight; the key may have been created")
-        } else {
-            format!("{what}; no request was in flight, so nothing was created")
+        let message = match (on_wire, created_maybe) {
+            (true, true) => {
+                format!("{what} while a request was in flight; the key may have been created")
+            }
+            (true, false) => format!(
+                "{what} while a request was in flight; it is idempotent, so repeating it is safe"
+            ),
+            _ => format!("{what}; no request was in flight, so nothing was created"),
         };
         let error = TaskError::new(stopped, message);
         Err(finish(
@@ -274,7 +294,7 @@ impl Executor {
             progress.attempts.load(Ordering::SeqCst),
             &prepared,
             requested_at,
-            sent,
+            created_maybe,
         ))
     }
 
@@ -303,7 +323,7 @@ impl Executor {
                     request.body.clone(),
                 )
                 .await;
-            let failure = match sent {
+            let failure: TaskError = match sent {
                 Ok(raw) if raw.status.is_success() => {
                     tracing::info!(attempt, status = raw.status.as_u16(), "request succeeded");
                     let summary = RequestSummary {
@@ -321,7 +341,8 @@ impl Executor {
                 }
                 Ok(raw) => classify(endpoint, raw),
                 Err(error) => error,
-            };
+            }
+            .with_idempotent(request.idempotent());
             // A failure that is safe to retry means nothing is outstanding.
             if failure.is_retryable() {
                 progress.in_flight.store(false, Ordering::SeqCst);
@@ -594,6 +615,8 @@ fn finish_classified(
         error.kind_of(),
         Kind::MalformedResponse | Kind::ResponseTooLarge
     ) && error.status().is_none_or(|s| (200..300).contains(&s)));
+    // For an idempotent request the question "was it created?" does not arise.
+    let created_maybe = created_maybe && !error.is_retryable();
     finish(error, attempts, prepared, requested_at, created_maybe)
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 /// A failed execution. Three families, which a runner treats differently:
 ///
-/// - **retryable** ([`TaskError::is_retryable`]): nothing was created; try again, after
+/// - **retryable** ([`TaskError::is_retryable`]): nothing was created, or the method is
+///   idempotent (a `GET`) so repeating it is harmless; try again, after
 ///   [`TaskError::retry_after`] when the server said when;
 /// - **outcome unknown** ([`TaskError::is_outcome_unknown`]): the request may have created a
 ///   key (a 5xx, a timeout or a connection lost after sending). Retrying blindly could create a
@@ -28,6 +29,9 @@ struct Inner {
     response: Option<ResponseOutput>,
     reconcile: Option<Reconcile>,
     attempts: u32,
+    /// The request's method is idempotent (GET, PUT, DELETE, ...): repeating it is harmless,
+    /// so a failure after sending is retryable rather than outcome-unknown.
+    idempotent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +116,7 @@ impl TaskError {
             response: None,
             reconcile: None,
             attempts: 0,
+            idempotent: false,
         }))
     }
 
@@ -140,6 +145,11 @@ impl TaskError {
         self
     }
 
+    pub(crate) fn with_idempotent(mut self, idempotent: bool) -> Self {
+        self.0.idempotent = idempotent;
+        self
+    }
+
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
         self.0.attempts = attempts;
         self
@@ -158,7 +168,12 @@ impl TaskError {
     /// Safe to try again: nothing was created (the request never left, or the server refused
     /// it for now with 429).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.0.kind, Kind::RateLimited | Kind::Unreachable)
+        match self.0.kind {
+            Kind::RateLimited | Kind::Unreachable => true,
+            // Repeating an idempotent request cannot create a second resource.
+            Kind::ServerError | Kind::Timeout | Kind::ConnectionLost => self.0.idempotent,
+            _ => false,
+        }
     }
 
     /// The request may have created a key; look before retrying (see [`TaskError::reconcile`]).

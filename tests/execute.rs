@@ -564,3 +564,38 @@ async fn trace_logs_never_show_the_credential_or_the_secret() {
     assert!(!logs.contains(&secret), "secret in logs");
     assert!(!format!("{executor:?}{endpoint:?}{:?}", credentials()).contains(CANARY_KEY));
 }
+
+#[tokio::test]
+async fn an_idempotent_read_is_retried_after_a_server_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api-keys/api_key_1"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api-keys/api_key_1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "id": "api_key_1", "description": "d" })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let get = Endpoint::builder()
+        .operation_id("GetApiKey")
+        .build()
+        .expect("GetApiKey");
+    let read: Step = serde_json::from_value(json!({
+        "parameters": { "server": server.uri(), "id": "api_key_1" }
+    }))
+    .expect("step");
+    let output = fast_executor()
+        .execute(&get, read, &credentials(), &Redact)
+        .await
+        .expect("read after one retry");
+    assert_eq!(output.request.attempts, 2);
+    assert_eq!(output.response.body["id"], "api_key_1");
+}
