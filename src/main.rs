@@ -4,6 +4,7 @@
 
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::{Redact, Reveal, SecretSink};
+use apikey_task::task::TaskContext;
 use apikey_task::{
     Credentials, Definition, Endpoint, Executor, FromEnv, Secret, Step, TaskOutput, TestReport,
 };
@@ -442,13 +443,8 @@ async fn demo(endpoint: &Endpoint) -> Result<u8, Unusable> {
         let name = step["name"].as_str().unwrap_or("step").to_owned();
         let mut parameters = step["parameters"].as_object().cloned().unwrap_or_default();
         parameters.insert("server".into(), Value::String(server.clone()));
-        let step = Step {
-            parameters,
-            context: context.clone(),
-        };
-        let outcome = executor
-            .execute(endpoint, step, &credentials, &Redact)
-            .await;
+        let ctx = TaskContext::new(&context, &credentials, &Redact);
+        let outcome = executor.execute_in(endpoint, parameters, &ctx).await;
         let (text, _) = outcome_json(&outcome, true)?;
         println!("== {name}\n{text}");
         let Ok(output) = outcome else {
