@@ -227,17 +227,13 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> Result<Prepared, Vec<Problem>> {
-        let mut checked = self.check(parameters, state, credentials);
+        let checked = self.check(parameters, state, credentials);
         if !checked.findings.errors.is_empty() {
             return Err(checked.findings.errors);
         }
         let credential = credentials.and_then(|credentials| {
             let scheme = request::credential_scheme(&self.operation, credentials)?;
             let header = scheme.header().to_owned();
-            checked
-                .request
-                .headers
-                .retain(|(name, _)| !name.eq_ignore_ascii_case(&header));
             let value = match credentials {
                 Credentials::ApiKey(secret) => secret.clone(),
                 Credentials::Bearer(token) => Secret::new(format!("Bearer {}", token.expose())),
@@ -275,6 +271,11 @@ impl Endpoint {
                     *slot = Value::String(crate::credentials::REDACTED.to_owned());
                 }
             }
+        }
+        if let Some(scheme) =
+            credentials.and_then(|c| request::credential_scheme(&self.operation, c))
+        {
+            checked.request.show_credential(scheme);
         }
         let curl = checked.request.to_curl(checked.credential_hint);
         TestReport {

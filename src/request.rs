@@ -29,6 +29,15 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// Appends the credential header as a report shows it.
+    pub(crate) fn show_credential(&mut self, scheme: &AuthScheme) {
+        let shown = match scheme {
+            AuthScheme::Bearer => format!("Bearer {REDACTED}"),
+            AuthScheme::ApiKeyHeader { .. } => REDACTED.to_owned(),
+        };
+        self.headers.push((scheme.header().to_owned(), shown));
+    }
+
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
@@ -384,7 +393,8 @@ fn segment_value(
 }
 
 /// The headers to send, in order: the definition's header parameters (defaults applied), the
-/// step's own headers, then the credential header (redacted) when credentials are configured.
+/// step's own headers. The credential header is not among them: the executor adds it at send
+/// time, and a test-request report shows it redacted.
 pub(crate) fn headers(
     op: &Operation,
     params: &Map<String, Value>,
@@ -506,21 +516,14 @@ pub(crate) fn headers(
     }
 
     if let Some(credentials) = credentials {
-        match credential_scheme(op, credentials) {
-            Some(scheme) => {
-                let shown = match scheme {
-                    AuthScheme::Bearer => format!("Bearer {REDACTED}"),
-                    AuthScheme::ApiKeyHeader { .. } => REDACTED.to_owned(),
-                };
-                out.push((scheme.header().to_owned(), shown));
-            }
-            None => findings.error(
+        if credential_scheme(op, credentials).is_none() {
+            findings.error(
                 "",
                 format!(
                     "the configured credentials ({}) are not accepted by this operation",
                     credentials.env_var()
                 ),
-            ),
+            );
         }
     } else if !op.security.is_empty() {
         findings.warn(
