@@ -24,6 +24,14 @@ pub struct Step {
     pub context: Map<String, Value>,
 }
 
+impl TestReport {
+    /// The report's JSON Schema (2020-12), for clients of the test-request API in any
+    /// language. Published as `schemas/test-report.schema.json`.
+    pub fn schema() -> Value {
+        serde_json::to_value(schemars::schema_for!(TestReport)).unwrap_or(Value::Null)
+    }
+}
+
 impl Step {
     /// Reads a step from JSON: an object with `parameters` and optional `context`, both objects.
     pub fn from_json(text: &str) -> Result<Step, serde_json::Error> {
@@ -32,7 +40,8 @@ impl Step {
 }
 
 /// The result of a test request (dry run): what would be sent and everything wrong with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "apikey-task test request report")]
 pub struct TestReport {
     /// True when there are no errors; warnings do not count.
     pub valid: bool,

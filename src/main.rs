@@ -122,6 +122,8 @@ enum SchemaKind {
     Input,
     /// JSON Schema of the task output.
     Output,
+    /// JSON Schema of the test-request report.
+    Report,
     /// The endpoint definition in use.
     Definition,
 }
@@ -155,9 +157,11 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
     let endpoint = endpoint(&cli)?;
     match cli.command {
         Command::Schema { which } => {
+            let report = TestReport::schema();
             let document = match which {
                 SchemaKind::Input => endpoint.input_schema(),
                 SchemaKind::Output => endpoint.output_schema(),
+                SchemaKind::Report => &report,
                 SchemaKind::Definition => endpoint.definition().document(),
             };
             print_json(&serde_json::to_string_pretty(document).map_err(json_error)?)?;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 /// The request that is (or would be) sent. It never holds a credential's value: the
 /// credential header, when shown, says `<redacted>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HttpRequest {
     /// Upper-case HTTP method.
     pub method: String,
@@ -22,6 +22,7 @@ pub struct HttpRequest {
     pub url: String,
     /// Headers in the order they are sent, as a JSON object.
     #[serde(with = "header_map")]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub headers: Vec<(String, String)>,
     /// The JSON body, if the operation has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -31,7 +31,7 @@ pub(crate) fn parameters(op: &Operation) -> Value {
         else {
             continue;
         };
-        let mut spec = json!({ "type": "string", "minLength": 1, "title": variable.name });
+        let mut spec = json!({ "type": "string", "minLength": 1, "title": label(&variable.name) });
         if let Some(description) = &variable.description {
             spec["description"] = Value::String(format!(
                 "{description} Required by the named servers; sent as one percent-encoded path segment."
@@ -41,7 +41,10 @@ pub(crate) fn parameters(op: &Operation) -> Value {
     }
     let mut required = Vec::new();
     for name in &op.path_params {
-        properties.insert(name.clone(), json!({ "type": "string", "minLength": 1 }));
+        properties.insert(
+            name.clone(),
+            json!({ "type": "string", "minLength": 1, "title": label(name) }),
+        );
         required.push(name.as_str());
     }
     let credential_headers: Vec<&str> = op.security.iter().map(|s| s.header()).collect();
@@ -61,6 +64,14 @@ pub(crate) fn parameters(op: &Operation) -> Value {
         let mut schema = body.schema.clone();
         strip_read_only(&mut schema);
         accept_expressions(&mut schema);
+        if let Value::Object(fields) = &mut schema {
+            fields
+                .entry("title")
+                .or_insert_with(|| json!("Request body"));
+            fields.entry("description").or_insert_with(|| {
+                json!(format!("The request body, sent as {}.", body.media_type))
+            });
+        }
         properties.insert("body".into(), schema);
         if body.required {
             required.push("body");
@@ -117,9 +128,60 @@ fn accept_expressions(schema: &mut Value) {
         Some(_) => true,
     };
     if !takes_string {
-        let original = std::mem::take(schema);
-        *schema = json!({ "anyOf": [original, { "$ref": "#/$defs/expression" }] });
+        let mut original = std::mem::take(schema);
+        // Annotations describe the field whichever branch its value takes; a form generator
+        // reads them at the top.
+        let mut wrapper = Map::new();
+        if let Value::Object(fields) = &mut original {
+            for key in ANNOTATIONS {
+                if let Some(value) = fields.remove(*key) {
+                    wrapper.insert((*key).into(), value);
+                }
+            }
+        }
+        wrapper.insert(
+            "anyOf".into(),
+            json!([original, { "$ref": "#/$defs/expression" }]),
+        );
+        *schema = Value::Object(wrapper);
     }
+}
+
+/// Keywords that describe a field rather than constrain its value.
+const ANNOTATIONS: &[&str] = &["title", "description", "default", "examples", "deprecated"];
+
+/// `organizationId` -> `Organization ID`: a form label for names the definition gives no
+/// title (server variables and path parameters have none in OpenAPI).
+fn label(name: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for c in name.chars() {
+        match words.last_mut() {
+            Some(word) if !c.is_uppercase() && c != '_' && c != '-' => word.push(c),
+            _ if c == '_' || c == '-' => words.push(String::new()),
+            _ => words.push(c.to_string()),
+        }
+    }
+    let words: Vec<String> = words
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .enumerate()
+        .map(|(i, w)| match w.to_ascii_lowercase().as_str() {
+            "id" => "ID".to_owned(),
+            "ids" => "IDs".to_owned(),
+            "ip" => "IP".to_owned(),
+            "ips" => "IPs".to_owned(),
+            "url" => "URL".to_owned(),
+            lower if i == 0 => {
+                let mut chars = lower.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+            lower => lower.to_owned(),
+        })
+        .collect();
+    words.join(" ")
 }
 
 /// JSON Pointers of the properties marked `x-secret: true`, through nested objects.
@@ -170,5 +232,19 @@ fn for_each_subschema(fields: &mut Map<String, Value>, mut f: impl FnMut(&mut Va
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn labels_read_as_words() {
+        assert_eq!(label("organizationId"), "Organization ID");
+        assert_eq!(label("allowedIps"), "Allowed IPs");
+        assert_eq!(label("id"), "ID");
+        assert_eq!(label("website_url"), "Website URL");
+        assert_eq!(label("x"), "X");
     }
 }

@@ -440,18 +440,29 @@ fn demo_creates_a_key_and_a_second_step_uses_its_id() {
     );
 }
 
+/// The JSON Schemas in `schemas/` are data an editor reads without running us; each must be
+/// exactly what the code builds, or this fails with the command that regenerates it.
 #[test]
-fn the_published_output_schema_is_the_one_the_code_builds() {
-    let output = run(cli().args(["schema", "output"]), None);
-    assert_eq!(output.status.code(), Some(0));
-    let file: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("schemas/task-output.schema.json"))
-            .expect("schema file"),
-    )
-    .expect("schema JSON");
-    assert_eq!(
-        stdout_json(&output),
-        file,
-        "schemas/task-output.schema.json is stale: regenerate it with `apikey-task schema output`"
-    );
+fn the_published_schemas_are_the_ones_the_code_builds() {
+    for (which, file) in [
+        ("input", "schemas/step-parameters.schema.json"),
+        ("output", "schemas/task-output.schema.json"),
+        ("report", "schemas/test-report.schema.json"),
+    ] {
+        let output = run(cli().args(["schema", which]), None);
+        assert_eq!(output.status.code(), Some(0));
+        let published: Value =
+            serde_json::from_str(&std::fs::read_to_string(root().join(file)).expect("schema file"))
+                .expect("schema JSON");
+        assert_eq!(
+            stdout_json(&output),
+            published,
+            "{file} is stale: regenerate it with `apikey-task schema {which} > {file}`"
+        );
+        assert_eq!(
+            published["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        jsonschema::validator_for(&published).expect("the published schema compiles");
+    }
 }

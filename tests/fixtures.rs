@@ -3,7 +3,7 @@
 //! `fixtures/valid/*.json` must produce valid reports and `fixtures/invalid/*.json` invalid
 //! ones; the snapshots pin down every error, warning, default, URL, header and curl line.
 
-use apikey_task::{Credentials, Endpoint, Secret, Step};
+use apikey_task::{Credentials, Endpoint, Secret, Step, TestReport};
 use std::path::Path;
 
 /// Stands in for a real key: it must never appear in a report.
@@ -16,6 +16,13 @@ fn report_for(path: &Path) -> (bool, String) {
     let credentials = Credentials::ApiKey(Secret::new(CANARY_KEY));
     let report = endpoint.test_request(step, Some(&credentials));
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    let schema = TestReport::schema();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .expect("report schema compiles")
+        .iter_errors(&serde_json::to_value(&report).expect("report value"))
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     insta::assert_snapshot!("report", json);
     (report.valid, json)
 }

@@ -84,5 +84,25 @@ fn the_schema_describes_the_form_an_editor_builds() {
         assert!(body["properties"].get(read_only).is_none(), "{read_only}");
     }
     assert_eq!(schema["properties"]["server"]["default"], "sandbox");
-    assert!(schema["properties"]["organizationId"].is_object());
+    assert_eq!(
+        schema["properties"]["organizationId"]["title"],
+        "Organization ID"
+    );
+    // Labels and help sit on the field itself, above the value/expression choice, so a form
+    // generator finds them without looking into `anyOf`.
+    let allowed_ips = &body["properties"]["allowedIps"];
+    assert_eq!(allowed_ips["title"], "Allowed IPs");
+    assert!(
+        allowed_ips["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Private subnets are prohibited")),
+        "{allowed_ips}"
+    );
+    assert_eq!(
+        allowed_ips["anyOf"][0]["type"],
+        serde_json::json!(["array", "null"])
+    );
+    assert!(allowed_ips["anyOf"][0].get("title").is_none());
+    assert_eq!(body["properties"]["description"]["title"], "Description");
+    assert_eq!(schema["properties"]["body"]["title"], "Request body");
 }
