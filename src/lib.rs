@@ -51,6 +51,8 @@ mod request;
 mod retry;
 mod schema;
 pub mod secrets;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod suggest;
 pub mod task;
 #[cfg(feature = "temporal")]

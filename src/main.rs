@@ -76,6 +76,28 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         accept: Vec<String>,
     },
+    /// Serve the editor's HTTP API and its reference panel: open http://127.0.0.1:PORT/.
+    ///
+    /// POST /v1/test-request, GET /v1/schemas/{input,output,report}, GET /healthz, and
+    /// POST /v1/run with --allow-run. The first line on stdout is the URL.
+    Serve {
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on. On a loopback address only Host: localhost, 127.0.0.1 and
+        /// [::1] are answered.
+        #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+        host: std::net::IpAddr,
+        /// Enable POST /v1/run: execute steps for real with REBILLY_API_KEY or REBILLY_JWT.
+        #[arg(long)]
+        allow_run: bool,
+        /// Let pages on this origin call the API (repeatable; `*` for any).
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+        max_body_bytes: usize,
+    },
     /// Run a Temporal activity worker: activity `CreateApiKey`, workflow `CreateApiKeyWorkflow`.
     ///
     /// Needs a build with `--features temporal`. Credentials come from REBILLY_API_KEY or
@@ -244,6 +266,21 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
             Ok(0)
         }
         Command::Demo => demo(&endpoint).await,
+        Command::Serve {
+            port,
+            host,
+            allow_run,
+            cors_origins,
+            max_body_bytes,
+        } => {
+            let options = ServeOptions {
+                addr: std::net::SocketAddr::new(host, port),
+                allow_run,
+                cors_origins,
+                max_body_bytes,
+            };
+            serve(endpoint, options).await
+        }
         Command::Worker {
             temporal_address,
             namespace,
@@ -387,6 +424,62 @@ async fn run_lines(
         writeln!(out, "{text}").map_err(write_error)?;
     }
     Ok(code)
+}
+
+struct ServeOptions {
+    addr: std::net::SocketAddr,
+    allow_run: bool,
+    cors_origins: Vec<String>,
+    max_body_bytes: usize,
+}
+
+#[cfg(feature = "serve")]
+async fn serve(endpoint: Endpoint, options: ServeOptions) -> Result<u8, Unusable> {
+    use apikey_task::serve::Server;
+    let mut builder = Server::builder(std::sync::Arc::new(endpoint))
+        .credentials(FromEnv)
+        .body_limit(options.max_body_bytes);
+    if options.addr.ip().is_loopback() {
+        builder = builder.allowed_hosts(["localhost", "127.0.0.1", "[::1]"]);
+    } else {
+        eprintln!(
+            "apikey-task: listening on {}, reachable from other machines",
+            options.addr
+        );
+    }
+    if options.allow_run {
+        let executor = Executor::builder()
+            .build()
+            .map_err(|e| Unusable(e.to_string()))?;
+        builder = builder.allow_run(executor);
+    }
+    for origin in options.cors_origins {
+        builder = builder.cors_origin(origin);
+    }
+    let server = builder.build().map_err(|e| Unusable(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| Unusable(format!("cannot listen on {}: {e}", options.addr)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Unusable(format!("cannot listen on {}: {e}", options.addr)))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "serving on http://{addr}/");
+    let _ = out.flush();
+    axum::serve(listener, server.router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Unusable(format!("server: {e}")))?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "serve"))]
+async fn serve(_endpoint: Endpoint, _options: ServeOptions) -> Result<u8, Unusable> {
+    Err(Unusable(
+        "this build has no editor server; build with the default `serve` feature".into(),
+    ))
 }
 
 #[cfg(feature = "temporal")]
