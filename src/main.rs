@@ -426,6 +426,7 @@ async fn run_lines(
     Ok(code)
 }
 
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
 struct ServeOptions {
     addr: std::net::SocketAddr,
     allow_run: bool,

@@ -307,7 +307,7 @@ async fn guard(State(state): Shared, request: Request, next: Next) -> Response {
             .and_then(|h| h.to_str().ok())
             .map(host_name)
             .unwrap_or_default();
-        if !state.allowed_hosts.iter().any(|allowed| *allowed == host) {
+        if !state.allowed_hosts.contains(&host) {
             return ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "host_not_allowed",

@@ -1,0 +1,160 @@
+// End-to-end: the reference panel served by `apikey-task serve`, driven in headless Chromium.
+//
+//   cargo build && npm --prefix tests/browser ci && npm --prefix tests/browser test
+//
+// APIKEY_TASK_BIN overrides the binary (default: target/debug/apikey-task), CHROMIUM the
+// browser (default: /usr/bin/chromium). Screenshots go to target/browser/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = process.env.APIKEY_TASK_BIN || join(root, "target/debug/apikey-task");
+const shots = join(root, "target/browser");
+// Stands in for the configured key: it must never reach the page.
+const CANARY = "sk_live_CANARY_browser_41c2";
+
+let server;
+let base;
+let browser;
+let page;
+const outside = [];
+const consoleErrors = [];
+
+/** Starts the server on a free port and resolves with the URL it prints first. */
+function startServer() {
+  server = spawn(bin, ["serve", "--port", "0"], {
+    env: { ...process.env, REBILLY_API_KEY: CANARY },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolveUrl, reject) => {
+    server.on("error", reject);
+    server.on("exit", (code) => reject(new Error(`apikey-task serve exited with ${code}`)));
+    createInterface({ input: server.stdout }).once("line", (line) => {
+      const match = /https?:\/\/\S+/.exec(line);
+      if (match) resolveUrl(match[0]);
+      else reject(new Error(`unexpected first line: ${line}`));
+    });
+  });
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  base = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    // This machine's network is closed: without these Chromium keeps dialling Google.
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+    // Playwright gives each launch a new, empty profile directory.
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.on("request", (request) => {
+    if (!request.url().startsWith(base)) outside.push(request.url());
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
+  page.on("pageerror", (error) => consoleErrors.push(String(error)));
+  await page.goto(base);
+  await page.waitForSelector("body[data-ready]");
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGINT");
+});
+
+const field = (pointer) => `#form .field[data-pointer="${pointer}"]`;
+const fieldErrors = (pointer) => `${field(pointer)} > ul.errors li`;
+
+async function pressTestRequest() {
+  const answered = page.waitForResponse((r) => r.url().endsWith("/v1/test-request"));
+  await page.click("#test-request");
+  await answered;
+  // The page updates the status after the body is parsed.
+  await page.waitForFunction(() => !["", "Checking…"].includes(document.getElementById("status").textContent));
+}
+
+test("the form is built from the parameters schema", async () => {
+  for (const pointer of ["/server", "/organizationId", "/headers", "/body/description",
+                         "/body/type", "/body/acl", "/body/allowedIps"]) {
+    assert.equal(await page.locator(field(pointer)).count(), 1, pointer);
+  }
+  assert.match(await page.textContent(field("/body/allowedIps")), /Allowed IPs/);
+  assert.match(await page.textContent(field("/body/allowedIps")), /Private subnets are prohibited/);
+  const types = await page.$$eval(`${field("/body/type")} select option`, (o) => o.map((x) => x.textContent));
+  assert.deepEqual(types.slice(1), ["secret", "publishable"]);
+  assert.match(await page.textContent("#operation"), /POST \/api-keys/);
+});
+
+test("a private allowed IP is shown at its field, and fixing it gives a valid request", async () => {
+  await page.fill(`${field("/organizationId")} input`, "org-e2e");
+  await page.fill(`${field("/body/description")} input`, "Key for ${workflow.input.team}");
+  await page.click('button[data-add="/body/allowedIps"]');
+  const ip = `${field("/body/allowedIps/0")} input`;
+  await page.fill(ip, "10.0.0.8");
+
+  await pressTestRequest();
+  assert.equal(await page.textContent("#status"), "1 error");
+  const errors = await page.locator(fieldErrors("/body/allowedIps/0")).allTextContents();
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.match(errors[0], /10\.0\.0\.8 is in a private range/);
+  assert.equal(await page.locator(`${field("/body/allowedIps/0")}.has-error`).count(), 1);
+  // No other field carries it.
+  assert.equal(await page.locator("#form ul.errors li").count(), 1);
+  await page.screenshot({ path: join(shots, "panel-invalid.png"), fullPage: true });
+
+  await page.fill(ip, "153.12.32.33");
+  await pressTestRequest();
+  assert.equal(await page.textContent("#status"), "Valid request");
+  assert.equal(await page.locator("#form ul.errors li").count(), 0);
+  const request = await page.textContent("#request");
+  assert.match(request, /^POST https:\/\/api-sandbox\.rebilly\.com\/organizations\/org-e2e\/api-keys/);
+  assert.match(request, /"description": "Key for Payments"/);
+  assert.match(request, /"153\.12\.32\.33"/);
+  assert.match(request, /REB-APIKEY: <redacted>/);
+  const curl = await page.textContent("#curl");
+  assert.match(curl, /^curl -X POST /);
+  assert.match(curl, /\$REBILLY_API_KEY/);
+  await page.screenshot({ path: join(shots, "panel-valid.png"), fullPage: true });
+});
+
+test("the context editor reports JSON it cannot read, beside itself", async () => {
+  const before = await page.inputValue("#context");
+  await page.fill("#context", "{ not json");
+  await page.click("#test-request");
+  assert.match(await page.textContent("#context-errors"), /Context:/);
+  assert.equal(await page.textContent("#status"), "Fix the context first");
+  await page.fill("#context", before);
+});
+
+test("the example, with expressions and an ACL, is a valid request", async () => {
+  await page.click("#load-example");
+  await pressTestRequest();
+  assert.equal(await page.textContent("#status"), "Valid request");
+  const request = await page.textContent("#request");
+  assert.match(request, /organizations\/org-1\/api-keys/);
+  assert.match(request, /"GetCustomerCollection"/);
+  // An unknown permission is reported at its list entry.
+  await page.fill(`${field("/body/acl/0/permissions/1")} input`, "PostCustomr");
+  await pressTestRequest();
+  const errors = await page.locator(fieldErrors("/body/acl/0/permissions/1")).allTextContents();
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.match(errors[0], /PostCustomer/);
+  await page.screenshot({ path: join(shots, "panel-example.png"), fullPage: true });
+});
+
+test("nothing leaves the server's origin, nothing errors, no credential shows", async () => {
+  assert.deepEqual(outside, []);
+  assert.deepEqual(consoleErrors, []);
+  assert.ok(!(await page.content()).includes("CANARY"));
+});
