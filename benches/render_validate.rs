@@ -5,7 +5,6 @@
 
 use apikey_task::{Endpoint, Step};
 use divan::{Bencher, black_box};
-use serde_json::{Value, json};
 
 fn main() {
     divan::main();
@@ -53,58 +52,15 @@ fn interleaved_ratios() {
 }
 
 /// The example step: expressions of several kinds, an ACL entry, an allowed IP.
+/// Shared with the `serve` bench.
 fn typical() -> String {
-    json!({
-        "parameters": {
-            "organizationId": "org-1",
-            "server": "sandbox",
-            "body": {
-                "description": "Key for ${workflow.input.customer.name}",
-                "type": "publishable",
-                "acl": [{ "scope": { "planId": "${lookup.output.response.body.planIds}" },
-                          "permissions": ["GetCustomer"] }],
-                "allowedIps": ["153.12.32.33"]
-            },
-            "headers": { "X-Request-Source": "onboarding-${workflow.workflowId}" }
-        },
-        "context": {
-            "workflow": { "workflowId": "wf-1", "input": { "customer": { "name": "Ada" } } },
-            "lookup": { "output": { "response": { "body": { "planIds": ["plan-1", "plan-2"] } } } }
-        }
-    })
-    .to_string()
+    include_str!("steps/typical.json").trim_end().to_owned()
 }
 
 /// An ACL of 200 entries, each with every scope kind, several permissions and expressions.
+/// Shared with the `serve` bench.
 fn large() -> String {
-    let acl: Vec<Value> = (0..200)
-        .map(|i| {
-            json!({
-                "scope": {
-                    "organizationId": [format!("org-{i}")],
-                    "productId": [format!("prod-{i}"), "${workflow.input.product}"],
-                    "planId": "${lookup.output.response.body.planIds}",
-                    "customFieldName": [format!("field_{i}")]
-                },
-                "permissions": ["GetCustomer", "PostCustomer", "GetPlan", "GetProduct", "GetInvoice"]
-            })
-        })
-        .collect();
-    json!({
-        "parameters": {
-            "organizationId": "org-1",
-            "body": {
-                "description": "Large key for ${workflow.input.customer.name}",
-                "acl": acl,
-                "allowedIps": ["153.12.32.33", "201.54.122.0/24", "2606:4700::/32"]
-            }
-        },
-        "context": {
-            "workflow": { "workflowId": "wf-1", "input": { "product": "prod-x", "customer": { "name": "Ada" } } },
-            "lookup": { "output": { "response": { "body": { "planIds": ["plan-1", "plan-2"] } } } }
-        }
-    })
-    .to_string()
+    include_str!("steps/large.json").trim_end().to_owned()
 }
 
 fn input(size: &str) -> String {

@@ -467,6 +467,11 @@ async fn serve(endpoint: Endpoint, options: ServeOptions) -> Result<u8, Unusable
     let mut out = std::io::stdout();
     let _ = writeln!(out, "serving on http://{addr}/");
     let _ = out.flush();
+    // Answers are written in more than one piece; without TCP_NODELAY the last piece of a
+    // large report can wait for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, server.router())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

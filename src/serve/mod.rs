@@ -284,9 +284,20 @@ impl IntoResponse for ApiError {
 }
 
 /// JSON with `Cache-Control: no-store`: answers depend on the step and the credentials'
-/// presence, and nothing here should sit in a shared cache.
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+/// presence, and nothing here should sit in a shared cache. Serialized straight from the
+/// Rust value: going through a `serde_json::Value` first would copy a large report.
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = match serde_json::to_vec(value) {
+        Ok(body) => body,
+        Err(error) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("cannot encode the answer: {error}"),
+            )
+            .into_response();
+        }
+    };
     (
         status,
         [
@@ -367,15 +378,7 @@ async fn test_request(State(state): Shared, headers: HeaderMap, body: Body) -> R
     };
     let credentials = state.credentials.credentials();
     let report = state.endpoint.test_request(step, credentials.as_ref());
-    match serde_json::to_value(&report) {
-        Ok(value) => json_response(StatusCode::OK, &value),
-        Err(error) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("cannot encode the report: {error}"),
-        )
-        .into_response(),
-    }
+    json_response(StatusCode::OK, &report)
 }
 
 /// Executes the step. 200 with the task output; 422 when the step is invalid (nothing was
@@ -398,15 +401,7 @@ async fn run(State(state): Shared, headers: HeaderMap, body: Body) -> Response {
         .execute(&state.endpoint, step, state.credentials.as_ref(), &Redact)
         .await;
     match outcome {
-        Ok(output) => match serde_json::to_value(&output) {
-            Ok(value) => json_response(StatusCode::OK, &value),
-            Err(error) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("cannot encode the output: {error}"),
-            )
-            .into_response(),
-        },
+        Ok(output) => json_response(StatusCode::OK, &output),
         Err(error) if error.is_invalid_step() => {
             json_response(StatusCode::UNPROCESSABLE_ENTITY, &error.to_json())
         }
