@@ -4,11 +4,13 @@
 //!
 //! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests)
 
+mod support;
+use support::ChildServer;
+
 use apikey_task::secrets::Redact;
 use apikey_task::{Credentials, Endpoint, Executor, Secret, Step};
 use futures_util::StreamExt;
 use serde_json::json;
-use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -43,7 +45,7 @@ async fn bench() {
         .unwrap_or(1);
     // The emulator runs as its own process, as a real server would: the client's work must
     // not slow the server down, or the benchmark measures contention instead of the client.
-    let emulator = EmulatorProcess::start();
+    let emulator = ChildServer::start(&["emulator", "--port", "0", "--rate-limit", "0"]);
     let url = emulator.url.clone();
     let endpoint = Arc::new(Endpoint::builder().build().expect("endpoint"));
     let executor = Executor::builder().build().expect("executor");
@@ -288,39 +290,4 @@ async fn run_plugin_lenient(
         .filter(|ok| std::future::ready(*ok))
         .count()
         .await
-}
-
-/// `apikey-task emulator` as a child process on a free port, killed on drop.
-struct EmulatorProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl EmulatorProcess {
-    fn start() -> EmulatorProcess {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apikey-task"))
-            .args(["emulator", "--port", "0", "--rate-limit", "0"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("emulator process");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("emulator says where it listens");
-        let url = first
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        EmulatorProcess { child, url }
-    }
-}
-
-impl Drop for EmulatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -5,7 +5,9 @@
 //!
 //! `cargo bench --bench serve`  (APIKEY_BENCH_SCALE=4 for four times as many requests)
 
-use std::io::BufRead;
+mod support;
+use support::ChildServer;
+
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -78,7 +80,7 @@ async fn bench() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let server = ServerProcess::start();
+    let server = ChildServer::start(&["serve", "--port", "0"]);
     let base = server.url.clone();
     println!(
         "serve: request latency on loopback ({base}, a separate process), µs, interleaved rounds"
@@ -136,42 +138,5 @@ async fn bench() {
             percentile(&row, 100.0),
             p99 / baseline_p99
         );
-    }
-}
-
-/// `apikey-task serve --port 0`, the release binary cargo built for this bench.
-struct ServerProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl ServerProcess {
-    fn start() -> ServerProcess {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apikey-task"))
-            .args(["serve", "--port", "0"])
-            .env_remove("REBILLY_API_KEY")
-            .env_remove("REBILLY_JWT")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("server process");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("the server says where it listens");
-        let url = first
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        ServerProcess { child, url }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -471,7 +471,12 @@ async fn the_panel_is_one_self_contained_page() {
         assert!(!page.contains(needle), "the page loads {needle}...");
     }
     // The routes its script calls exist.
-    for route in ["v1/schemas/input", "v1/test-request", "healthz"] {
+    for route in [
+        "v1/schemas/input",
+        "v1/schemas/output",
+        "v1/test-request",
+        "healthz",
+    ] {
         assert!(page.contains(&format!("\"{route}\"")), "{route}");
         let status = reqwest::Client::new()
             .request(

@@ -128,6 +128,22 @@ test("a private allowed IP is shown at its field, and fixing it gives a valid re
   await page.screenshot({ path: join(shots, "panel-valid.png"), fullPage: true });
 });
 
+test("text fields suggest expressions into earlier steps' output and the context", async () => {
+  const suggestions = () => page.$$eval("#expressions option", (o) => o.map((x) => x.value));
+  // Before anything has run: from the output schema, for the step named `createKey`.
+  let values = await suggestions();
+  for (const expected of ["${createKey.output.response.body.id}", "${createKey.output.response.statusCode}",
+                          "${createKey.output.response.body.acl[0].permissions}", "${workflow.input.team}"]) {
+    assert.ok(values.includes(expected), `${expected} in ${values.length} suggestions`);
+  }
+  assert.equal(await page.getAttribute(`${field("/body/description")} input`, "list"), "expressions");
+  await page.fill("#earlier-steps", "lookup");
+  values = await suggestions();
+  assert.ok(values.includes("${lookup.output.response.body.id}"));
+  assert.ok(!values.includes("${createKey.output.response.body.id}"));
+  await page.fill("#earlier-steps", "createKey");
+});
+
 test("the context editor reports JSON it cannot read, beside itself", async () => {
   const before = await page.inputValue("#context");
   await page.fill("#context", "{ not json");

@@ -1,0 +1,44 @@
+//! What the benches share: `apikey-task` (the release binary cargo built for the bench) run as
+//! a separate process, so the server's work does not count as the client's.
+
+use std::io::BufRead;
+
+/// A child `apikey-task` server on a free port, killed on drop.
+pub struct ChildServer {
+    child: std::process::Child,
+    /// The URL it printed on its first line of stdout.
+    pub url: String,
+}
+
+impl ChildServer {
+    /// Runs `apikey-task ARGS` without credentials in its environment and waits for the line
+    /// that ends with its URL.
+    pub fn start(args: &[&str]) -> ChildServer {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apikey-task"))
+            .args(args)
+            .env_remove("REBILLY_API_KEY")
+            .env_remove("REBILLY_JWT")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("server process");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("the server says where it listens");
+        let url = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        ChildServer { child, url }
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
