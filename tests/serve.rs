@@ -496,3 +496,77 @@ async fn the_panel_is_one_self_contained_page() {
         assert_eq!(status, StatusCode::OK, "{route}");
     }
 }
+
+/// Whatever bytes arrive, the answer is JSON with 200 or a 4xx: never a 500, never a dropped
+/// connection. Arbitrary bytes, and JSON shaped more or less like a step.
+#[test]
+fn arbitrary_bodies_never_get_a_5xx() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let base = runtime.block_on(default_server());
+    let check = |body: Vec<u8>| -> Result<(), TestCaseError> {
+        let (status, answer) = runtime.block_on(post_json(&base, "v1/test-request", body.clone()));
+        let allowed = [200, 400, 413, 415, 422];
+        prop_assert!(
+            allowed.contains(&status.as_u16()),
+            "{status} for {:?}: {answer}",
+            String::from_utf8_lossy(&body)
+        );
+        if status != StatusCode::OK {
+            prop_assert!(answer["error"]["kind"].is_string(), "{answer}");
+        }
+        Ok(())
+    };
+
+    let config = Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new(config.clone())
+        .run(&proptest::collection::vec(any::<u8>(), 0..300), |bytes| {
+            check(bytes)
+        })
+        .expect("arbitrary bytes");
+
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        "(\\$\\{|\\}|[a-z.\\[\\]0-9]){0,12}".prop_map(Value::String),
+    ];
+    let value = leaf.prop_recursive(5, 48, 5, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("body".to_owned()),
+                        Just("organizationId".to_owned()),
+                        Just("server".to_owned()),
+                        Just("headers".to_owned()),
+                        Just("allowedIps".to_owned()),
+                        Just("acl".to_owned()),
+                        "[a-z]{1,5}",
+                    ],
+                    inner
+                ),
+                0..5
+            )
+            .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    });
+    let step = (value.clone(), value, any::<bool>()).prop_map(|(parameters, context, extra)| {
+        let mut step = json!({ "parameters": parameters, "context": context });
+        if extra {
+            step["parameters"] = json!({ "body": step["parameters"].clone() });
+        }
+        step
+    });
+    // A runner counts cases over its lifetime: a second property needs its own.
+    TestRunner::new(config)
+        .run(&step, |step| check(step.to_string().into_bytes()))
+        .expect("arbitrary steps");
+}
