@@ -46,16 +46,26 @@ async fn call(client: &reqwest::Client, base: &str, call: &Call) -> Duration {
     start.elapsed()
 }
 
-/// `users` clients, each with its own connection, each sending `per_user` calls in turn.
-async fn measure(base: &str, what: &Call, users: usize, per_user: usize) -> Vec<Duration> {
-    let clients: Vec<reqwest::Client> = (0..users)
+/// One client per user, each with its own connection, kept for the whole run so that no
+/// sample includes connecting.
+fn clients(users: usize) -> Vec<reqwest::Client> {
+    (0..users)
         .map(|_| {
             reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
                 .build()
                 .expect("client")
         })
-        .collect();
+        .collect()
+}
+
+/// Each client sends `per_user` calls in turn, all clients at once.
+async fn measure(
+    clients: &[reqwest::Client],
+    base: &str,
+    what: &Call,
+    per_user: usize,
+) -> Vec<Duration> {
     let runs = clients.iter().map(|client| async move {
         let mut samples = Vec::with_capacity(per_user);
         for _ in 0..per_user {
@@ -110,16 +120,17 @@ async fn bench() {
             250,
         ),
     ];
-    // Warm up the server and the connections.
-    for (_, what, users, _) in &rows {
-        measure(&base, what, *users, 50).await;
+    let users: Vec<Vec<reqwest::Client>> = rows.iter().map(|row| clients(row.2)).collect();
+    // Warm up the server and open the connections.
+    for ((_, what, ..), clients) in rows.iter().zip(&users) {
+        measure(clients, &base, what, 50).await;
     }
     let rounds = 5;
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
     for _ in 0..rounds {
-        for (index, (_, what, users, per_user)) in rows.iter().enumerate() {
+        for (index, ((_, what, _, per_user), clients)) in rows.iter().zip(&users).enumerate() {
             let per_round = (per_user * scale).div_ceil(rounds);
-            samples[index].extend(measure(&base, what, *users, per_round).await);
+            samples[index].extend(measure(clients, &base, what, per_round).await);
         }
     }
     let mut baseline_p99 = f64::NAN;

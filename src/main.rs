@@ -79,24 +79,32 @@ enum Command {
     /// Serve the editor's HTTP API and its reference panel: open http://127.0.0.1:PORT/.
     ///
     /// POST /v1/test-request, GET /v1/schemas/{input,output,report}, GET /healthz, and
-    /// POST /v1/run with --allow-run. The first line on stdout is the URL.
+    /// POST /v1/run with --allow-run. The first line on stdout is `serving on URL`.
     Serve {
         /// Port (0 picks a free one).
         #[arg(long, default_value_t = 8080)]
         port: u16,
-        /// Address to listen on. On a loopback address only Host: localhost, 127.0.0.1 and
-        /// [::1] are answered.
+        /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
         host: std::net::IpAddr,
-        /// Enable POST /v1/run: execute steps for real with REBILLY_API_KEY or REBILLY_JWT.
+        /// Also answer this Host name (repeatable). By default only localhost, 127.0.0.1 and
+        /// [::1] are answered; on a non-loopback --host without this, any.
+        #[arg(long = "allowed-host", value_name = "NAME")]
+        allowed_hosts: Vec<String>,
+        /// Enable POST /v1/run: execute steps for real with REBILLY_API_KEY or REBILLY_JWT,
+        /// against the definition's servers only.
         #[arg(long)]
         allow_run: bool,
-        /// Let pages on this origin call the API (repeatable; `*` for any).
+        /// Let /v1/run also send to this base URL, e.g. a local emulator (repeatable).
+        #[arg(long = "allow-run-to", value_name = "URL", requires = "allow_run")]
+        allow_run_to: Vec<String>,
+        /// Let pages on this origin call the API (repeatable; `*` for any, not with
+        /// --allow-run).
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
-        /// The largest request body accepted, in bytes.
-        #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
-        max_body_bytes: usize,
+        /// The largest request body accepted, in bytes [default: 262144].
+        #[arg(long, value_name = "BYTES")]
+        max_body_bytes: Option<usize>,
     },
     /// Run a Temporal activity worker: activity `CreateApiKey`, workflow `CreateApiKeyWorkflow`.
     ///
@@ -269,13 +277,17 @@ async fn run(cli: Cli) -> Result<u8, Unusable> {
         Command::Serve {
             port,
             host,
+            allowed_hosts,
             allow_run,
+            allow_run_to,
             cors_origins,
             max_body_bytes,
         } => {
             let options = ServeOptions {
                 addr: std::net::SocketAddr::new(host, port),
+                allowed_hosts,
                 allow_run,
+                allow_run_to,
                 cors_origins,
                 max_body_bytes,
             };
@@ -429,30 +441,40 @@ async fn run_lines(
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]
 struct ServeOptions {
     addr: std::net::SocketAddr,
+    allowed_hosts: Vec<String>,
     allow_run: bool,
+    allow_run_to: Vec<String>,
     cors_origins: Vec<String>,
-    max_body_bytes: usize,
+    max_body_bytes: Option<usize>,
 }
 
 #[cfg(feature = "serve")]
 async fn serve(endpoint: Endpoint, options: ServeOptions) -> Result<u8, Unusable> {
-    use apikey_task::serve::Server;
-    let mut builder = Server::builder(std::sync::Arc::new(endpoint))
-        .credentials(FromEnv)
-        .body_limit(options.max_body_bytes);
-    if options.addr.ip().is_loopback() {
-        builder = builder.allowed_hosts(["localhost", "127.0.0.1", "[::1]"]);
-    } else {
+    use apikey_task::serve::EditorApi;
+    let mut builder = EditorApi::builder(std::sync::Arc::new(endpoint)).credentials(FromEnv);
+    if let Some(bytes) = options.max_body_bytes {
+        builder = builder.body_limit(bytes);
+    }
+    if !options.addr.ip().is_loopback() {
         eprintln!(
             "apikey-task: listening on {}, reachable from other machines",
             options.addr
         );
+        if options.allowed_hosts.is_empty() {
+            builder = builder.any_host();
+        }
+    }
+    for name in options.allowed_hosts {
+        builder = builder.allowed_host(name);
     }
     if options.allow_run {
         let executor = Executor::builder()
             .build()
             .map_err(|e| Unusable(e.to_string()))?;
         builder = builder.allow_run(executor);
+        for base in options.allow_run_to {
+            builder = builder.allow_run_to(base);
+        }
     }
     for origin in options.cors_origins {
         builder = builder.cors_origin(origin);
@@ -472,7 +494,7 @@ async fn serve(endpoint: Endpoint, options: ServeOptions) -> Result<u8, Unusable
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
         let _ = stream.set_nodelay(true);
     });
-    axum::serve(listener, server.router())
+    axum::serve(listener, server.into_router())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

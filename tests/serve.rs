@@ -3,7 +3,7 @@
 #![cfg(feature = "serve")]
 
 use apikey_task::emulator::Emulator;
-use apikey_task::serve::Server;
+use apikey_task::serve::EditorApi;
 use apikey_task::{Credentials, Endpoint, Executor, Secret, Step};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,18 +26,18 @@ fn credentials() -> Credentials {
 }
 
 /// Serves on 127.0.0.1:0 in the background; returns the base URL with a trailing slash.
-async fn start(server: Server) -> String {
+async fn start(api: EditorApi) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, server.router()).await });
+    tokio::spawn(async move { axum::serve(listener, api.into_router()).await });
     format!("http://{addr}/")
 }
 
 async fn default_server() -> String {
     start(
-        Server::builder(endpoint())
+        EditorApi::builder(endpoint())
             .credentials(credentials())
             .build()
             .expect("server"),
@@ -84,7 +84,7 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 #[tokio::test]
-async fn test_request_answers_the_report_the_library_and_cli_give() {
+async fn test_request_answers_the_report_the_library_gives() {
     let base = default_server().await;
     let endpoint = endpoint();
     let paths = fixtures();
@@ -157,7 +157,7 @@ async fn healthz_says_what_is_served() {
 
 #[tokio::test]
 async fn bad_input_gets_a_json_4xx_never_a_500() {
-    let server = Server::builder(endpoint())
+    let server = EditorApi::builder(endpoint())
         .credentials(credentials())
         .body_limit(4096)
         .build()
@@ -278,9 +278,22 @@ async fn run_executes_against_the_api_and_redacts_the_secret() {
         .start("127.0.0.1:0")
         .await
         .expect("emulator");
-    let server = Server::builder(endpoint())
+    let refusing = Emulator::builder()
+        .accept("some-other-key")
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let elsewhere = Emulator::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let server = EditorApi::builder(endpoint())
         .credentials(credentials())
         .allow_run(Executor::builder().build().expect("executor"))
+        .allow_run_to(emulator.url())
+        .allow_run_to(refusing.url())
         .build()
         .expect("server");
     let base = start(server).await;
@@ -319,13 +332,18 @@ async fn run_executes_against_the_api_and_redacts_the_secret() {
     assert_eq!(error["error"]["errors"][0]["path"], "/body/allowedIps/0");
     assert_eq!(emulator.created(), 1);
 
+    // A server that was not allowed never sees the credentials: 403, nothing sent.
+    let redirected = json!({
+        "parameters": { "server": "${workflow.input.where}", "body": { "description": "x" } },
+        "context": { "workflow": { "input": { "where": elsewhere.url() } } }
+    });
+    let (status, error) = post_json(&base, "v1/run", redirected.to_string()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    assert_eq!(error["error"]["kind"], "server_not_allowed");
+    assert_eq!(error["error"]["pointer"], "/parameters/server");
+    assert_eq!(elsewhere.created(), 0);
+
     // The API refuses: 502, with whether a retry is safe.
-    let refusing = Emulator::builder()
-        .accept("some-other-key")
-        .build()
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator");
     let other = json!({
         "parameters": { "server": refusing.url(), "body": { "description": "x" } }
     });
@@ -356,7 +374,7 @@ async fn cors_answers_only_the_configured_origins() {
     };
 
     let configured = start(
-        Server::builder(endpoint())
+        EditorApi::builder(endpoint())
             .cors_origin("http://editor.test:5173")
             .build()
             .expect("server"),
@@ -394,7 +412,7 @@ async fn cors_answers_only_the_configured_origins() {
     );
 
     let any = start(
-        Server::builder(endpoint())
+        EditorApi::builder(endpoint())
             .cors_origin("*")
             .build()
             .expect("server"),
@@ -411,22 +429,52 @@ async fn cors_answers_only_the_configured_origins() {
         None
     );
 
-    let bad = Server::builder(endpoint())
+    let bad = EditorApi::builder(endpoint())
         .cors_origin("editor.test")
         .build();
     assert!(bad.is_err());
-}
-
-#[tokio::test]
-async fn a_loopback_server_answers_only_for_loopback_host_names() {
-    let base = start(
-        Server::builder(endpoint())
-            .allowed_hosts(["localhost", "127.0.0.1"])
+    // Browsers send the serialized origin; a configured one is compared in that form.
+    let normalized = start(
+        EditorApi::builder(endpoint())
+            .cors_origin("http://Editor.Test:80")
             .build()
             .expect("server"),
     )
     .await;
-    let client = reqwest::Client::new();
+    assert_eq!(
+        allow_origin(&preflight(normalized, "http://editor.test").await).as_deref(),
+        Some("http://editor.test")
+    );
+    // Every origin may not call a server that runs steps with the credentials.
+    let unsafe_mix = EditorApi::builder(endpoint())
+        .allow_run(Executor::builder().build().expect("executor"))
+        .cors_origin("*")
+        .build();
+    assert!(
+        unsafe_mix
+            .err()
+            .is_some_and(|e| e.to_string().contains("cannot let every origin"))
+    );
+}
+
+/// Status of `GET /healthz` with this `Host` header (or none), over a raw connection so the
+/// header is exactly as given.
+async fn status_for_host(base: &str, host: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let host_line = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    let request = format!("GET /healthz HTTP/1.1\r\n{host_line}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.split(' ').nth(1).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn by_default_only_loopback_host_names_are_answered() {
+    let base = default_server().await;
     let port = base
         .trim_end_matches('/')
         .rsplit(':')
@@ -434,22 +482,98 @@ async fn a_loopback_server_answers_only_for_loopback_host_names() {
         .unwrap_or_default()
         .to_owned();
     for (host, expected) in [
-        (format!("127.0.0.1:{port}"), StatusCode::OK),
-        (format!("LOCALHOST:{port}"), StatusCode::OK),
-        (
-            "rebind.evil.test".to_owned(),
-            StatusCode::MISDIRECTED_REQUEST,
-        ),
+        (Some(format!("127.0.0.1:{port}")), "200"),
+        (Some(format!("LOCALHOST:{port}")), "200"),
+        (Some(format!("[::1]:{port}")), "200"),
+        (Some("localhost".to_owned()), "200"),
+        (Some("rebind.evil.test".to_owned()), "421"),
+        (Some(format!("rebind.evil.test:{port}")), "421"),
+        (Some("127.0.0.1.evil.test".to_owned()), "421"),
+        (None, "421"),
     ] {
-        let response = client
-            .get(format!("{base}healthz"))
-            .header("host", host.clone())
-            .send()
-            .await
-            .expect("get");
-        let (status, _) = answer(response).await;
-        assert_eq!(status, expected, "{host}");
+        assert_eq!(
+            status_for_host(&base, host.as_deref()).await,
+            expected,
+            "{host:?}"
+        );
     }
+
+    let named = start(
+        EditorApi::builder(endpoint())
+            .allowed_host("Editor.Internal")
+            .build()
+            .expect("server"),
+    )
+    .await;
+    assert_eq!(
+        status_for_host(&named, Some("editor.internal:80")).await,
+        "200"
+    );
+    assert_eq!(status_for_host(&named, Some("localhost")).await, "200");
+    assert_eq!(status_for_host(&named, Some("other.internal")).await, "421");
+
+    let any = start(
+        EditorApi::builder(endpoint())
+            .any_host()
+            .build()
+            .expect("server"),
+    )
+    .await;
+    assert_eq!(status_for_host(&any, Some("whatever.test")).await, "200");
+
+    assert!(
+        EditorApi::builder(endpoint())
+            .allowed_host("localhost:8080")
+            .build()
+            .is_err()
+    );
+}
+
+/// The binary as the README starts it: `serve --port 0` on loopback, the URL on its first line,
+/// the Host guard on, and the same report as `apikey-task test-request` prints.
+#[tokio::test]
+async fn the_cli_serves_what_the_cli_prints() {
+    use std::io::BufRead;
+    let bin = env!("CARGO_BIN_EXE_apikey-task");
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--port", "0"])
+        .env("REBILLY_API_KEY", CANARY)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let base = first
+        .trim()
+        .strip_prefix("serving on ")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+
+    let fixture = root().join("fixtures/invalid/allowed-ips-private-v4.json");
+    let (status, report) = post_json(
+        &base,
+        "v1/test-request",
+        std::fs::read_to_string(&fixture).expect("fixture"),
+    )
+    .await;
+    let printed = std::process::Command::new(bin)
+        .arg("test-request")
+        .arg(&fixture)
+        .env("REBILLY_API_KEY", CANARY)
+        .output()
+        .expect("test-request");
+    let printed: Value = serde_json::from_slice(&printed.stdout).expect("report");
+    assert_eq!((status, &report), (StatusCode::OK, &printed));
+    assert_eq!(
+        status_for_host(&base, Some("rebind.evil.test")).await,
+        "421"
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[tokio::test]

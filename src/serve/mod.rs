@@ -9,25 +9,25 @@
 //! | `GET /v1/schemas/output`  | JSON Schema of the task output                              |
 //! | `GET /v1/schemas/report`  | JSON Schema of the test-request report                      |
 //! | `GET /healthz`            | `{"status": "ok", ...}`                                     |
-//! | `POST /v1/run`            | executes the step; only when built with [`ServerBuilder::allow_run`] |
+//! | `POST /v1/run`            | executes the step; only when built with [`EditorApiBuilder::allow_run`] |
 //!
 //! Every failure is JSON, `{"error": {"kind", "message", "pointer"?}}`, with a 4xx status for
 //! bad input. No answer ever holds a credential: reports show `<redacted>`, and `/v1/run`
 //! redacts the created key's `secretKey`.
 //!
 //! ```no_run
-//! use apikey_task::serve::Server;
+//! use apikey_task::serve::EditorApi;
 //! use apikey_task::Endpoint;
 //! use std::sync::Arc;
 //!
 //! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
 //! let endpoint = Arc::new(Endpoint::builder().build()?);
-//! let server = Server::builder(endpoint)
+//! let api = EditorApi::builder(endpoint)
 //!     .cors_origin("https://editor.example.com")
 //!     .build()?;
-//! // Mount `server.router()` in an existing axum app, or serve it alone:
+//! // Nest `api.router()` in an existing axum app, or serve it alone:
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, server.router()).await?;
+//! axum::serve(listener, api.into_router()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -53,25 +53,26 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// and script are all in this one file.
 const PANEL: &str = include_str!("panel.html");
 
-/// The panel may run its own inline script and style and talk to this server; nothing else.
-const PANEL_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-    style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
-    form-action 'none'; frame-ancestors 'none'";
-
-/// Default cap on a request body. A step is a few KiB; a 200-entry ACL is about 20 KiB.
+/// Default cap on a request body. A typical step is under 1 KiB; a 200-entry ACL with every
+/// scope kind is about 50 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
-/// Options for a [`Server`]; see [`Server::builder`].
-pub struct ServerBuilder {
+/// The `Host` names answered by default: a server on loopback should answer nothing else, or a
+/// page on another site can reach it through DNS rebinding.
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Options for an [`EditorApi`]; see [`EditorApi::builder`].
+pub struct EditorApiBuilder {
     endpoint: Arc<Endpoint>,
     credentials: Arc<dyn CredentialsSource>,
     run: Option<Executor>,
+    run_to: Vec<String>,
     cors_origins: Vec<String>,
-    allowed_hosts: Vec<String>,
+    allowed_hosts: Option<Vec<String>>,
     body_limit: usize,
 }
 
-impl ServerBuilder {
+impl EditorApiBuilder {
     /// Where credentials come from (default: [`FromEnv`]). Test requests only say whether
     /// they are configured; `/v1/run` sends them.
     pub fn credentials(mut self, source: impl CredentialsSource + 'static) -> Self {
@@ -81,30 +82,43 @@ impl ServerBuilder {
 
     /// Enables `POST /v1/run`, which sends real requests with the configured credentials
     /// through `executor`. Off by default: a test-request server never touches the network.
+    ///
+    /// A run goes only to the definition's servers (the sandbox and live API), so that a
+    /// caller cannot send the credentials to a host of its choosing; see
+    /// [`EditorApiBuilder::allow_run_to`].
     pub fn allow_run(mut self, executor: Executor) -> Self {
         self.run = Some(executor);
         self
     }
 
+    /// Lets `/v1/run` also send to this base URL's origin, e.g. a local emulator at
+    /// `http://127.0.0.1:4010`. Repeatable.
+    pub fn allow_run_to(mut self, base_url: impl Into<String>) -> Self {
+        self.run_to.push(base_url.into());
+        self
+    }
+
     /// Lets a page on `origin` (e.g. `https://editor.example.com`) call the API from a
-    /// browser; `*` lets any origin. Repeatable. Without it only same-origin pages can.
+    /// browser; `*` lets any origin (refused together with [`EditorApiBuilder::allow_run`]).
+    /// Repeatable. Without it only same-origin pages can.
     pub fn cors_origin(mut self, origin: impl Into<String>) -> Self {
         self.cors_origins.push(origin.into());
         self
     }
 
-    /// Answers only requests whose `Host` is one of these names (any port), e.g.
-    /// `localhost`, `127.0.0.1`, `[::1]`. A server on loopback should set them: a page on
-    /// another site can otherwise reach it through DNS rebinding.
-    pub fn allowed_hosts<I, S>(mut self, hosts: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.allowed_hosts = hosts
-            .into_iter()
-            .map(|h| h.into().to_ascii_lowercase())
-            .collect();
+    /// Also answers requests whose `Host` is this name (any port), e.g. `editor.internal` or
+    /// `10.0.0.5`. Repeatable. By default only [`LOOPBACK_HOSTS`] are answered (421 for the
+    /// rest), which is right for a server on loopback.
+    pub fn allowed_host(mut self, name: impl Into<String>) -> Self {
+        self.allowed_hosts
+            .get_or_insert_with(|| LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect())
+            .push(name.into());
+        self
+    }
+
+    /// Answers whatever the `Host` header says: for a server behind a proxy that checks it.
+    pub fn any_host(mut self) -> Self {
+        self.allowed_hosts = Some(Vec::new());
         self
     }
 
@@ -116,8 +130,33 @@ impl ServerBuilder {
     }
 
     /// Checks the options and assembles the routes.
-    pub fn build(self) -> Result<Server, ServeError> {
+    pub fn build(self) -> Result<EditorApi, BuildError> {
+        if self.run.is_some() && self.cors_origins.iter().any(|o| o == "*") {
+            return Err(BuildError::new(
+                "a server that runs steps cannot let every origin call it: name the editor's origin instead of *",
+            ));
+        }
         let cors = cors_layer(&self.cors_origins)?;
+        let allowed_hosts = match self.allowed_hosts {
+            None => LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
+            Some(hosts) => hosts
+                .iter()
+                .map(|h| host_entry(h))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let mut run_origins: Vec<String> = self
+            .endpoint
+            .operation()
+            .servers
+            .iter()
+            .filter_map(|server| origin_of(&template_placeholders(&server.url)))
+            .collect();
+        for base in &self.run_to {
+            run_origins.push(origin_of(base).ok_or_else(|| {
+                BuildError::new(format!("run target {base:?} is not an http(s) URL"))
+            })?);
+        }
+        let panel_csp = panel_csp(PANEL);
         let state = Arc::new(AppState {
             healthz: json!({
                 "status": "ok",
@@ -131,8 +170,10 @@ impl ServerBuilder {
             endpoint: self.endpoint,
             credentials: self.credentials,
             run: self.run,
-            allowed_hosts: self.allowed_hosts,
+            run_origins,
+            allowed_hosts,
             body_limit: self.body_limit,
+            panel_csp,
         });
         let mut router = Router::new()
             .route("/", get(panel))
@@ -149,56 +190,145 @@ impl ServerBuilder {
         if let Some(cors) = cors {
             router = router.layer(cors);
         }
-        Ok(Server { router })
+        Ok(EditorApi { router })
     }
 }
 
-/// The editor API as an axum [`Router`], built once and cheap to clone.
+/// The editor API as an axum [`Router`]: build it once, then serve it with `axum::serve` or
+/// nest it in a larger app. The panel calls the API with relative URLs, so nest it under a
+/// path that ends with `/` (open `/editor/`, not `/editor`).
 #[derive(Clone)]
-pub struct Server {
+pub struct EditorApi {
     router: Router,
 }
 
-impl fmt::Debug for Server {
+impl fmt::Debug for EditorApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server").finish_non_exhaustive()
+        f.debug_struct("EditorApi").finish_non_exhaustive()
     }
 }
 
-impl Server {
-    /// Starts building a server for `endpoint`.
-    pub fn builder(endpoint: Arc<Endpoint>) -> ServerBuilder {
-        ServerBuilder {
+impl EditorApi {
+    /// Starts building the API for `endpoint`.
+    pub fn builder(endpoint: Arc<Endpoint>) -> EditorApiBuilder {
+        EditorApiBuilder {
             endpoint,
             credentials: Arc::new(FromEnv),
             run: None,
+            run_to: Vec::new(),
             cors_origins: Vec::new(),
-            allowed_hosts: Vec::new(),
+            allowed_hosts: None,
             body_limit: DEFAULT_BODY_LIMIT,
         }
     }
 
-    /// The routes, to serve with `axum::serve` or to nest in a larger app.
+    /// The routes (a cheap clone).
     pub fn router(&self) -> Router {
         self.router.clone()
     }
+
+    /// The routes.
+    pub fn into_router(self) -> Router {
+        self.router
+    }
 }
 
-/// Options a [`Server`] cannot be built with.
+impl From<EditorApi> for Router {
+    fn from(api: EditorApi) -> Router {
+        api.router
+    }
+}
+
+/// Options an [`EditorApi`] cannot be built with: a malformed CORS origin, host name or run
+/// target, or a combination that would be unsafe.
 #[derive(Debug)]
-pub struct ServeError {
+pub struct BuildError {
     message: String,
 }
 
-impl fmt::Display for ServeError {
+impl BuildError {
+    fn new(message: impl Into<String>) -> Self {
+        BuildError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for ServeError {}
+impl std::error::Error for BuildError {}
 
-fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, ServeError> {
+/// `scheme://host[:port]` as browsers and [`url::Url::origin`] write it, or `None` for what is
+/// not an http(s) URL with a host.
+fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return None;
+    }
+    Some(parsed.origin().ascii_serialization())
+}
+
+/// A server URL template with its `{variables}` filled with a placeholder, so it parses.
+fn template_placeholders(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut in_variable = false;
+    for c in template.chars() {
+        match c {
+            '{' => in_variable = true,
+            '}' if in_variable => {
+                in_variable = false;
+                out.push('x');
+            }
+            _ if in_variable => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An allowed `Host` name as [`host_name`] will compare it: lower case, IPv6 in brackets, no
+/// port.
+fn host_entry(name: &str) -> Result<String, BuildError> {
+    let name = name.trim().to_ascii_lowercase();
+    if name.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok(format!("[{name}]"));
+    }
+    if name.is_empty() || host_name(&name) != name || name.contains('/') {
+        return Err(BuildError::new(format!(
+            "allowed host {name:?} is not a host name: give it without scheme, port or path"
+        )));
+    }
+    Ok(name)
+}
+
+/// The panel's CSP: its own inline script and style, by hash, and requests to this server;
+/// nothing else. A hash rather than `'unsafe-inline'` means no injected script could run.
+fn panel_csp(page: &str) -> String {
+    let hash = |tag: &str| {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        let start = page.find(&open)? + open.len();
+        let end = start + page[start..].find(&close)?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, &page.as_bytes()[start..end]);
+        Some(format!(
+            "'sha256-{}'",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest.as_ref())
+        ))
+    };
+    let none = || "'none'".to_owned();
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src data:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        hash("script").unwrap_or_else(none),
+        hash("style").unwrap_or_else(none),
+    )
+}
+
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, BuildError> {
     if origins.is_empty() {
         return Ok(None);
     }
@@ -207,20 +337,23 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, ServeError> {
     } else {
         let mut values = Vec::with_capacity(origins.len());
         for origin in origins {
+            // Browsers send the serialized origin (lower-case host, no default port): compare
+            // with that, and refuse anything that is more than an origin.
             let parsed = url::Url::parse(origin).ok().filter(|u| {
-                matches!(u.scheme(), "http" | "https")
-                    && u.host_str().is_some()
-                    && u.path() == "/"
+                u.path() == "/"
                     && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+                    && u.password().is_none()
                     && !origin.ends_with('/')
             });
-            let value = parsed.and_then(|_| HeaderValue::from_str(origin).ok());
+            let value = parsed
+                .and_then(|u| origin_of(u.as_str()))
+                .and_then(|o| HeaderValue::from_str(&o).ok());
             let Some(value) = value else {
-                return Err(ServeError {
-                    message: format!(
-                        "CORS origin {origin:?} is not an origin: give scheme://host[:port] with no path, or *"
-                    ),
-                });
+                return Err(BuildError::new(format!(
+                    "CORS origin {origin:?} is not an origin: give scheme://host[:port] with no path, or *"
+                )));
             };
             values.push(value);
         }
@@ -239,10 +372,14 @@ struct AppState {
     endpoint: Arc<Endpoint>,
     credentials: Arc<dyn CredentialsSource>,
     run: Option<Executor>,
+    /// The origins `/v1/run` may send to: the definition's servers and `allow_run_to`.
+    run_origins: Vec<String>,
+    /// Empty: any host.
     allowed_hosts: Vec<String>,
     body_limit: usize,
     healthz: Value,
     report_schema: Value,
+    panel_csp: String,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -309,7 +446,7 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response 
         .into_response()
 }
 
-/// Refuses requests for another `Host` (see [`ServerBuilder::allowed_hosts`]).
+/// Refuses requests for another `Host` (see [`EditorApiBuilder::allowed_host`]).
 async fn guard(State(state): Shared, request: Request, next: Next) -> Response {
     if !state.allowed_hosts.is_empty() {
         let host = request
@@ -342,11 +479,11 @@ fn host_name(host: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-async fn panel() -> Response {
+async fn panel(State(state): Shared) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, PANEL_CSP),
+            (header::CONTENT_SECURITY_POLICY, state.panel_csp.as_str()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
@@ -396,6 +533,24 @@ async fn run(State(state): Shared, headers: HeaderMap, body: Body) -> Response {
         Ok(step) => step,
         Err(error) => return error.into_response(),
     };
+    // Where would it go? Rendered without credentials; an invalid step is left to the
+    // executor, which refuses it without sending anything.
+    let destination = state.endpoint.test_request(step.clone(), None);
+    if destination.valid {
+        let origin = origin_of(&destination.request.url).unwrap_or_default();
+        if !state.run_origins.contains(&origin) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "server_not_allowed",
+                format!(
+                    "this server runs steps only against {}; {origin} was not allowed (--allow-run-to)",
+                    state.run_origins.join(", ")
+                ),
+            )
+            .at("/parameters/server")
+            .into_response();
+        }
+    }
     // Always redacted: a secret in an HTTP answer would end up in browser tools and logs.
     let outcome = executor
         .execute(&state.endpoint, step, state.credentials.as_ref(), &Redact)
@@ -533,8 +688,54 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_are_compared_as_host_names() {
+        assert_eq!(
+            host_entry("Editor.Internal").ok().as_deref(),
+            Some("editor.internal")
+        );
+        assert_eq!(host_entry("::1").ok().as_deref(), Some("[::1]"));
+        assert_eq!(host_entry("[::1]").ok().as_deref(), Some("[::1]"));
+        assert_eq!(host_entry("10.0.0.5").ok().as_deref(), Some("10.0.0.5"));
+        for bad in ["localhost:8080", "http://x", "", "a/b"] {
+            assert!(host_entry(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn run_targets_are_origins() {
+        assert_eq!(
+            origin_of(&template_placeholders(
+                "https://api-sandbox.rebilly.com/organizations/{organizationId}"
+            ))
+            .as_deref(),
+            Some("https://api-sandbox.rebilly.com")
+        );
+        assert_eq!(
+            origin_of("HTTP://127.0.0.1:80/x").as_deref(),
+            Some("http://127.0.0.1")
+        );
+        assert_eq!(origin_of("ftp://x"), None);
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn the_panel_csp_allows_its_own_script_and_style_by_hash() {
+        let csp = panel_csp(PANEL);
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(csp.contains("style-src 'sha256-"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
+        // A different script gets a different hash.
+        assert_ne!(csp, panel_csp(&PANEL.replace("\"use strict\";", "")));
+        assert!(panel_csp("<p>no script</p>").contains("script-src 'none'"));
+    }
+
+    #[test]
     fn cors_origins_must_be_origins() {
         assert!(cors_layer(&["https://editor.example.com".into()]).is_ok());
+        assert!(cors_layer(&["https://Editor.Example.com:443".into()]).is_ok());
         assert!(cors_layer(&["http://localhost:5173".into()]).is_ok());
         assert!(cors_layer(&["*".into()]).is_ok());
         for bad in [
@@ -542,6 +743,8 @@ mod tests {
             "https://editor.example.com/",
             "https://x/path",
             "ftp://x",
+            "https://user:pw@editor.example.com",
+            "https://editor.example.com#x",
         ] {
             let error = cors_layer(&[bad.into()]).err().map(|e| e.to_string());
             assert!(

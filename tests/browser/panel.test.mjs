@@ -169,6 +169,30 @@ test("the example, with expressions and an ACL, is a valid request", async () =>
   await page.screenshot({ path: join(shots, "panel-example.png"), fullPage: true });
 });
 
+test("adding and removing list entries keeps the others as they are", async () => {
+  await page.click("#load-example");
+  // A half-written expression in the first ACL entry survives adding a second entry.
+  const toggle = '[data-expression-toggle="/body/acl/0/scope/planId"]';
+  await page.check(toggle);
+  const expression = `${field("/body/acl/0/scope/planId")} input.expression`;
+  await page.fill(expression, "${workflow.inp");
+  await page.click('button[data-add="/body/acl"]');
+  assert.equal(await page.isChecked(toggle), true);
+  assert.equal(await page.inputValue(expression), "${workflow.inp");
+
+  // Removing the first allowed IP renumbers the rest, and errors land on the renumbered field.
+  await page.click('button[data-add="/body/allowedIps"]');
+  await page.fill(`${field("/body/allowedIps/2")} input`, "10.1.1.1");
+  await page.click('button[data-remove="/body/allowedIps/0"]');
+  assert.equal(await page.inputValue(`${field("/body/allowedIps/1")} input`), "10.1.1.1");
+  assert.equal(await page.textContent(`${field("/body/allowedIps/1")} .label-text`), "#2");
+  assert.equal(await page.locator(field("/body/allowedIps/2")).count(), 0);
+  await pressTestRequest();
+  const errors = await page.locator(fieldErrors("/body/allowedIps/1")).allTextContents();
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.match(errors[0], /10\.1\.1\.1 is in a private range/);
+});
+
 test("nothing leaves the server's origin, nothing errors, no credential shows", async () => {
   assert.deepEqual(outside, []);
   assert.deepEqual(consoleErrors, []);
