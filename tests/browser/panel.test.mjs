@@ -20,6 +20,8 @@ const shots = join(root, "target/browser");
 // Stands in for the configured key: it must never reach the page.
 const CANARY = "sk_live_CANARY_browser_41c2";
 
+let emulator;
+let emulatorUrl;
 let server;
 let base;
 let browser;
@@ -27,18 +29,18 @@ let page;
 const outside = [];
 const consoleErrors = [];
 
-/** Starts the server on a free port and resolves with the URL it prints first. */
-function startServer() {
-  server = spawn(bin, ["serve", "--port", "0"], {
+/** Starts `apikey-task ARGS` and resolves with the child and the URL it prints first. */
+function startChild(args) {
+  const child = spawn(bin, args, {
     env: { ...process.env, REBILLY_API_KEY: CANARY },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolveUrl, reject) => {
-    server.on("error", reject);
-    server.on("exit", (code) => reject(new Error(`apikey-task serve exited with ${code}`)));
-    createInterface({ input: server.stdout }).once("line", (line) => {
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`apikey-task ${args[0]} exited with ${code}`)));
+    createInterface({ input: child.stdout }).once("line", (line) => {
       const match = /https?:\/\/\S+/.exec(line);
-      if (match) resolveUrl(match[0]);
+      if (match) resolveUrl({ child, url: match[0] });
       else reject(new Error(`unexpected first line: ${line}`));
     });
   });
@@ -46,7 +48,12 @@ function startServer() {
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  base = await startServer();
+  // The emulator accepts only the server's key, so a run proves the key travelled.
+  let url;
+  ({ child: emulator, url } = await startChild(["emulator", "--port", "0", "--accept", CANARY]));
+  emulatorUrl = url;
+  ({ child: server, url: base } = await startChild(
+    ["serve", "--port", "0", "--allow-run", "--allow-run-to", emulatorUrl]));
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     // This machine's network is closed: without these Chromium keeps dialling Google.
@@ -61,7 +68,9 @@ before(async () => {
     if (!request.url().startsWith(base)) outside.push(request.url());
   });
   page.on("console", (message) => {
-    if (message.type() === "error") consoleErrors.push(message.text());
+    // A 4xx answer the page handles (the refused run) is logged by Chromium; that is not an error.
+    const handled = /^Failed to load resource: the server responded with a status of 4\d\d/;
+    if (message.type() === "error" && !handled.test(message.text())) consoleErrors.push(message.text());
   });
   page.on("pageerror", (error) => consoleErrors.push(String(error)));
   await page.goto(base);
@@ -71,6 +80,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill("SIGINT");
+  emulator?.kill("SIGINT");
 });
 
 const field = (pointer) => `#form .field[data-pointer="${pointer}"]`;
@@ -191,6 +201,24 @@ test("adding and removing list entries keeps the others as they are", async () =
   const errors = await page.locator(fieldErrors("/body/allowedIps/1")).allTextContents();
   assert.equal(errors.length, 1, JSON.stringify(errors));
   assert.match(errors[0], /10\.1\.1\.1 is in a private range/);
+});
+
+test("Run for real sends the step to an allowed server and shows the output, secret redacted", async () => {
+  assert.equal(await page.isVisible("#run"), true);
+  await page.click("#load-example");
+  await page.fill(`${field("/server")} input`, emulatorUrl);
+  await page.click("#run");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Ran:"));
+  assert.equal(await page.textContent("#status"), "Ran: 201 Created");
+  const output = JSON.parse(await page.textContent("#run-output"));
+  assert.equal(output.response.body.description, "Key for the Payments team");
+  assert.equal(output.response.body.secretKey, "<redacted>");
+  await page.screenshot({ path: join(shots, "panel-run.png"), fullPage: true });
+
+  // Anywhere else: refused before sending, so the key cannot be sent to a host of the caller's.
+  await page.fill(`${field("/server")} input`, "http://127.0.0.1:9");
+  await page.click("#run");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("server_not_allowed"));
 });
 
 test("nothing leaves the server's origin, nothing errors, no credential shows", async () => {
