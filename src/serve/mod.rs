@@ -13,7 +13,9 @@
 //!
 //! Every failure is JSON, `{"error": {"kind", "message", "pointer"?}}`, with a 4xx status for
 //! bad input. No answer ever holds a credential: reports show `<redacted>`, and `/v1/run`
-//! redacts the created key's `secretKey`.
+//! redacts the created key's `secretKey`. Nor can a caller send the credentials elsewhere: a
+//! run goes only to the definition's servers and [`EditorApiBuilder::allow_run_to`]. Only
+//! loopback `Host` names are answered unless [`EditorApiBuilder::allowed_host`] adds others.
 //!
 //! ```no_run
 //! use apikey_task::serve::EditorApi;
