@@ -203,6 +203,18 @@ test("adding and removing list entries keeps the others as they are", async () =
   assert.match(errors[0], /10\.1\.1\.1 is in a private range/);
 });
 
+test("null, where the schema allows it, is sent as null", async () => {
+  await page.click("#load-example");
+  const toggle = '[data-null-toggle="/body/allowedIps"]';
+  await page.check(toggle);
+  assert.match(await page.textContent("#step-json"), /"allowedIps": null/);
+  await pressTestRequest();
+  assert.equal(await page.textContent("#status"), "Valid request");
+  assert.match(await page.textContent("#request"), /"allowedIps": null/);
+  await page.uncheck(toggle);
+  assert.match(await page.textContent("#step-json"), /"allowedIps": \[/);
+});
+
 test("Run for real sends the step to an allowed server and shows the output, secret redacted", async () => {
   assert.equal(await page.isVisible("#run"), true);
   await page.click("#load-example");
