@@ -236,9 +236,7 @@ async fn bad_input_gets_a_json_4xx_never_a_500() {
 /// POSTs `body` with `Transfer-Encoding: chunked` (no length up front) over a raw connection;
 /// returns the whole answer.
 async fn chunked_post(base: &str, route: &str, body: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut request = format!(
         "POST {route} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -250,8 +248,16 @@ async fn chunked_post(base: &str, route: &str, body: &[u8]) -> String {
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"0\r\n\r\n");
+    raw_exchange(base, &request).await
+}
+
+/// Writes `request` as is on a new connection and reads the answer until the server closes.
+async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     // The server may answer and close before reading everything; that is fine.
-    let _ = stream.write_all(&request).await;
+    let _ = stream.write_all(request).await;
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).into_owned()
@@ -460,15 +466,9 @@ async fn cors_answers_only_the_configured_origins() {
 /// Status of `GET /healthz` with this `Host` header (or none), over a raw connection so the
 /// header is exactly as given.
 async fn status_for_host(base: &str, host: Option<&str>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let host_line = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
     let request = format!("GET /healthz HTTP/1.1\r\n{host_line}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
-    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let answer = raw_exchange(base, request.as_bytes()).await;
     answer.split(' ').nth(1).unwrap_or_default().to_owned()
 }
 
