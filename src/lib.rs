@@ -26,47 +26,55 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The data flows through one module per stage: [`definition`] (load the operation),
-//! `render` (expressions), `validate` (schema and rules), `request` (URL, headers, curl),
-//! and [`Endpoint`], which ties them together and is compiled once for many steps. Then
-//! [`Executor`] sends the request and turns the outcome into a [`TaskOutput`] or a classified
-//! [`TaskError`]; [`task::Task`] is the face a workflow runner embeds; [`emulator`] is a local
-//! stand-in for the API; `temporal` (cargo feature) is a Temporal activity worker.
+//! The folders follow the data's path:
+//!
+//! 1. [`definition`]: load an OpenAPI document and resolve one [`Operation`];
+//! 2. [`endpoint`]: the compiled [`Endpoint`], whose stages render a [`Step`]'s expressions,
+//!    build the URL and headers, validate the body and assemble the [`HttpRequest`] (the
+//!    [`TestReport`] of a dry run stops here);
+//! 3. [`execute`]: the [`Executor`] sends it, retries what is safe and classifies every
+//!    outcome;
+//! 4. [`output`]: the response as [`TaskOutput`] that later steps read through the
+//!    [`workflow`] state, or a [`TaskError`] that says whether a retry is safe.
+//!
+//! Around them: [`task`] (the [`Task`](task::Task) trait a runner embeds) with its
+//! [`TaskContext`]; [`credentials`] and [`secrets`] (what goes in, what comes out); and,
+//! behind cargo features, `emulator` (a local stand-in for the API), `serve` (the editor's
+//! HTTP API) and `temporal` (a Temporal activity worker). The command-line tool lives in
+//! `src/bin/apikey-task/` and uses only this public API.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+#![cfg_attr(test, deny(warnings))]
 
-mod clock;
+pub mod context;
 pub mod credentials;
 pub mod definition;
-pub mod emulator;
-mod endpoint;
-mod execute;
-mod failure;
-mod ip;
-mod noise;
-mod output;
+pub mod endpoint;
+pub mod error;
+pub mod execute;
+pub mod output;
 mod problem;
-mod render;
-mod request;
-mod retry;
-mod schema;
 pub mod secrets;
+pub mod task;
+mod util;
+pub mod workflow;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
 #[cfg(feature = "serve")]
 pub mod serve;
-mod suggest;
-pub mod task;
 #[cfg(feature = "temporal")]
 pub mod temporal;
-mod validate;
 
+pub use context::TaskContext;
 pub use credentials::{Credentials, CredentialsSource, FromEnv, Secret};
-pub use definition::{Definition, DefinitionError, Operation, Selector};
-pub use endpoint::{Endpoint, EndpointBuilder, Step, TestReport};
-pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder};
-pub use failure::{InvalidField, Reconcile, TaskError};
+pub use definition::{Definition, DefinitionError, DefinitionErrorKind, Operation, Selector};
+pub use endpoint::{
+    Endpoint, EndpointBuilder, HttpRequest, Limits, OperationIds, Step, TestReport,
+};
+pub use error::{ErrorKind, InvalidField, Reconcile, TaskError};
+pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder, RetryPolicy};
 pub use output::{RequestSummary, ResponseOutput, TaskOutput};
 pub use problem::{AppliedDefault, Problem};
-pub use render::Limits;
-pub use request::HttpRequest;
-pub use retry::RetryPolicy;
-pub use validate::OperationIds;
+pub use workflow::WorkflowState;

@@ -3,7 +3,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What a successful execution emits.
@@ -43,25 +43,4 @@ pub struct RequestSummary {
     pub attempts: u32,
     /// Wall time from the first attempt to the final response, in milliseconds.
     pub duration_ms: u64,
-}
-
-/// The output's JSON Schema (2020-12): the envelope from the Rust types, with
-/// `response.body` replaced by the operation's success-response schema, so an editor can offer
-/// `${step.output.response.body.id}` before anything has run.
-pub(crate) fn schema(success_body: Option<&Value>) -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(TaskOutput)).unwrap_or(Value::Null);
-    if let Some(body) = success_body {
-        let mut body = body.clone();
-        crate::schema::open_objects(&mut body);
-        if let Value::Object(fields) = &mut body {
-            fields.insert(
-                "description".into(),
-                json!("The response body. Secret fields (x-secret) hold the reference the secret sink returned, `<redacted>` by default."),
-            );
-        }
-        if let Some(slot) = schema.pointer_mut("/$defs/ResponseOutput/properties/body") {
-            *slot = body;
-        }
-    }
-    schema
 }

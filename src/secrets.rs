@@ -9,6 +9,7 @@ use std::fmt;
 
 /// One secret taken out of a response before the response becomes task output.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ReturnedSecret {
     /// JSON Pointer of the field in the response body, e.g. `/secretKey`.
     pub field: String,
@@ -50,14 +51,46 @@ impl SecretSink for Reveal {
     }
 }
 
-/// A sink could not take a secret. The resource exists; its secret is lost.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretSinkError(pub String);
+/// A sink could not take a secret. The resource exists; its secret is lost. The message must
+/// not contain the secret; the store's own error, if any, is the
+/// [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub struct SecretSinkError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
 
-impl fmt::Display for SecretSinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl SecretSinkError {
+    /// A refusal that says why, e.g. `"vault is sealed"`.
+    pub fn new(message: impl Into<String>) -> Self {
+        SecretSinkError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A refusal caused by the store's own error.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        SecretSinkError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 }
 
-impl std::error::Error for SecretSinkError {}
+impl fmt::Display for SecretSinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SecretSinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}

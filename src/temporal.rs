@@ -21,9 +21,10 @@
 
 use crate::credentials::FromEnv;
 use crate::endpoint::Step;
-use crate::failure::TaskError;
+use crate::error::TaskError;
 use crate::secrets::Redact;
-use crate::task::{HttpTask, Task, TaskContext};
+use crate::task::{HttpTask, Task};
+use crate::workflow::WorkflowState;
 use serde_json::Value;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -38,8 +39,10 @@ use temporalio_sdk::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// Where the worker connects and what it polls.
+/// Where the worker connects and what it polls. Start from [`WorkerConfig::default`] and set
+/// the fields you need.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WorkerConfig {
     /// `HOST:PORT` of the Temporal frontend.
     pub address: String,
@@ -88,8 +91,14 @@ impl ApiKeyActivities {
             )
         })?;
         let info = ctx.info();
+        // `${workflow.workflowId}` is the Temporal workflow's id unless the input says otherwise.
+        let mut state = WorkflowState::from_map(context);
+        if let Some(id) = &info.workflow_id {
+            state = state.with_default_workflow_id(id.clone());
+        }
         let token = CancellationToken::new();
-        let mut task_ctx = TaskContext::new(&context, &FromEnv, &Redact)
+        let mut task_ctx = state
+            .context(&FromEnv, &Redact)
             .with_cancellation(token.clone())
             .with_attempt(info.attempt);
         if let Some(left) = info
@@ -138,7 +147,7 @@ fn activity_error(error: &TaskError) -> ActivityError {
         return ActivityError::cancelled_with_details(error.to_json());
     }
     let failure = ApplicationFailure::builder(error.to_string())
-        .type_name(error.kind().to_owned())
+        .type_name(error.kind().as_str().to_owned())
         // Only what is safe to repeat is retried; an outcome-unknown error is not.
         .non_retryable(!error.is_retryable())
         .maybe_next_retry_delay(error.retry_after())

@@ -5,7 +5,11 @@ use std::time::Duration;
 /// Retries only what cannot have created a key: a failure before the request was sent
 /// (connection refused, a name that does not resolve), and 429 after the server's time.
 /// Outcome-unknown failures (5xx, timeouts, lost connections) are never retried by it.
+///
+/// Start from [`RetryPolicy::default`] and change what you need:
+/// `RetryPolicy::default().with_max_attempts(5)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Most attempts in all, the first included. 1 disables retries.
     pub max_attempts: u32,
@@ -38,6 +42,30 @@ impl RetryPolicy {
         }
     }
 
+    /// Most attempts in all, the first included; 1 disables retries.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Most time from the first attempt to the start of the last.
+    pub fn with_max_elapsed(mut self, elapsed: Duration) -> Self {
+        self.max_elapsed = elapsed;
+        self
+    }
+
+    /// The first backoff, doubled for each further attempt.
+    pub fn with_base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// The longest backoff.
+    pub fn with_max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
     /// The wait before attempt `attempt + 1`, or `None` when the policy says stop.
     /// `server_says` is the server's own time (429); otherwise exponential backoff with full
     /// jitter.
@@ -53,14 +81,16 @@ impl RetryPolicy {
         let delay = match server_says {
             // A little jitter after the server's time, so a burst of steps does not return at
             // the same instant.
-            Some(after) => after + Duration::from_millis((crate::noise::unit() * 100.0) as u64),
+            Some(after) => {
+                after + Duration::from_millis((crate::util::noise::unit() * 100.0) as u64)
+            }
             None => {
                 let exponent = attempt.saturating_sub(1).min(16);
                 let ceiling = self
                     .base_delay
                     .saturating_mul(1 << exponent)
                     .min(self.max_delay);
-                ceiling.mul_f64(crate::noise::unit())
+                ceiling.mul_f64(crate::util::noise::unit())
             }
         };
         (elapsed + delay <= self.max_elapsed).then_some(delay)

@@ -2,10 +2,11 @@
 //! cannot say well: read-only fields, unknown fields with a suggestion, and the `format`s
 //! `operationId` (a known Rebilly operation or `*`) and `public-ip-or-cidr`.
 
-use crate::definition::{BodySpec, DefinitionError, ErrorKind, Version};
-use crate::ip;
-use crate::problem::{Findings, append_index, append_token, json_kind};
-use crate::suggest;
+use super::ip;
+use crate::definition::{BodySpec, DefinitionError, DefinitionErrorKind as ErrorKind, Version};
+use crate::problem::{Findings, json_kind};
+use crate::util::pointer::{append_index, append_token};
+use crate::util::suggest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -13,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The Rebilly operationIds shipped in `schemas/operation-ids.txt`.
-pub const EMBEDDED_OPERATION_IDS: &str = include_str!("../schemas/operation-ids.txt");
+pub const EMBEDDED_OPERATION_IDS: &str = include_str!("../../schemas/operation-ids.txt");
 
 /// The valid values of a string with `format: operationId`, besides `*`.
 #[derive(Clone)]

@@ -191,7 +191,7 @@ pub(crate) fn secret_fields(schema: &Value) -> Vec<String> {
             return;
         };
         for (name, property) in properties {
-            let here = crate::problem::push_token(pointer, name);
+            let here = crate::util::pointer::push_token(pointer, name);
             if property.get("x-secret") == Some(&Value::Bool(true)) {
                 out.push(here);
             } else {

@@ -1,61 +1,36 @@
 //! The compiled endpoint: a definition's operation with its validator, ready for many steps.
+//!
+//! A step goes through the stages in this folder in order: `render` the `${...}` expressions
+//! against the workflow state, build the `url` and `headers`, `validate` the body (with
+//! `ip` for `allowedIps`), and assemble the `request` with its curl line. This file ties
+//! them together; `input_schema` and `output_schema` describe a step and its output to
+//! editors.
 
-use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, Secret};
+pub(crate) mod headers;
+pub(crate) mod input_schema;
+pub(crate) mod ip;
+pub(crate) mod output_schema;
+pub(crate) mod render;
+mod report;
+pub(crate) mod request;
+mod step;
+pub(crate) mod url;
+pub(crate) mod validate;
+
+pub use render::Limits;
+pub use report::TestReport;
+pub use request::HttpRequest;
+pub use step::Step;
+pub use validate::OperationIds;
+
+use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};
 use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Selector};
-use crate::output;
-use crate::problem::{AppliedDefault, Findings, Problem, is_within, json_kind, push_token};
-use crate::render::{self, Limits, Substitution};
-use crate::request::{self, HttpRequest};
-use crate::schema;
-use crate::suggest;
-use crate::validate::{BodyValidator, OperationIds};
-use serde::{Deserialize, Serialize};
+use crate::problem::{Findings, Problem, json_kind};
+use crate::util::pointer::{is_within, push_token};
+use crate::util::suggest;
+use render::Substitution;
 use serde_json::{Map, Value};
-
-/// A workflow step as a runner or editor hands it over: the parameters as written in the
-/// workflow definition, and the workflow state their expressions read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    /// `organizationId`, `server`, `headers` and `body`, possibly with `${...}` expressions.
-    pub parameters: Map<String, Value>,
-    /// `workflow` (with `input`, `workflowId`, ...) and each earlier step's reference name.
-    #[serde(default)]
-    pub context: Map<String, Value>,
-}
-
-impl TestReport {
-    /// The report's JSON Schema (2020-12), for clients of the test-request API in any
-    /// language. Published as `schemas/test-report.schema.json`.
-    pub fn schema() -> Value {
-        serde_json::to_value(schemars::schema_for!(TestReport)).unwrap_or(Value::Null)
-    }
-}
-
-impl Step {
-    /// Reads a step from JSON: an object with `parameters` and optional `context`, both objects.
-    pub fn from_json(text: &str) -> Result<Step, serde_json::Error> {
-        serde_json::from_str(text)
-    }
-}
-
-/// The result of a test request (dry run): what would be sent and everything wrong with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[schemars(title = "apikey-task test request report")]
-pub struct TestReport {
-    /// True when there are no errors; warnings do not count.
-    pub valid: bool,
-    /// Problems that stop the request from being sent.
-    pub errors: Vec<Problem>,
-    /// Problems worth a look that do not stop it.
-    pub warnings: Vec<Problem>,
-    /// Values the definition filled in because the step did not give them.
-    pub defaults: Vec<AppliedDefault>,
-    /// The request, rendered as far as possible even when invalid. Credentials are redacted.
-    pub request: HttpRequest,
-    /// The same request as a curl command; credentials come from an environment variable.
-    pub curl: String,
-}
+use validate::BodyValidator;
 
 /// Options for compiling an [`Endpoint`]; see [`Endpoint::builder`].
 #[derive(Debug, Default)]
@@ -122,15 +97,17 @@ impl EndpointBuilder {
             )?),
             None => None,
         };
-        let input_schema = schema::parameters(&operation);
+        let input_schema = input_schema::parameters(&operation);
         let success_body = operation.success_body_schema();
-        let secret_fields = success_body.map(schema::secret_fields).unwrap_or_default();
+        let secret_fields = success_body
+            .map(input_schema::secret_fields)
+            .unwrap_or_default();
         let request_secret_fields = operation
             .body
             .as_ref()
-            .map(|body| schema::secret_fields(&body.schema))
+            .map(|body| input_schema::secret_fields(&body.schema))
             .unwrap_or_default();
-        let output_schema = output::schema(success_body);
+        let output_schema = output_schema::schema(success_body);
         Ok(Endpoint {
             definition,
             operation,
@@ -216,6 +193,7 @@ impl Endpoint {
     /// The problems the API itself would answer 422 for: the body schema and the value rules,
     /// without the client-side strictness (read-only and unknown fields are ignored, as the
     /// API ignores them). Pointers are under `/body`. For the emulator.
+    #[cfg(feature = "emulator")]
     pub(crate) fn server_side_problems(&self, body: &Value) -> Vec<Problem> {
         let mut findings = Findings::default();
         if let Some(validator) = &self.body {
@@ -241,7 +219,7 @@ impl Endpoint {
             return Err(checked.findings.errors);
         }
         let credential = credentials.and_then(|credentials| {
-            let scheme = request::credential_scheme(&self.operation, credentials)?;
+            let scheme = headers::credential_scheme(&self.operation, credentials)?;
             let header = scheme.header().to_owned();
             let value = match credentials {
                 Credentials::ApiKey(secret) => secret.clone(),
@@ -277,12 +255,12 @@ impl Endpoint {
         if let Some(body) = &mut checked.request.body {
             for field in &self.request_secret_fields {
                 if let Some(slot) = body.pointer_mut(field) {
-                    *slot = Value::String(crate::credentials::REDACTED.to_owned());
+                    *slot = Value::String(REDACTED.to_owned());
                 }
             }
         }
         if let Some(scheme) =
-            credentials.and_then(|c| request::credential_scheme(&self.operation, c))
+            credentials.and_then(|c| headers::credential_scheme(&self.operation, c))
         {
             checked.request.show_credential(scheme);
         }
@@ -307,8 +285,8 @@ impl Endpoint {
         let params = &parameters;
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
-        let url = request::url(&self.operation, params, &mut findings);
-        let headers = request::headers(&self.operation, params, credentials, &mut findings);
+        let url = url::url(&self.operation, params, &mut findings);
+        let headers = headers::headers(&self.operation, params, credentials, &mut findings);
         let sends_body = self.check_body(params, &mut findings);
         // A string whose expression failed is still its raw text; what later checks say about
         // that text is noise next to the rendering error itself.
@@ -325,7 +303,7 @@ impl Endpoint {
         // The curl line names the environment variable of the configured credentials, or of
         // the operation's first scheme when none are configured.
         let scheme = match credentials {
-            Some(credentials) => request::credential_scheme(&self.operation, credentials),
+            Some(credentials) => headers::credential_scheme(&self.operation, credentials),
             None => self.operation.security.first(),
         };
         let credential_hint = scheme.map(|scheme| (scheme.header(), env_var(scheme)));

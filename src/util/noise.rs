@@ -29,6 +29,7 @@ pub(crate) fn unit() -> f64 {
 }
 
 /// `len` characters from `alphabet`.
+#[cfg(feature = "emulator")]
 pub(crate) fn string(alphabet: &[u8], len: usize) -> String {
     (0..len)
         .map(|_| char::from(alphabet[(next_u64() % alphabet.len() as u64) as usize]))

@@ -6,7 +6,8 @@
 //! type; inside a longer string an expression is substituted as text. `$${` is a literal `${`.
 //! Rendering is one pass: a substituted value is never evaluated again.
 
-use crate::problem::{Problem, append_index, append_token, json_kind};
+use crate::problem::{Problem, json_kind};
+use crate::util::pointer::{append_index, append_token};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 

@@ -1,0 +1,42 @@
+//! `apikey-task emulator`: serve the local stand-in for the API until interrupted.
+
+use apikey_task::emulator::Emulator;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::io::Unusable;
+
+pub async fn run(
+    port: u16,
+    rate_limit: Option<u32>,
+    rate_window: u64,
+    accept: Vec<String>,
+) -> Result<u8, Unusable> {
+    let mut builder = Emulator::builder();
+    builder = match rate_limit {
+        Some(0) => builder.unlimited(),
+        Some(limit) => builder.rate_limit(limit, Duration::from_secs(rate_window)),
+        None => builder,
+    };
+    for credential in accept {
+        builder = builder.accept(credential);
+    }
+    let running = builder
+        .build()
+        .start(&format!("127.0.0.1:{port}"))
+        .await
+        .map_err(|e| Unusable(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    // Whoever started us may stop reading after the first line; that is no reason to stop
+    // serving.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "emulator listening on {}", running.url());
+    let _ = writeln!(
+        out,
+        "try: REBILLY_API_KEY=any apikey-task run STEP.json --server {}",
+        running.url()
+    );
+    let _ = out.flush();
+    let _ = tokio::signal::ctrl_c().await;
+    running.shutdown().await;
+    Ok(0)
+}

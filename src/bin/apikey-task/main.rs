@@ -1,0 +1,110 @@
+//! `apikey-task`: the command line of the apikey-task plugin. This file only parses and
+//! dispatches; each subcommand has its own module, and all of them use the library's public
+//! API.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod demo;
+mod emulator;
+mod io;
+mod run;
+mod schema;
+mod serve;
+mod test_request;
+mod worker;
+
+use apikey_task::Executor;
+use apikey_task::secrets::{Redact, Reveal, SecretSink};
+use clap::Parser;
+use cli::{Cli, Command, Input};
+use io::{EXIT_UNUSABLE, Unusable};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(Cli::parse()).await {
+        Ok(code) => ExitCode::from(code),
+        Err(Unusable(message)) => {
+            eprintln!("apikey-task: {message}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
+    let endpoint = io::endpoint(&cli)?;
+    match cli.command {
+        Command::Schema { which } => schema::run(&endpoint, which),
+        Command::TestRequest {
+            input: Input {
+                step: Some(path), ..
+            },
+        } => test_request::one(&endpoint, &path),
+        Command::TestRequest {
+            input: Input {
+                jsonl: Some(path), ..
+            },
+        } => test_request::lines_of(&endpoint, &path),
+        Command::TestRequest { .. } => Err(Unusable("give STEP.json or --jsonl FILE".into())),
+        Command::Run {
+            input: Input { step, jsonl },
+            concurrency,
+            server,
+            reveal_secret,
+        } => {
+            let executor = Executor::builder()
+                .build()
+                .map_err(|e| Unusable(e.to_string()))?;
+            let sink: &dyn SecretSink = if reveal_secret { &Reveal } else { &Redact };
+            match (step, jsonl) {
+                (Some(path), _) => {
+                    run::one(&endpoint, &executor, &path, server.as_deref(), sink).await
+                }
+                (None, Some(path)) => {
+                    let server = server.as_deref();
+                    run::lines_of(&endpoint, &executor, &path, concurrency, server, sink).await
+                }
+                (None, None) => Err(Unusable("give STEP.json or --jsonl FILE".into())),
+            }
+        }
+        Command::Emulator {
+            port,
+            rate_limit,
+            rate_window,
+            accept,
+        } => emulator::run(port, rate_limit, rate_window, accept).await,
+        Command::Demo => demo::run(&endpoint).await,
+        Command::Serve {
+            port,
+            host,
+            allowed_hosts,
+            allow_run,
+            allow_run_to,
+            cors_origins,
+            max_body_bytes,
+        } => {
+            let options = serve::Options {
+                addr: std::net::SocketAddr::new(host, port),
+                allowed_hosts,
+                allow_run,
+                allow_run_to,
+                cors_origins,
+                max_body_bytes,
+            };
+            serve::run(endpoint, options).await
+        }
+        Command::Worker {
+            temporal_address,
+            namespace,
+            task_queue,
+        } => worker::run(temporal_address, namespace, task_queue).await,
+    }
+}

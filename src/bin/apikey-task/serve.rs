@@ -1,0 +1,82 @@
+//! `apikey-task serve`: the editor's HTTP API and reference panel on a socket, until
+//! interrupted.
+
+use apikey_task::Endpoint;
+use std::net::SocketAddr;
+
+use crate::io::Unusable;
+
+/// What the `serve` command was given.
+pub struct Options {
+    pub addr: SocketAddr,
+    pub allowed_hosts: Vec<String>,
+    pub allow_run: bool,
+    pub allow_run_to: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[cfg(feature = "serve")]
+pub async fn run(endpoint: Endpoint, options: Options) -> Result<u8, Unusable> {
+    use apikey_task::serve::EditorApi;
+    use apikey_task::{Executor, FromEnv};
+    use std::io::Write;
+
+    let mut builder = EditorApi::builder(std::sync::Arc::new(endpoint)).credentials(FromEnv);
+    if let Some(bytes) = options.max_body_bytes {
+        builder = builder.body_limit(bytes);
+    }
+    if !options.addr.ip().is_loopback() {
+        eprintln!(
+            "apikey-task: listening on {}, reachable from other machines",
+            options.addr
+        );
+        if options.allowed_hosts.is_empty() {
+            builder = builder.any_host();
+        }
+    }
+    for name in options.allowed_hosts {
+        builder = builder.allowed_host(name);
+    }
+    if options.allow_run {
+        let executor = Executor::builder()
+            .build()
+            .map_err(|e| Unusable(e.to_string()))?;
+        builder = builder.allow_run(executor);
+        for base in options.allow_run_to {
+            builder = builder.allow_run_to(base);
+        }
+    }
+    for origin in options.cors_origins {
+        builder = builder.cors_origin(origin);
+    }
+    let server = builder.build().map_err(|e| Unusable(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| Unusable(format!("cannot listen on {}: {e}", options.addr)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Unusable(format!("cannot listen on {}: {e}", options.addr)))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "serving on http://{addr}/");
+    let _ = out.flush();
+    // Answers are written in more than one piece; without TCP_NODELAY the last piece of a
+    // large report can wait for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    axum::serve(listener, server.into_router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Unusable(format!("server: {e}")))?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "serve"))]
+pub async fn run(_endpoint: Endpoint, _options: Options) -> Result<u8, Unusable> {
+    Err(Unusable(
+        "this build has no editor server; build with the default `serve` feature".into(),
+    ))
+}

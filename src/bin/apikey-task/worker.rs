@@ -1,0 +1,39 @@
+//! `apikey-task worker`: a Temporal activity worker (cargo feature `temporal`).
+
+use crate::io::Unusable;
+
+#[cfg(feature = "temporal")]
+pub async fn run(address: String, namespace: String, task_queue: String) -> Result<u8, Unusable> {
+    use apikey_task::Executor;
+    use apikey_task::task::HttpTask;
+    use apikey_task::temporal::{WorkerConfig, run_worker};
+
+    let executor = Executor::builder()
+        .build()
+        .map_err(|e| Unusable(e.to_string()))?;
+    let task = HttpTask::create_api_key(executor).map_err(|e| Unusable(e.to_string()))?;
+    let mut config = WorkerConfig::default();
+    config.address = address;
+    config.namespace = namespace;
+    config.task_queue = task_queue;
+    eprintln!(
+        "apikey-task: worker polling {} (queue {})",
+        config.address, config.task_queue
+    );
+    run_worker(config, task)
+        .await
+        .map_err(|e| Unusable(format!("worker: {e}")))?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "temporal"))]
+pub async fn run(
+    _address: String,
+    _namespace: String,
+    _task_queue: String,
+) -> Result<u8, Unusable> {
+    Err(Unusable(
+        "this build has no Temporal worker; build with `cargo build --release --features temporal`"
+            .into(),
+    ))
+}

@@ -1,0 +1,194 @@
+//! The headers to send: the definition's header parameters with their defaults and allowed
+//! values, the step's own headers within the rules of HTTP, and never a credential.
+
+use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV};
+use crate::definition::{AuthScheme, Operation};
+use crate::problem::{AppliedDefault, Findings, json_kind};
+use crate::util::pointer::push_token;
+use serde_json::{Map, Value};
+
+/// Headers the HTTP client owns: a step setting them could corrupt or redirect the request.
+const CLIENT_HEADERS: [&str; 7] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
+/// The headers to send, in order: the definition's header parameters (defaults applied), the
+/// step's own headers. The credential header is not among them: the executor adds it at send
+/// time, and a test-request report shows it redacted.
+pub(crate) fn headers(
+    op: &Operation,
+    params: &Map<String, Value>,
+    credentials: Option<&Credentials>,
+    findings: &mut Findings,
+) -> Vec<(String, String)> {
+    let given: Vec<(&String, &Value)> = match params.get("headers") {
+        None => Vec::new(),
+        Some(Value::Object(given)) => given.iter().collect(),
+        Some(other) => {
+            findings.error(
+                "/headers",
+                format!(
+                    "headers must be an object of header names to strings, not {}",
+                    json_kind(other)
+                ),
+            );
+            Vec::new()
+        }
+    };
+    let credential_headers: Vec<&str> = op.security.iter().map(AuthScheme::header).collect();
+    let mut out: Vec<(String, String)> = Vec::new();
+
+    for spec in &op.headers {
+        let pointer = push_token("/headers", &spec.name);
+        let provided = given
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&spec.name));
+        match provided {
+            Some((name, Value::String(value))) => {
+                let pointer = push_token("/headers", name);
+                if let Some(allowed) = &spec.allowed
+                    && !allowed.iter().any(|a| same_media_type(a, value))
+                {
+                    findings.error(
+                        pointer,
+                        format!(
+                            "{name} must be {} (the definition allows no other value), not {value:?}",
+                            allowed.join(" or ")
+                        ),
+                    );
+                }
+            }
+            Some(_) => {} // reported with the other headers below
+            None => match &spec.default {
+                Some(default) => {
+                    findings.defaults.push(AppliedDefault {
+                        path: pointer,
+                        value: Value::String(default.clone()),
+                    });
+                    out.push((spec.name.clone(), default.clone()));
+                }
+                None if spec.required => findings.error(
+                    "/headers",
+                    format!("missing required header {:?}", spec.name),
+                ),
+                None => {}
+            },
+        }
+    }
+
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in given {
+        let pointer = push_token("/headers", name);
+        let lower = name.to_ascii_lowercase();
+        if credential_headers
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+        {
+            findings.error(
+                pointer,
+                format!(
+                    "credentials do not belong in step parameters, which are stored in workflow definitions and histories; remove {name} and configure credentials instead ({} or {} for the CLI, a credentials source when embedded). The value is not shown",
+                    API_KEY_ENV,
+                    JWT_ENV
+                ),
+            );
+            continue;
+        }
+        if seen.contains(&lower) {
+            findings.error(
+                pointer,
+                format!("header {name} is given twice (names are case-insensitive)"),
+            );
+            continue;
+        }
+        seen.push(lower.clone());
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            findings.error(pointer, format!("{name:?} is not a valid header name"));
+            continue;
+        }
+        if CLIENT_HEADERS.contains(&lower.as_str()) {
+            findings.error(
+                pointer,
+                format!("{name} is set by the HTTP client, not by a step"),
+            );
+            continue;
+        }
+        let Value::String(value) = value else {
+            findings.error(
+                pointer,
+                format!("header values must be strings, not {}", json_kind(value)),
+            );
+            continue;
+        };
+        if let Some(at) = value
+            .bytes()
+            .position(|b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
+        {
+            findings.error(
+                pointer,
+                format!(
+                    "header value has a byte that is not visible ASCII at byte {at} (line breaks and control characters could inject headers)"
+                ),
+            );
+            continue;
+        }
+        out.push((name.clone(), value.clone()));
+    }
+
+    if let Some(credentials) = credentials {
+        if credential_scheme(op, credentials).is_none() {
+            findings.error(
+                "",
+                format!(
+                    "the configured credentials ({}) are not accepted by this operation",
+                    credentials.env_var()
+                ),
+            );
+        }
+    } else if !op.security.is_empty() {
+        findings.warn(
+            "",
+            format!(
+                "no credentials configured: the API would answer 401. Set {} (sent as {}) or {} (sent as Authorization: Bearer)",
+                API_KEY_ENV,
+                op.security
+                    .iter()
+                    .find(|s| matches!(s, AuthScheme::ApiKeyHeader { .. }))
+                    .map_or("REB-APIKEY", AuthScheme::header),
+                JWT_ENV
+            ),
+        );
+    }
+    out
+}
+
+/// The operation's scheme that carries these credentials.
+pub(crate) fn credential_scheme<'o>(
+    op: &'o Operation,
+    credentials: &Credentials,
+) -> Option<&'o AuthScheme> {
+    op.security.iter().find(|scheme| {
+        matches!(
+            (scheme, credentials),
+            (AuthScheme::ApiKeyHeader { .. }, Credentials::ApiKey(_))
+                | (AuthScheme::Bearer, Credentials::Bearer(_))
+        )
+    })
+}
+
+/// `application/json; charset=utf-8` is `application/json`; case does not matter.
+fn same_media_type(allowed: &str, given: &str) -> bool {
+    let essence = given.split(';').next().unwrap_or("").trim();
+    allowed.eq_ignore_ascii_case(essence)
+}
+
+/// RFC 9110 token characters.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

@@ -1,0 +1,32 @@
+//! The test request's answer: what would be sent and everything wrong with it.
+
+use super::request::HttpRequest;
+use crate::problem::{AppliedDefault, Problem};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The result of a test request (dry run): what would be sent and everything wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "apikey-task test request report")]
+pub struct TestReport {
+    /// True when there are no errors; warnings do not count.
+    pub valid: bool,
+    /// Problems that stop the request from being sent.
+    pub errors: Vec<Problem>,
+    /// Problems worth a look that do not stop it.
+    pub warnings: Vec<Problem>,
+    /// Values the definition filled in because the step did not give them.
+    pub defaults: Vec<AppliedDefault>,
+    /// The request, rendered as far as possible even when invalid. Credentials are redacted.
+    pub request: HttpRequest,
+    /// The same request as a curl command; credentials come from an environment variable.
+    pub curl: String,
+}
+
+impl TestReport {
+    /// The report's JSON Schema (2020-12), for clients of the test-request API in any
+    /// language. Published as `schemas/test-report.schema.json`.
+    pub fn schema() -> Value {
+        serde_json::to_value(schemars::schema_for!(TestReport)).unwrap_or(Value::Null)
+    }
+}

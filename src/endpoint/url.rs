@@ -1,0 +1,294 @@
+//! The absolute URL: the server (a named one from the definition, or a base URL from the
+//! step), its variables and the path parameters.
+//!
+//! Only the `server` parameter can choose the scheme, host, port and base path. Every other
+//! value that reaches the URL is percent-encoded as a single path segment, and `.`/`..` are
+//! refused, so no parameter can move the request somewhere else.
+
+use crate::definition::{Operation, Server};
+use crate::problem::{Findings, json_kind};
+use crate::util::pointer::push_token;
+use crate::util::suggest;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Map, Value};
+
+/// RFC 3986 unreserved characters pass; everything else in a path segment is encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Builds the absolute URL. Problems go to `findings`; the URL is still returned with any
+/// unresolved variable left as `{name}`, so the report shows as much as it can.
+pub(crate) fn url(op: &Operation, params: &Map<String, Value>, findings: &mut Findings) -> String {
+    let base = match base_url(op, params, findings) {
+        Some(base) => base,
+        None => return op.path.clone(),
+    };
+    let path = fill_template(
+        &op.path,
+        &op.path_params,
+        params,
+        "path parameter",
+        findings,
+    );
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// The server part: a named server from the definition, or a base URL given by the step.
+fn base_url(
+    op: &Operation,
+    params: &Map<String, Value>,
+    findings: &mut Findings,
+) -> Option<String> {
+    let names = || {
+        op.servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+    };
+    let server: &Server = match params.get("server") {
+        None => match op.servers.first() {
+            Some(first) => first,
+            None => {
+                findings.error(
+                    "",
+                    "the definition names no server: give `server` as a base URL (http:// or https://)",
+                );
+                return None;
+            }
+        },
+        Some(Value::String(given)) if given.contains("://") => {
+            return custom_base(op, given, params, findings);
+        }
+        Some(Value::String(given)) => match op.servers.iter().find(|s| s.name == *given) {
+            Some(server) => server,
+            None => {
+                findings.error(
+                    "/server",
+                    format!(
+                        "unknown server {given:?}: expected one of {} or a base URL (https://...){}",
+                        names().join(", "),
+                        suggest::did_you_mean(given, names())
+                    ),
+                );
+                return None;
+            }
+        },
+        Some(other) => {
+            findings.error(
+                "/server",
+                format!(
+                    "server must be a string (a server name or a base URL), not {}",
+                    json_kind(other)
+                ),
+            );
+            return None;
+        }
+    };
+    let mut filled = server.url.clone();
+    for variable in &server.variables {
+        let placeholder = format!("{{{}}}", variable.name);
+        match segment_value(params, &variable.name, findings) {
+            Some(value) => filled = filled.replace(&placeholder, &value),
+            None if params.contains_key(&variable.name) => {}
+            None => match &variable.default {
+                Some(default) => {
+                    let encoded = utf8_percent_encode(default, SEGMENT).to_string();
+                    filled = filled.replace(&placeholder, &encoded);
+                }
+                None => findings.error(
+                    "",
+                    format!(
+                        "missing parameter {:?}: the {} server needs it{}",
+                        variable.name,
+                        server.name,
+                        variable
+                            .description
+                            .as_deref()
+                            .map(|d| format!(" ({})", d.trim_end_matches('.')))
+                            .unwrap_or_default()
+                    ),
+                ),
+            },
+        }
+    }
+    let used = |name: &str| server.variables.iter().any(|v| v.name == name);
+    warn_unused_variables(op, params, used, &server.name, findings);
+    Some(filled)
+}
+
+/// A base URL from the step. `{name}` in it takes a server variable, percent-encoded.
+fn custom_base(
+    op: &Operation,
+    given: &str,
+    params: &Map<String, Value>,
+    findings: &mut Findings,
+) -> Option<String> {
+    let known = &op.variables;
+    let mut used = Vec::new();
+    let mut probe = given.to_owned();
+    let mut rest = given;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        if !known.iter().any(|k| k == name) {
+            findings.error(
+                "/server",
+                format!(
+                    "the base URL has {{{name}}}, which is not a server variable{}",
+                    if known.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (known: {})", known.join(", "))
+                    }
+                ),
+            );
+            return None;
+        }
+        used.push(name.to_owned());
+        probe = probe.replace(&format!("{{{name}}}"), "x");
+        rest = &rest[open + close + 1..];
+    }
+    let parsed = match url::Url::parse(&probe) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            findings.error(
+                "/server",
+                format!("{given:?} is not a valid base URL: {error}"),
+            );
+            return None;
+        }
+    };
+    let problem = if !matches!(parsed.scheme(), "http" | "https") {
+        Some(format!("scheme {:?} is not http or https", parsed.scheme()))
+    } else if !parsed.username().is_empty() || parsed.password().is_some() {
+        Some("user info in the URL is a credential; configure credentials instead".to_owned())
+    } else if parsed.query().is_some() || parsed.fragment().is_some() {
+        Some("a base URL has no query or fragment".to_owned())
+    } else if parsed.host_str().is_none_or(str::is_empty) {
+        Some("it has no host".to_owned())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        findings.error(
+            "/server",
+            format!("{given:?} is not a usable base URL: {problem}"),
+        );
+        return None;
+    }
+    // A variable may only fill a path segment: the authority must not depend on parameters.
+    let authority_end = given
+        .find("://")
+        .map(|at| at + 3)
+        .and_then(|start| given[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(given.len());
+    if given[..authority_end].contains('{') {
+        findings.error(
+            "/server",
+            "server variables may appear only in the base URL's path, not in its host or port",
+        );
+        return None;
+    }
+    let mut filled = given.to_owned();
+    for name in &used {
+        match segment_value(params, name, findings) {
+            Some(value) => filled = filled.replace(&format!("{{{name}}}"), &value),
+            None if params.contains_key(name) => {}
+            None => findings.error(
+                "",
+                format!("missing parameter {name:?}: the base URL {given} needs it"),
+            ),
+        }
+    }
+    warn_unused_variables(
+        op,
+        params,
+        |name| used.iter().any(|u| u == name),
+        given,
+        findings,
+    );
+    Some(filled)
+}
+
+fn warn_unused_variables(
+    op: &Operation,
+    params: &Map<String, Value>,
+    used: impl Fn(&str) -> bool,
+    server: &str,
+    findings: &mut Findings,
+) {
+    for name in &op.variables {
+        if params.contains_key(name) && !used(name) {
+            findings.warn(
+                push_token("", name),
+                format!("{name} is not used: server {server} has no {{{name}}}"),
+            );
+        }
+    }
+}
+
+/// Substitutes `{name}` path parameters of the operation's path.
+fn fill_template(
+    template: &str,
+    names: &[String],
+    params: &Map<String, Value>,
+    what: &str,
+    findings: &mut Findings,
+) -> String {
+    let mut filled = template.to_owned();
+    for name in names {
+        match segment_value(params, name, findings) {
+            Some(value) => filled = filled.replace(&format!("{{{name}}}"), &value),
+            None if params.contains_key(name) => {}
+            None => findings.error("", format!("missing {what} {name:?}")),
+        }
+    }
+    filled
+}
+
+/// A parameter's value as one percent-encoded path segment, or `None` with a problem recorded
+/// (or `None` without one when the parameter is absent).
+fn segment_value(
+    params: &Map<String, Value>,
+    name: &str,
+    findings: &mut Findings,
+) -> Option<String> {
+    let pointer = push_token("", name);
+    match params.get(name)? {
+        Value::String(value) if value.is_empty() => {
+            findings.error(pointer, format!("{name} is empty"));
+            None
+        }
+        Value::String(value) if value == "." || value == ".." => {
+            findings.error(
+                pointer,
+                format!("{name} {value:?} would change the URL's path; it must name one segment"),
+            );
+            None
+        }
+        Value::String(value) => Some(utf8_percent_encode(value, SEGMENT).to_string()),
+        other => {
+            findings.error(
+                pointer,
+                format!("{name} must be a string, not {}", json_kind(other)),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        let encoded = utf8_percent_encode("a/b?c#d e.f", SEGMENT).to_string();
+        assert_eq!(encoded, "a%2Fb%3Fc%23d%20e.f");
+    }
+}

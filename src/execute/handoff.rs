@@ -1,0 +1,71 @@
+//! A successful answer as task output: the body parsed, each secret field (`x-secret` in the
+//! definition) handed to the secret sink and replaced by what the sink returns.
+
+use super::classify::response_output;
+use super::send::Raw;
+use crate::credentials::{REDACTED, Secret};
+use crate::endpoint::Endpoint;
+use crate::error::{ErrorKind, TaskError};
+use crate::output::{RequestSummary, TaskOutput};
+use crate::secrets::{ReturnedSecret, SecretSink};
+use serde_json::Value;
+
+pub(super) async fn success(
+    endpoint: &Endpoint,
+    raw: Raw,
+    request: RequestSummary,
+    secrets: &dyn SecretSink,
+) -> Result<TaskOutput, TaskError> {
+    let mut body = if raw.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice::<Value>(&raw.body).map_err(|error| {
+            TaskError::new(
+                ErrorKind::MalformedResponse,
+                format!(
+                    "the server answered {} but its body is not JSON ({error})",
+                    raw.status
+                ),
+            )
+            .with_source(error)
+        })?
+    };
+    let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+    let mut sink_failure = None;
+    for field in endpoint.secret_fields() {
+        let Some(slot) = body.pointer_mut(field) else {
+            continue;
+        };
+        let Value::String(value) = std::mem::take(slot) else {
+            *slot = Value::String(REDACTED.to_owned());
+            continue;
+        };
+        let secret = ReturnedSecret {
+            field: field.clone(),
+            resource_id: resource_id.clone(),
+            value: Secret::new(value),
+        };
+        match secrets.store(secret).await {
+            Ok(reference) => *slot = Value::String(reference),
+            Err(error) => {
+                *slot = Value::String(REDACTED.to_owned());
+                sink_failure = Some((field, error));
+            }
+        }
+    }
+    let response = response_output(raw.status, &raw.headers, body);
+    if let Some((field, error)) = sink_failure {
+        return Err(TaskError::new(
+            ErrorKind::SecretSink,
+            format!(
+                "{} succeeded ({}{}) but the secret sink refused the secret at {field}: {error}. The secret cannot be read again; revoke or replace what it belongs to",
+                endpoint.operation().label(),
+                raw.status,
+                resource_id.map(|id| format!(", id {id}")).unwrap_or_default()
+            ),
+        )
+        .with_response(response)
+        .with_source(error));
+    }
+    Ok(TaskOutput { response, request })
+}

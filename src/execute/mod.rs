@@ -1,0 +1,384 @@
+//! Sending the request and turning every outcome into task output or a classified error.
+//!
+//! - this file: [`Executor`], its builder, and the attempt loop under the runner's
+//!   cancellation and deadline;
+//! - `send`: the request in wire form, one attempt, the response read within its limit;
+//! - `classify`: a failed attempt as a [`TaskError`] of the right kind;
+//! - `handoff`: a success as [`TaskOutput`], its secrets handed to the sink;
+//! - `reconcile`: what to look for when a request may have taken effect;
+//! - `retry`: the [`RetryPolicy`].
+
+mod classify;
+mod handoff;
+mod reconcile;
+mod retry;
+mod send;
+
+pub use retry::RetryPolicy;
+
+use crate::context::TaskContext;
+use crate::credentials::CredentialsSource;
+use crate::endpoint::{Endpoint, Step};
+use crate::error::{ErrorKind, TaskError};
+use crate::output::{RequestSummary, TaskOutput};
+use crate::secrets::SecretSink;
+use send::{Outgoing, Progress};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
+
+/// Options for an [`Executor`]; see [`Executor::builder`].
+#[derive(Debug, Clone)]
+pub struct ExecutorBuilder {
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    retry: RetryPolicy,
+    client: Option<reqwest::Client>,
+}
+
+impl Default for ExecutorBuilder {
+    fn default() -> Self {
+        ExecutorBuilder {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            max_response_bytes: 1 << 20,
+            retry: RetryPolicy::default(),
+            client: None,
+        }
+    }
+}
+
+impl ExecutorBuilder {
+    /// Longest wait for a connection (default 5 s). Nothing has been sent when it expires,
+    /// so the failure is retryable. Not applied to a client given with
+    /// [`ExecutorBuilder::client`], which keeps its own.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Longest time for one attempt, from connecting to the end of the body (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Largest response body read (default 1 MiB); a larger one is an error.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Sends through this client instead of one of our own: for proxies, extra root
+    /// certificates or client certificates (mTLS). Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`: the credential header must not follow
+    /// a redirect to another origin, and a redirect the client follows anyway is reported as
+    /// [`ErrorKind::Redirected`]. The per-attempt [`ExecutorBuilder::timeout`] still applies.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Builds the HTTP client (rustls with the operating system's trust store, no redirects,
+    /// a connection pool) once, or takes the one given.
+    pub fn build(self) -> Result<Executor, ExecutorBuildError> {
+        let (client, per_request_timeout) = match self.client {
+            Some(client) => (client, Some(self.timeout)),
+            None => (own_client(self.connect_timeout, self.timeout)?, None),
+        };
+        Ok(Executor {
+            client,
+            per_request_timeout,
+            max_response_bytes: self.max_response_bytes,
+            retry: self.retry,
+        })
+    }
+}
+
+fn own_client(
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, ExecutorBuildError> {
+    // reqwest is built without a crypto provider of its own (its default, aws-lc, needs cmake
+    // and a long build); ring is installed as the process default unless the embedder
+    // installed one first.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one in the meantime, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        // A redirected request is reported, never followed: the credential header must not
+        // travel to another origin, and the operation did not happen where it was sent.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("apikey-task/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| ExecutorBuildError { source: error })
+}
+
+/// The HTTP client could not be built (for example, the operating system's certificates
+/// could not be loaded). The reqwest error is its [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub struct ExecutorBuildError {
+    source: reqwest::Error,
+}
+
+impl fmt::Display for ExecutorBuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot build the HTTP client: {}",
+            classify::error_chain(&self.source)
+        )
+    }
+}
+
+impl std::error::Error for ExecutorBuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Sends prepared requests: one HTTP client (and connection pool) reused across executions.
+/// Cheap to clone; share one per process.
+///
+/// ```no_run
+/// use apikey_task::{secrets::Redact, Endpoint, Executor, FromEnv, Step};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let endpoint = Endpoint::builder().build()?;
+/// let executor = Executor::builder().build()?;
+/// let step = Step::from_json(r#"{"parameters": {"organizationId": "org-1",
+///                                               "body": {"description": "CI key"}}}"#)?;
+/// match executor.execute(&endpoint, step, &FromEnv, &Redact).await {
+///     Ok(output) => println!("created {}", output.response.body["id"]),
+///     Err(error) if error.is_retryable() => println!("try again after {:?}", error.retry_after()),
+///     Err(error) if error.is_outcome_unknown() => println!("look first: {:?}", error.reconcile()),
+///     Err(error) => println!("failed: {error}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    client: reqwest::Client,
+    /// Set when the client is the embedder's, whose own timeout we do not know.
+    per_request_timeout: Option<Duration>,
+    max_response_bytes: usize,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// Starts building an executor with the defaults: 5 s to connect, 30 s per attempt, 1 MiB
+    /// responses, [`RetryPolicy::default`].
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::default()
+    }
+
+    /// Executes a step: renders and validates it (an invalid step is never sent), sends it with
+    /// the configured credentials, retries what is safe to retry, hands secrets in the response
+    /// to `secrets`, and returns the response as task output.
+    pub async fn execute(
+        &self,
+        endpoint: &Endpoint,
+        step: Step,
+        credentials: &dyn CredentialsSource,
+        secrets: &dyn SecretSink,
+    ) -> Result<TaskOutput, TaskError> {
+        let Step {
+            parameters,
+            context,
+        } = step;
+        let ctx = TaskContext::new(&context, credentials, secrets);
+        self.execute_in(endpoint, parameters, &ctx).await
+    }
+
+    /// [`Executor::execute`] with a runner's [`TaskContext`]: the workflow state borrowed,
+    /// cancellation, a deadline, the attempt number and a parent span.
+    pub async fn execute_in(
+        &self,
+        endpoint: &Endpoint,
+        parameters: Map<String, Value>,
+        ctx: &TaskContext<'_>,
+    ) -> Result<TaskOutput, TaskError> {
+        let operation = endpoint.operation();
+        if ctx.cancellation().is_cancelled() {
+            return Err(TaskError::new(
+                ErrorKind::Cancelled,
+                "cancelled before anything was sent",
+            ));
+        }
+        let credentials = ctx.credentials().credentials();
+        let prepared = endpoint
+            .prepare(parameters, ctx.state(), credentials.as_ref())
+            .map_err(|problems| {
+                TaskError::new(
+                    ErrorKind::InvalidStep,
+                    format!(
+                        "the step is invalid ({} problem{}); nothing was sent",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" }
+                    ),
+                )
+                .with_problems(problems)
+            })?;
+        if prepared.credential.is_none() && !operation.security.is_empty() {
+            return Err(TaskError::new(
+                ErrorKind::NoCredentials,
+                format!(
+                    "{} needs credentials and none are configured ({} or {} for the CLI, a credentials source when embedded); nothing was sent",
+                    operation.label(),
+                    crate::credentials::API_KEY_ENV,
+                    crate::credentials::JWT_ENV,
+                ),
+            ));
+        }
+        let request = Outgoing::new(endpoint, &prepared)?;
+        let span = tracing::info_span!(
+            parent: ctx.span(),
+            "execute",
+            method = %prepared.request.method,
+            url = %prepared.request.url,
+            runner_attempt = ctx.attempt()
+        );
+        let requested_at = SystemTime::now();
+        let progress = Progress::default();
+        let work = self.send_with_retries(&request, ctx, &progress, requested_at);
+        let deadline = async {
+            match ctx.deadline() {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopped = tokio::select! {
+            outcome = work.instrument(span) => return outcome,
+            () = ctx.cancellation().cancelled() => ErrorKind::Cancelled,
+            () = deadline => ErrorKind::DeadlineExceeded,
+        };
+        // Stopped from outside. If a request was on the wire, it may have taken effect,
+        // unless repeating it is harmless.
+        let on_wire = progress.in_flight.load(Ordering::SeqCst);
+        let effect_maybe = on_wire && !request.idempotent();
+        let what = if stopped == ErrorKind::Cancelled {
+            "cancelled"
+        } else {
+            "the deadline passed"
+        };
+        let message = match (on_wire, effect_maybe) {
+            (true, true) => format!(
+                "{what} while a request was in flight; {} may have taken effect",
+                operation.label()
+            ),
+            (true, false) => format!(
+                "{what} while a request was in flight; it is idempotent, so repeating it is safe"
+            ),
+            _ => format!("{what}; no request was in flight, so nothing was sent"),
+        };
+        let error = TaskError::new(stopped, message);
+        Err(reconcile::finish(
+            error,
+            progress.attempts.load(Ordering::SeqCst),
+            endpoint,
+            &prepared,
+            requested_at,
+            effect_maybe,
+        ))
+    }
+
+    /// The attempt loop: send, classify, and retry what the policy and the deadline allow.
+    async fn send_with_retries(
+        &self,
+        request: &Outgoing<'_>,
+        ctx: &TaskContext<'_>,
+        progress: &Progress,
+        requested_at: SystemTime,
+    ) -> Result<TaskOutput, TaskError> {
+        let Outgoing {
+            endpoint, prepared, ..
+        } = *request;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            progress.attempts.store(attempt, Ordering::SeqCst);
+            tracing::debug!(attempt, "sending request");
+            progress.in_flight.store(true, Ordering::SeqCst);
+            let sent = send::once(
+                &self.client,
+                request,
+                self.per_request_timeout,
+                self.max_response_bytes,
+            )
+            .await;
+            let failure: TaskError = match sent {
+                Ok(raw) if raw.status.is_success() => {
+                    tracing::info!(attempt, status = raw.status.as_u16(), "request succeeded");
+                    let summary = RequestSummary {
+                        method: prepared.request.method.clone(),
+                        url: prepared.request.url.clone(),
+                        attempts: attempt,
+                        duration_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    };
+                    return handoff::success(endpoint, raw, summary, ctx.secrets())
+                        .await
+                        .map_err(|error| {
+                            reconcile::finish_classified(
+                                error,
+                                attempt,
+                                endpoint,
+                                prepared,
+                                requested_at,
+                            )
+                        });
+                }
+                Ok(raw) => classify::response(endpoint, raw),
+                Err(error) => error,
+            }
+            .with_idempotent(request.idempotent());
+            // A failure that is safe to retry means nothing is outstanding.
+            if failure.is_retryable() {
+                progress.in_flight.store(false, Ordering::SeqCst);
+            }
+            tracing::warn!(attempt, kind = %failure.kind(), "attempt failed");
+            let remaining = ctx
+                .deadline()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            if failure.is_retryable()
+                && let Some(delay) =
+                    self.retry
+                        .next_delay(attempt, started.elapsed(), failure.retry_after())
+                && remaining.is_none_or(|left| delay < left)
+            {
+                tracing::debug!(delay_ms = delay.as_millis() as u64, "retrying");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            return Err(reconcile::finish_classified(
+                failure,
+                attempt,
+                endpoint,
+                prepared,
+                requested_at,
+            ));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! A request body to a [`Step`]: the media type, the size limit, JSON, and the shape
+//! `{"parameters": {...}, "context": {...}}`, each refused with a located 4xx.
+
+use super::error::ApiError;
+use crate::endpoint::Step;
+use crate::problem::json_kind;
+use crate::util::pointer::push_token;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
+
+/// Reads `{"parameters": {...}, "context": {...}}`, refusing with a located 4xx whatever is
+/// not that: another media type (which also makes cross-origin browsers ask first), too many
+/// bytes, text that is not JSON, or JSON of another shape.
+pub(super) async fn read_step(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Step, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media_type != "application/json" && !media_type.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the step as Content-Type: application/json",
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let over_limit = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            too_large()
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("cannot read the request body: {error}"),
+            )
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not JSON: {error}"),
+        )
+    })?;
+    step_from_value(value)
+}
+
+/// The step in a parsed body, or a 422 at the pointer of the first thing that is wrong.
+fn step_from_value(value: Value) -> Result<Step, ApiError> {
+    let invalid = |pointer: &str, message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_step", message).at(pointer)
+    };
+    let Value::Object(fields) = value else {
+        return Err(invalid(
+            "",
+            "the body must be an object: {\"parameters\": {...}, \"context\": {...}}".into(),
+        ));
+    };
+    if !fields.contains_key("parameters") {
+        return Err(invalid(
+            "",
+            "missing field \"parameters\": the body is {\"parameters\": {...}, \"context\": {...}}"
+                .into(),
+        ));
+    }
+    let mut step = Step::default();
+    for (name, value) in fields {
+        let pointer = push_token("", &name);
+        match (name.as_str(), value) {
+            ("parameters", Value::Object(parameters)) => step.parameters = parameters,
+            ("context", Value::Object(context)) => step.context = context,
+            ("parameters" | "context", other) => {
+                return Err(invalid(
+                    &pointer,
+                    format!("{name} must be an object, not {}", json_kind(&other)),
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    &pointer,
+                    format!("unknown field {name:?}: a step has only parameters and context"),
+                ));
+            }
+        }
+    }
+    Ok(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn steps_of_the_wrong_shape_are_located() {
+        let pointer = |value: Value| step_from_value(value).err().and_then(|e| e.pointer);
+        assert_eq!(pointer(json!([])), Some(String::new()));
+        assert_eq!(pointer(json!({"context": {}})), Some(String::new()));
+        assert_eq!(
+            pointer(json!({"parameters": []})),
+            Some("/parameters".into())
+        );
+        assert_eq!(
+            pointer(json!({"parameters": {}, "context": "x"})),
+            Some("/context".into())
+        );
+        assert_eq!(
+            pointer(json!({"parameters": {}, "a/b": 1})),
+            Some("/a~1b".into())
+        );
+        let step = step_from_value(json!({"parameters": {"x": 1}})).ok();
+        assert_eq!(step.map(|s| s.parameters.len()), Some(1));
+    }
+}

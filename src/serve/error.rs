@@ -1,0 +1,67 @@
+//! The API's answers as JSON: failures as `{"error": {"kind", "message", "pointer"?}}`.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, json};
+
+/// An API failure: a status and `{"error": {"kind", "message", "pointer"?}}`.
+pub(super) struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    pub(super) pointer: Option<String>,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            pointer: None,
+        }
+    }
+
+    pub(super) fn at(mut self, pointer: impl Into<String>) -> Self {
+        self.pointer = Some(pointer.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = Map::new();
+        error.insert("kind".into(), json!(self.kind));
+        error.insert("message".into(), json!(self.message));
+        if let Some(pointer) = self.pointer {
+            error.insert("pointer".into(), json!(pointer));
+        }
+        json_response(self.status, &json!({ "error": error }))
+    }
+}
+
+/// JSON with `Cache-Control: no-store`: answers depend on the step and the credentials'
+/// presence, and nothing here should sit in a shared cache. Serialized straight from the
+/// Rust value: going through a `serde_json::Value` first would copy a large report.
+pub(super) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = match serde_json::to_vec(value) {
+        Ok(body) => body,
+        Err(error) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("cannot encode the answer: {error}"),
+            )
+            .into_response();
+        }
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
