@@ -50,6 +50,8 @@ async fn bench() {
     let endpoint = Arc::new(Endpoint::builder().build().expect("endpoint"));
     let executor = Executor::builder().build().expect("executor");
     let credentials = Credentials::ApiKey(Secret::new("sk_bench"));
+    // The same TLS stack as the executor's: built after it, so the crypto provider it installs
+    // (ring) is the process default here too.
     let bare = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))

@@ -12,10 +12,12 @@
 
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::Redact;
-use apikey_task::task::{HttpTask, TaskContext, TaskRegistry};
-use apikey_task::{Credentials, CredentialsSource, Executor, Secret, TaskError, TaskOutput};
+use apikey_task::task::{HttpTask, TaskRegistry};
+use apikey_task::{
+    Credentials, CredentialsSource, Executor, Secret, TaskError, TaskOutput, WorkflowState,
+};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,11 +55,7 @@ async fn run(
     server: Option<&str>,
     credentials: &dyn CredentialsSource,
 ) -> Result<Run, String> {
-    let mut state = Map::new();
-    state.insert(
-        "workflow".into(),
-        json!({ "workflowId": "runner-example", "input": workflow.input }),
-    );
+    let mut state = WorkflowState::new("runner-example", workflow.input);
     let mut outputs = Vec::new();
     for step in workflow.steps {
         let task = registry
@@ -70,7 +68,8 @@ async fn run(
             if let Some(server) = server {
                 parameters.insert("server".into(), Value::String(server.to_owned()));
             }
-            let ctx = TaskContext::new(&state, credentials, &Redact)
+            let ctx = state
+                .context(credentials, &Redact)
                 .with_attempt(attempt)
                 .with_span(span.clone());
             match task.execute(parameters, &ctx).await {
@@ -85,8 +84,7 @@ async fn run(
         };
         match outcome {
             Ok(output) => {
-                let value = serde_json::to_value(&output).map_err(|e| e.to_string())?;
-                state.insert(step.name.clone(), json!({ "output": value }));
+                state.record(step.name.clone(), &output);
                 outputs.push((step.name, output));
             }
             Err(error) => {
@@ -149,7 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some((name, error)) = run.failed {
         println!(
             "== {name} failed\n{}",
-            serde_json::to_string_pretty(&error.to_json())?
+            serde_json::to_string_pretty(&error)?
         );
         std::process::exit(1);
     }
@@ -227,6 +225,6 @@ mod tests {
         assert!(run.outputs.is_empty());
         let (name, error) = run.failed.expect("failed");
         assert_eq!(name, "createKey");
-        assert_eq!(error.kind(), "unauthorized");
+        assert_eq!(error.kind(), apikey_task::ErrorKind::Unauthorized);
     }
 }

@@ -41,6 +41,7 @@ impl fmt::Display for Secret {
 
 /// How requests authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Credentials {
     /// A secret API key, sent in the definition's API-key header (`REB-APIKEY`).
     ApiKey(Secret),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "apikey-task output")]
+#[non_exhaustive]
 pub struct TaskOutput {
     /// The server's answer. Secret fields hold what the secret sink returned.
     pub response: ResponseOutput,
@@ -20,6 +21,7 @@ pub struct TaskOutput {
 /// An HTTP response as task output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ResponseOutput {
     /// HTTP status code, e.g. 201.
     pub status_code: u16,
@@ -34,6 +36,7 @@ pub struct ResponseOutput {
 /// The request side of an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RequestSummary {
     /// HTTP method.
     pub method: String,

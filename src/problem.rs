@@ -8,6 +8,7 @@ use std::fmt;
 /// Errors make a step invalid; warnings do not. Both have this shape so an editor can show
 /// each one beside the field its `path` names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
 pub struct Problem {
     /// JSON Pointer (RFC 6901) into the step's parameters, e.g. `/body/acl/0/permissions/1`.
     /// The empty string is the parameters object itself.
@@ -56,6 +57,7 @@ impl Findings {
 
 /// A value the definition supplied because the step did not, shown so nothing is implicit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
 pub struct AppliedDefault {
     /// Where the value went, as a JSON Pointer into the parameters.
     pub path: String,

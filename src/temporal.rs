@@ -16,8 +16,8 @@
 //! server's, and cancellation reaches the execution through heartbeats. Credentials come from
 //! the worker's environment (`REBILLY_API_KEY` / `REBILLY_JWT`), never from workflow input.
 
-// The SDK's macros generate public items without docs.
-#![allow(missing_docs)]
+// The SDK's macros generate public items without docs or `Debug`.
+#![allow(missing_docs, missing_debug_implementations)]
 
 use crate::credentials::FromEnv;
 use crate::endpoint::Step;
@@ -141,16 +141,24 @@ impl ApiKeyActivities {
     }
 }
 
+/// The longest server-requested wait the activity retries after.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
 /// The plugin's classification, in Temporal's terms.
 fn activity_error(error: &TaskError) -> ActivityError {
     if error.is_cancelled() {
         return ActivityError::cancelled_with_details(error.to_json());
     }
+    // A server may ask for any wait; one longer than the workflow would sensibly sleep ends
+    // the activity (with the server's time in the details) instead of parking it for years.
+    let wait_too_long = error
+        .retry_after()
+        .is_some_and(|after| after > MAX_RETRY_DELAY);
     let failure = ApplicationFailure::builder(error.to_string())
         .type_name(error.kind().as_str().to_owned())
         // Only what is safe to repeat is retried; an outcome-unknown error is not.
-        .non_retryable(!error.is_retryable())
-        .maybe_next_retry_delay(error.retry_after())
+        .non_retryable(!error.is_retryable() || wait_too_long)
+        .maybe_next_retry_delay(error.retry_after().filter(|_| !wait_too_long))
         .details(error.to_json())
         .build();
     ActivityError::application(failure)

@@ -194,10 +194,10 @@ impl Definition {
         let mut shared = Map::new();
         for key in ["parameters", "servers"] {
             if let Some(value) = item.get(key) {
-                shared.insert(key.to_owned(), self.inline(value, &mut Vec::new())?);
+                shared.insert(key.to_owned(), self.inline(value)?);
             }
         }
-        let op = self.inline(&op, &mut Vec::new())?;
+        let op = self.inline(&op)?;
         self.build_operation(path, method, &Value::Object(shared), &op)
     }
 }
@@ -322,6 +322,56 @@ mod tests {
             .expect_err("external");
         assert!(
             error.to_string().contains("outside the document"),
+            "{error}"
+        );
+    }
+
+    /// `Thing` refers to `S0`, which refers twice to `S1`, ..., to `S{levels}`: 2^levels
+    /// copies once inlined.
+    fn fanning_out(levels: usize) -> Definition {
+        let mut schemas = serde_json::Map::new();
+        schemas.insert("Thing".into(), json!({"$ref": "#/components/schemas/S0"}));
+        for level in 0..levels {
+            let next = format!("#/components/schemas/S{}", level + 1);
+            schemas.insert(
+                format!("S{level}"),
+                json!({"type": "object", "properties": {"a": {"$ref": next}, "b": {"$ref": next}}}),
+            );
+        }
+        schemas.insert(format!("S{levels}"), json!({"type": "string"}));
+        doc(json!({"components": {"schemas": schemas}}))
+    }
+
+    #[test]
+    fn references_that_fan_out_are_bounded() {
+        let select = Some(Selector::OperationId("PostThing".into()));
+        assert!(fanning_out(8).operation(select.as_ref()).is_ok());
+        let error = fanning_out(30)
+            .operation(select.as_ref())
+            .expect_err("2^30 copies");
+        assert!(error.is_unsupported());
+        assert!(
+            error.to_string().contains("more than 200000 JSON values"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn long_reference_chains_are_bounded() {
+        let mut schemas = serde_json::Map::new();
+        schemas.insert("Thing".into(), json!({"$ref": "#/components/schemas/C0"}));
+        for link in 0..40 {
+            schemas.insert(
+                format!("C{link}"),
+                json!({"$ref": format!("#/components/schemas/C{}", link + 1)}),
+            );
+        }
+        schemas.insert("C40".into(), json!({"type": "object"}));
+        let error = doc(json!({"components": {"schemas": schemas}}))
+            .operation(Some(&Selector::OperationId("PostThing".into())))
+            .expect_err("too deep");
+        assert!(
+            error.to_string().contains("more than 32 references deep"),
             "{error}"
         );
     }

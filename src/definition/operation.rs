@@ -25,7 +25,7 @@ impl Definition {
             .find(|s| s.as_array().is_some_and(|a| !a.is_empty()))
             .or_else(|| self.document.get("servers"));
         let servers_value = match servers_value {
-            Some(s) => self.inline(s, &mut Vec::new())?,
+            Some(s) => self.inline(s)?,
             None => Value::Array(Vec::new()),
         };
         let mut servers = Vec::new();
@@ -180,7 +180,7 @@ impl Definition {
                         format!("{}: security scheme `{name}` is not defined", self.origin),
                     ));
                 };
-                let scheme = self.inline(scheme, &mut Vec::new())?;
+                let scheme = self.inline(scheme)?;
                 let kind = scheme.get("type").and_then(Value::as_str);
                 let found = match kind {
                     Some("apiKey")

@@ -5,36 +5,76 @@ use super::Definition;
 use super::error::{DefinitionError, DefinitionErrorKind as ErrorKind};
 use serde_json::{Map, Value};
 
+/// The most JSON values one inlining may produce. Non-recursive `$ref`s that fan out grow
+/// exponentially with their depth (an 8 KB file can expand to gigabytes); a real operation's
+/// schema is a few thousand values.
+pub(crate) const MAX_INLINED_VALUES: usize = 200_000;
+
+/// The longest chain of `$ref`s followed from one place.
+pub(crate) const MAX_REF_DEPTH: usize = 32;
+
+/// One inlining's progress: the references being followed, and what it has produced.
+struct Inlining {
+    stack: Vec<String>,
+    produced: usize,
+}
+
 impl Definition {
-    /// A copy of `value` with every local `$ref` replaced by its target.
-    pub(super) fn inline(
-        &self,
-        value: &Value,
-        stack: &mut Vec<String>,
-    ) -> Result<Value, DefinitionError> {
+    /// A copy of `value` with every local `$ref` replaced by its target, within
+    /// [`MAX_INLINED_VALUES`] and [`MAX_REF_DEPTH`].
+    pub(super) fn inline(&self, value: &Value) -> Result<Value, DefinitionError> {
+        let mut walk = Inlining {
+            stack: Vec::new(),
+            produced: 0,
+        };
+        self.inline_in(value, &mut walk)
+    }
+
+    fn inline_in(&self, value: &Value, walk: &mut Inlining) -> Result<Value, DefinitionError> {
+        walk.produced += 1;
+        if walk.produced > MAX_INLINED_VALUES {
+            return Err(DefinitionError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{}: inlining its $refs produces more than {MAX_INLINED_VALUES} JSON values (references that fan out: {}); simplify the schema",
+                    self.origin,
+                    walk.stack.join(" -> ")
+                ),
+            ));
+        }
         match value {
             Value::Object(fields) => {
                 if let Some(reference) = fields.get("$ref").and_then(Value::as_str) {
                     let target = self.lookup(reference)?;
-                    if stack.iter().any(|seen| seen == reference) {
+                    if walk.stack.iter().any(|seen| seen == reference) {
                         return Err(DefinitionError::new(
                             ErrorKind::Unsupported,
                             format!(
                                 "{}: recursive $ref {reference} (through {}) cannot be inlined",
                                 self.origin,
-                                stack.join(" -> ")
+                                walk.stack.join(" -> ")
                             ),
                         ));
                     }
-                    stack.push(reference.to_owned());
-                    let mut resolved = self.inline(target, stack)?;
-                    stack.pop();
+                    if walk.stack.len() >= MAX_REF_DEPTH {
+                        return Err(DefinitionError::new(
+                            ErrorKind::Unsupported,
+                            format!(
+                                "{}: $ref {reference} is more than {MAX_REF_DEPTH} references deep (through {})",
+                                self.origin,
+                                walk.stack.join(" -> ")
+                            ),
+                        ));
+                    }
+                    walk.stack.push(reference.to_owned());
+                    let mut resolved = self.inline_in(target, walk)?;
+                    walk.stack.pop();
                     // Siblings of `$ref` (3.1 allows them, e.g. a description) refine the target.
                     if fields.len() > 1
                         && let Value::Object(resolved_fields) = &mut resolved
                     {
                         for (key, sibling) in fields.iter().filter(|(k, _)| *k != "$ref") {
-                            resolved_fields.insert(key.clone(), self.inline(sibling, stack)?);
+                            resolved_fields.insert(key.clone(), self.inline_in(sibling, walk)?);
                         }
                     }
                     return Ok(resolved);
@@ -45,7 +85,7 @@ impl Definition {
                     let inlined = if key == "example" || key == "examples" {
                         item.clone()
                     } else {
-                        self.inline(item, stack)?
+                        self.inline_in(item, walk)?
                     };
                     out.insert(key.clone(), inlined);
                 }
@@ -53,7 +93,7 @@ impl Definition {
             }
             Value::Array(items) => items
                 .iter()
-                .map(|item| self.inline(item, stack))
+                .map(|item| self.inline_in(item, walk))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             other => Ok(other.clone()),

@@ -6,16 +6,16 @@
 //! them together; `input_schema` and `output_schema` describe a step and its output to
 //! editors.
 
-pub(crate) mod headers;
-pub(crate) mod input_schema;
-pub(crate) mod ip;
-pub(crate) mod output_schema;
-pub(crate) mod render;
+mod headers;
+mod input_schema;
+mod ip;
+mod output_schema;
+mod render;
 mod report;
-pub(crate) mod request;
+mod request;
 mod step;
-pub(crate) mod url;
-pub(crate) mod validate;
+mod url;
+mod validate;
 
 pub use render::Limits;
 pub use report::TestReport;

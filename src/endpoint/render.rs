@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 /// Bounds on the work one step may ask for, so hostile parameters cannot make rendering
 /// unbounded. Each limit that is hit is reported as an error at the parameter that hit it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Most expressions evaluated in one step.
     pub max_expressions: usize,
@@ -30,6 +31,26 @@ impl Default for Limits {
             max_depth: 64,
             max_substituted_bytes: 1 << 20,
         }
+    }
+}
+
+impl Limits {
+    /// Most expressions evaluated in one step.
+    pub fn with_max_expressions(mut self, expressions: usize) -> Self {
+        self.max_expressions = expressions;
+        self
+    }
+
+    /// Deepest nesting of arrays and objects in the parameters.
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Most bytes that expressions may substitute into one step, in total.
+    pub fn with_max_substituted_bytes(mut self, bytes: usize) -> Self {
+        self.max_substituted_bytes = bytes;
+        self
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 /// The result of a test request (dry run): what would be sent and everything wrong with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(title = "apikey-task test request report")]
+#[non_exhaustive]
 pub struct TestReport {
     /// True when there are no errors; warnings do not count.
     pub valid: bool,

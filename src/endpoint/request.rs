@@ -8,6 +8,7 @@ use serde_json::Value;
 /// The request that is (or would be) sent. It never holds a credential's value: the
 /// credential header, when shown, says `<redacted>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
 pub struct HttpRequest {
     /// Upper-case HTTP method.
     pub method: String,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use super::send::Raw;
+use super::wire::{Outgoing, Raw};
 
 /// A transport failure. Only a failure to connect happened before anything was sent.
 pub(super) fn transport(error: reqwest::Error, reading_body: bool) -> TaskError {
@@ -68,10 +68,12 @@ pub(super) fn followed_redirect(
 }
 
 /// A non-2xx response as an error of the right kind.
-pub(super) fn response(endpoint: &Endpoint, raw: Raw) -> TaskError {
+pub(super) fn response(request: &Outgoing<'_>, raw: Raw) -> TaskError {
+    let endpoint = request.endpoint;
     let operation = endpoint.operation();
     let status = raw.status;
     let mut body = parse_lenient(&raw.body);
+    request.scrub.value(&mut body);
     let detail = problem_text(&body);
     let retry_after = retry_after(&raw.headers, SystemTime::now());
     let location = raw
@@ -180,17 +182,24 @@ fn invalid_fields(body: &Value) -> Vec<InvalidField> {
 }
 
 /// When the server allows a retry: `X-RateLimit-Retry-After` (a Unix timestamp in seconds),
-/// else `Retry-After` (seconds).
+/// else `Retry-After` (seconds, or an HTTP-date). Any value is accepted without overflow;
+/// whether to wait that long is the retry policy's decision.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let number = |name: &str| {
+    let text = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(str::trim)
     };
+    let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
     number("x-ratelimit-retry-after")
         .map(|timestamp| clock::until_unix(timestamp, now))
         .or_else(|| number("retry-after").map(Duration::from_secs))
+        .or_else(|| {
+            text("retry-after")
+                .and_then(clock::parse_http_date)
+                .map(|timestamp| clock::until_unix(timestamp, now))
+        })
 }
 
 /// Replaces the definition's secret fields (`x-secret`) in a body that is not output.
@@ -271,5 +280,23 @@ mod tests {
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(3)));
         headers.insert("x-ratelimit-retry-after", HeaderValue::from_static("900"));
         assert_eq!(retry_after(&headers, now), Some(Duration::ZERO));
+        headers.insert(
+            "x-ratelimit-retry-after",
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::MAX));
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_700);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(77)));
+        headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
     }
 }

@@ -2,16 +2,15 @@
 //! definition) handed to the secret sink and replaced by what the sink returns.
 
 use super::classify::response_output;
-use super::send::Raw;
+use super::wire::{Outgoing, Raw};
 use crate::credentials::{REDACTED, Secret};
-use crate::endpoint::Endpoint;
 use crate::error::{ErrorKind, TaskError};
 use crate::output::{RequestSummary, TaskOutput};
 use crate::secrets::{ReturnedSecret, SecretSink};
 use serde_json::Value;
 
 pub(super) async fn success(
-    endpoint: &Endpoint,
+    request_sent: &Outgoing<'_>,
     raw: Raw,
     request: RequestSummary,
     secrets: &dyn SecretSink,
@@ -30,6 +29,9 @@ pub(super) async fn success(
             .with_source(error)
         })?
     };
+    // Before the sink sees anything: a reflected credential is not a returned secret.
+    request_sent.scrub.value(&mut body);
+    let endpoint = request_sent.endpoint;
     let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut sink_failure = None;
     for field in endpoint.secret_fields() {

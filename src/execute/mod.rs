@@ -2,7 +2,9 @@
 //!
 //! - this file: [`Executor`], its builder, and the attempt loop under the runner's
 //!   cancellation and deadline;
-//! - `send`: the request in wire form, one attempt, the response read within its limit;
+//! - `wire`: the request in wire form, and a response as read;
+//! - `send`: one attempt, the response read within its limit;
+//! - `scrub`: the credential sent, removed from whatever the answer echoes;
 //! - `classify`: a failed attempt as a [`TaskError`] of the right kind;
 //! - `handoff`: a success as [`TaskOutput`], its secrets handed to the sink;
 //! - `reconcile`: what to look for when a request may have taken effect;
@@ -12,7 +14,9 @@ mod classify;
 mod handoff;
 mod reconcile;
 mod retry;
+mod scrub;
 mod send;
+mod wire;
 
 pub use retry::RetryPolicy;
 
@@ -22,12 +26,12 @@ use crate::endpoint::{Endpoint, Step};
 use crate::error::{ErrorKind, TaskError};
 use crate::output::{RequestSummary, TaskOutput};
 use crate::secrets::SecretSink;
-use send::{Outgoing, Progress};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
+use wire::{Outgoing, Progress};
 
 /// Options for an [`Executor`]; see [`Executor::builder`].
 #[derive(Debug, Clone)]
@@ -338,7 +342,7 @@ impl Executor {
                         duration_ms: u64::try_from(started.elapsed().as_millis())
                             .unwrap_or(u64::MAX),
                     };
-                    return handoff::success(endpoint, raw, summary, ctx.secrets())
+                    return handoff::success(request, raw, summary, ctx.secrets())
                         .await
                         .map_err(|error| {
                             reconcile::finish_classified(
@@ -350,7 +354,7 @@ impl Executor {
                             )
                         });
                 }
-                Ok(raw) => classify::response(endpoint, raw),
+                Ok(raw) => classify::response(request, raw),
                 Err(error) => error,
             }
             .with_idempotent(request.idempotent());

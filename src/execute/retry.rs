@@ -81,9 +81,9 @@ impl RetryPolicy {
         let delay = match server_says {
             // A little jitter after the server's time, so a burst of steps does not return at
             // the same instant.
-            Some(after) => {
-                after + Duration::from_millis((crate::util::noise::unit() * 100.0) as u64)
-            }
+            Some(after) => after.saturating_add(Duration::from_millis(
+                (crate::util::noise::unit() * 100.0) as u64,
+            )),
             None => {
                 let exponent = attempt.saturating_sub(1).min(16);
                 let ceiling = self
@@ -93,7 +93,9 @@ impl RetryPolicy {
                 ceiling.mul_f64(crate::util::noise::unit())
             }
         };
-        (elapsed + delay <= self.max_elapsed).then_some(delay)
+        // Saturating: a server may ask for any wait, up to "forever"; one longer than the
+        // policy allows ends the attempts instead of overflowing or sleeping for years.
+        (elapsed.saturating_add(delay) <= self.max_elapsed).then_some(delay)
     }
 }
 
@@ -134,5 +136,19 @@ mod tests {
             .next_delay(1, Duration::ZERO, Some(Duration::from_secs(2)))
             .unwrap_or_default();
         assert!(after >= Duration::from_secs(2) && after < Duration::from_millis(2100));
+    }
+
+    #[test]
+    fn a_server_wait_beyond_the_policy_ends_the_attempts_without_overflow() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.next_delay(1, Duration::ZERO, Some(Duration::MAX)),
+            None
+        );
+        let years = Duration::from_secs(31 * 365 * 86_400);
+        assert_eq!(
+            policy.next_delay(1, Duration::from_secs(1), Some(years)),
+            None
+        );
     }
 }

@@ -1,15 +1,16 @@
 //! [`EditorApi`] and its builder: the options checked, the routes assembled.
 
+use super::error::{BuildError, BuildErrorKind};
 use super::policy::{cors_layer, guard, host_entry, origin_of, panel_csp, template_placeholders};
+use super::state::AppState;
 use super::{DEFAULT_BODY_LIMIT, LOOPBACK_HOSTS, PANEL, handlers};
 use crate::credentials::{CredentialsSource, FromEnv};
 use crate::endpoint::{Endpoint, TestReport};
 use crate::execute::Executor;
 use axum::Router;
-use axum::extract::State;
 use axum::middleware;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fmt;
 use std::sync::Arc;
 
@@ -207,64 +208,3 @@ impl From<EditorApi> for Router {
         api.router
     }
 }
-
-/// Options an [`EditorApi`] cannot be built with: a malformed CORS origin, host name or run
-/// target, or a combination that would be unsafe.
-#[derive(Debug)]
-pub struct BuildError {
-    kind: BuildErrorKind,
-    message: String,
-}
-
-/// Which option a [`BuildError`] is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildErrorKind {
-    /// A CORS origin that is not `scheme://host[:port]` or `*`.
-    CorsOrigin,
-    /// An allowed host that is not a bare host name.
-    AllowedHost,
-    /// A run target that is not an http(s) URL.
-    RunTarget,
-    /// Options that are unsafe together (running steps for every origin).
-    UnsafeCombination,
-}
-
-impl BuildError {
-    pub(super) fn new(kind: BuildErrorKind, message: impl Into<String>) -> Self {
-        BuildError {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// Which option is wrong.
-    pub fn kind(&self) -> BuildErrorKind {
-        self.kind
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for BuildError {}
-
-/// What the handlers share.
-pub(super) struct AppState {
-    pub endpoint: Arc<Endpoint>,
-    pub credentials: Arc<dyn CredentialsSource>,
-    pub run: Option<Executor>,
-    /// The origins `/v1/run` may send to: the definition's servers and `allow_run_to`.
-    pub run_origins: Vec<String>,
-    /// Empty: any host.
-    pub allowed_hosts: Vec<String>,
-    pub body_limit: usize,
-    pub healthz: Value,
-    pub report_schema: Value,
-    pub panel_csp: String,
-}
-
-pub(super) type Shared = State<Arc<AppState>>;

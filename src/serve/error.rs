@@ -1,8 +1,10 @@
-//! The API's answers as JSON: failures as `{"error": {"kind", "message", "pointer"?}}`.
+//! What can go wrong: options the API cannot be built with ([`BuildError`]), and failed
+//! requests, answered as `{"error": {"kind", "message", "pointer"?}}`.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
+use std::fmt;
 
 /// An API failure: a status and `{"error": {"kind", "message", "pointer"?}}`.
 pub(super) struct ApiError {
@@ -65,3 +67,47 @@ pub(super) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
     )
         .into_response()
 }
+
+/// Options an [`EditorApi`] cannot be built with: a malformed CORS origin, host name or run
+/// target, or a combination that would be unsafe.
+#[derive(Debug)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+    message: String,
+}
+
+/// Which option a [`BuildError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A CORS origin that is not `scheme://host[:port]` or `*`.
+    CorsOrigin,
+    /// An allowed host that is not a bare host name.
+    AllowedHost,
+    /// A run target that is not an http(s) URL.
+    RunTarget,
+    /// Options that are unsafe together (running steps for every origin).
+    UnsafeCombination,
+}
+
+impl BuildError {
+    pub(super) fn new(kind: BuildErrorKind, message: impl Into<String>) -> Self {
+        BuildError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Which option is wrong.
+    pub fn kind(&self) -> BuildErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BuildError {}

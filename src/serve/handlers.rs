@@ -1,10 +1,10 @@
 //! One function per route.
 
 use super::PANEL;
-use super::api::Shared;
 use super::body::read_step;
 use super::error::{ApiError, json_response};
 use super::policy::origin_of;
+use super::state::Shared;
 use crate::secrets::Redact;
 use axum::body::Body;
 use axum::extract::State;

@@ -38,15 +38,18 @@
 //! - `policy`: who may call (the `Host` guard, CORS) and what the panel may load (CSP);
 //! - `handlers`: one function per route;
 //! - `body`: a request body to a [`Step`](crate::Step), refused with a located 4xx otherwise;
-//! - `error`: the JSON error answers.
+//! - `state`: what the handlers share;
+//! - `error`: [`BuildError`], and the JSON error answers.
 
 mod api;
 mod body;
 mod error;
 mod handlers;
 mod policy;
+mod state;
 
-pub use api::{BuildError, BuildErrorKind, EditorApi, EditorApiBuilder};
+pub use api::{EditorApi, EditorApiBuilder};
+pub use error::{BuildError, BuildErrorKind};
 
 /// The reference panel, served at `/`. No build step and no external assets: the HTML, CSS
 /// and script are all in this one file.

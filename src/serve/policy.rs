@@ -1,8 +1,8 @@
 //! Who may call the API and what the panel may load: the `Host` guard (against DNS
 //! rebinding), CORS origins, the run targets' origins, and the panel's CSP.
 
-use super::api::{BuildError, BuildErrorKind, Shared};
-use super::error::ApiError;
+use super::error::{ApiError, BuildError, BuildErrorKind};
+use super::state::Shared;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;

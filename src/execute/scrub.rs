@@ -1,0 +1,144 @@
+//! The credential that was sent, removed from everything derived from the answer.
+//!
+//! A server (or a proxy, or an attacker's endpoint) may reflect request headers into a body,
+//! a problem detail or a `Location`. Whatever it echoes becomes task output, an error message
+//! or an editor's answer, so the value actually sent is replaced by `<redacted>` in the
+//! response's headers and body before anything reads them: in the raw bytes (any text), and
+//! again in the parsed JSON (where escapes such as `\u0073k_...` spell it differently).
+
+use crate::credentials::REDACTED;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value};
+
+/// Credentials shorter than this are not searched for: replacing every `abc` in an answer
+/// would corrupt it, and such a value is no secret worth the name.
+const MIN_SCRUBBED_LEN: usize = 6;
+
+/// The secret values a request carried: the credential header's value and, for a bearer
+/// token, the token alone.
+#[derive(Default)]
+pub(super) struct Scrub {
+    secrets: Vec<String>,
+}
+
+impl Scrub {
+    pub fn new(header_value: Option<&str>) -> Self {
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(value) = header_value {
+            let bare = value.strip_prefix("Bearer ").map(str::trim);
+            for secret in [Some(value), bare].into_iter().flatten() {
+                if secret.len() >= MIN_SCRUBBED_LEN && !secrets.iter().any(|s| s == secret) {
+                    secrets.push(secret.to_owned());
+                }
+            }
+        }
+        // The longer first, so that `Bearer <token>` is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Scrub { secrets }
+    }
+
+    fn text(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
+        for secret in &self.secrets {
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(secret.as_str()) {
+                out = Some(current.replace(secret.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    /// In raw bytes, whatever their encoding claims to be.
+    pub fn bytes(&self, bytes: &mut Vec<u8>) {
+        for secret in &self.secrets {
+            let needle = secret.as_bytes();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                let mut out = Vec::with_capacity(bytes.len());
+                let mut rest = &bytes[..];
+                while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+                    out.extend_from_slice(&rest[..at]);
+                    out.extend_from_slice(REDACTED.as_bytes());
+                    rest = &rest[at + needle.len()..];
+                }
+                out.extend_from_slice(rest);
+                *bytes = out;
+            }
+        }
+    }
+
+    /// In every header value (a reflected `Location`, a debugging header).
+    pub fn headers(&self, headers: &mut HeaderMap) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        for value in headers.values_mut() {
+            let mut bytes = value.as_bytes().to_vec();
+            let before = bytes.len();
+            self.bytes(&mut bytes);
+            if bytes.len() != before || bytes != value.as_bytes() {
+                *value = HeaderValue::from_bytes(&bytes)
+                    .unwrap_or_else(|_| HeaderValue::from_static(REDACTED));
+            }
+        }
+    }
+
+    /// In every string and key of parsed JSON.
+    pub fn value(&self, value: &mut Value) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(text) => {
+                if let Some(clean) = self.text(text) {
+                    *text = clean;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.value(item)),
+            Value::Object(fields) => {
+                if fields.keys().any(|key| self.text(key).is_some()) {
+                    let old = std::mem::take(fields);
+                    let mut clean = Map::with_capacity(old.len());
+                    for (key, item) in old {
+                        clean.insert(self.text(&key).unwrap_or(key), item);
+                    }
+                    *fields = clean;
+                }
+                fields.values_mut().for_each(|item| self.value(item));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_sent_credential_is_replaced_wherever_it_is_echoed() {
+        let scrub = Scrub::new(Some("Bearer eyJ.token.sig"));
+        let mut body =
+            json!({"echo": "auth=Bearer eyJ.token.sig", "eyJ.token.sig": ["x eyJ.token.sig"]});
+        scrub.value(&mut body);
+        assert_eq!(
+            body,
+            json!({"echo": "auth=<redacted>", "<redacted>": ["x <redacted>"]})
+        );
+        let mut bytes = b"key=eyJ.token.sig;eyJ.token.sig".to_vec();
+        scrub.bytes(&mut bytes);
+        assert_eq!(bytes, b"key=<redacted>;<redacted>");
+        let mut headers = HeaderMap::new();
+        headers.insert("location", HeaderValue::from_static("/x?k=eyJ.token.sig"));
+        scrub.headers(&mut headers);
+        assert_eq!(headers["location"], "/x?k=<redacted>");
+    }
+
+    #[test]
+    fn short_or_absent_credentials_change_nothing() {
+        let mut body = json!({"a": "abc"});
+        Scrub::new(Some("abc")).value(&mut body);
+        Scrub::new(None).value(&mut body);
+        assert_eq!(body, json!({"a": "abc"}));
+    }
+}

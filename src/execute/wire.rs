@@ -1,0 +1,102 @@
+//! The request in wire form, shared by every attempt, and a response as read from the wire.
+
+use super::scrub::Scrub;
+use crate::endpoint::{Endpoint, Prepared};
+use crate::error::{ErrorKind, TaskError};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::atomic::{AtomicBool, AtomicU32};
+
+/// A prepared request in wire form, shared by every attempt.
+pub(super) struct Outgoing<'a> {
+    pub endpoint: &'a Endpoint,
+    pub prepared: &'a Prepared,
+    pub method: reqwest::Method,
+    pub headers: HeaderMap,
+    /// Serialized once; each attempt shares the same bytes.
+    pub body: Bytes,
+    /// The credential sent, to be removed from whatever the answer echoes.
+    pub scrub: Scrub,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new(endpoint: &'a Endpoint, prepared: &'a Prepared) -> Result<Self, TaskError> {
+        let body = match &prepared.request.body {
+            Some(body) => serde_json::to_vec(body).map_err(|error| {
+                TaskError::new(
+                    ErrorKind::InvalidStep,
+                    format!("the body cannot be written as JSON: {error}"),
+                )
+                .with_source(error)
+            })?,
+            None => Vec::new(),
+        };
+        let method =
+            reqwest::Method::from_bytes(prepared.request.method.as_bytes()).map_err(|_| {
+                TaskError::new(
+                    ErrorKind::InvalidStep,
+                    "the definition's method is not a valid HTTP method",
+                )
+            })?;
+        Ok(Outgoing {
+            endpoint,
+            prepared,
+            method,
+            headers: wire_headers(prepared)?,
+            body: Bytes::from(body),
+            scrub: Scrub::new(prepared.credential.as_ref().map(|(_, s)| s.expose())),
+        })
+    }
+
+    /// RFC 9110's idempotent methods: repeating one has the effect of sending it once.
+    pub fn idempotent(&self) -> bool {
+        matches!(
+            self.method,
+            reqwest::Method::GET
+                | reqwest::Method::HEAD
+                | reqwest::Method::OPTIONS
+                | reqwest::Method::PUT
+                | reqwest::Method::DELETE
+        )
+    }
+}
+
+/// The headers to send: the prepared ones, then the credential, marked sensitive so that
+/// even the HTTP stack's `Debug` hides it.
+fn wire_headers(prepared: &Prepared) -> Result<HeaderMap, TaskError> {
+    let invalid = |what: &str| {
+        TaskError::new(
+            ErrorKind::InvalidStep,
+            format!("{what} cannot be sent as an HTTP header"),
+        )
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in &prepared.request.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
+        let value = HeaderValue::from_str(value).map_err(|_| invalid(name.as_str()))?;
+        headers.append(name, value);
+    }
+    if let Some((name, secret)) = &prepared.credential {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
+        let mut value =
+            HeaderValue::from_str(secret.expose()).map_err(|_| invalid("the credential"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// What an execution stopped from outside needs to know: how far the attempts got, and whether
+/// one was on the wire.
+#[derive(Default)]
+pub(super) struct Progress {
+    pub in_flight: AtomicBool,
+    pub attempts: AtomicU32,
+}
+
+/// One response as read from the wire, before it becomes output or an error.
+pub(super) struct Raw {
+    pub status: reqwest::StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}

@@ -1,0 +1,25 @@
+//! What the handlers share: the compiled endpoint, the policies and the precomputed answers.
+
+use crate::credentials::CredentialsSource;
+use crate::endpoint::Endpoint;
+use crate::execute::Executor;
+use axum::extract::State;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What the handlers share.
+pub(super) struct AppState {
+    pub endpoint: Arc<Endpoint>,
+    pub credentials: Arc<dyn CredentialsSource>,
+    pub run: Option<Executor>,
+    /// The origins `/v1/run` may send to: the definition's servers and `allow_run_to`.
+    pub run_origins: Vec<String>,
+    /// Empty: any host.
+    pub allowed_hosts: Vec<String>,
+    pub body_limit: usize,
+    pub healthz: Value,
+    pub report_schema: Value,
+    pub panel_csp: String,
+}
+
+pub(super) type Shared = State<Arc<AppState>>;

@@ -1,0 +1,21 @@
+//! The integration tests, as one binary (as ripgrep and dropshot do): one link instead of one
+//! per file, with the helpers they share in [`support`]. One module per area; run one with
+//! `cargo test --test it execute::`. `temporal` also needs `--features temporal` and the
+//! Temporal CLI.
+
+mod support;
+
+mod canary;
+mod cli;
+mod emulator;
+mod execute;
+mod fixtures;
+mod hostile;
+mod input_schema;
+mod layout;
+mod load;
+mod properties;
+mod serve;
+mod task;
+#[cfg(feature = "temporal")]
+mod temporal;

@@ -1,0 +1,183 @@
+//! The `Task` trait as a runner uses it: a registry of `Arc<dyn Task>`, contexts with
+//! cancellation and deadlines, against real loopback servers.
+
+use crate::support::{credentials, refused_url};
+use apikey_task::secrets::Redact;
+// `TaskContext` lives at the crate root; `task` still re-exports it.
+use apikey_task::task::{HttpTask, Task, TaskContext, TaskRegistry};
+use apikey_task::{ErrorKind, Executor, RetryPolicy};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn registry() -> TaskRegistry {
+    let executor = Executor::builder()
+        .retry(
+            RetryPolicy::default()
+                .with_max_attempts(5)
+                .with_max_elapsed(Duration::from_secs(60))
+                .with_base_delay(Duration::from_secs(5))
+                .with_max_delay(Duration::from_secs(5)),
+        )
+        .build()
+        .expect("executor");
+    let mut registry = TaskRegistry::new();
+    registry
+        .register(Arc::new(
+            HttpTask::create_api_key(executor.clone()).expect("create"),
+        ))
+        .register(Arc::new(HttpTask::get_api_key(executor).expect("get")));
+    registry
+}
+
+fn create() -> Arc<dyn Task> {
+    registry().get("CreateApiKey").expect("registered")
+}
+
+fn parameters(server: &str) -> Map<String, Value> {
+    serde_json::from_value(json!({
+        "server": server,
+        "body": { "description": "Key for ${workflow.input.team}" }
+    }))
+    .expect("parameters")
+}
+
+fn state() -> Map<String, Value> {
+    serde_json::from_value(json!({ "workflow": { "input": { "team": "payments" } } }))
+        .expect("state")
+}
+
+async fn slow_server(expected: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(5)))
+        .expect(expected)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[test]
+fn the_registry_holds_task_types_by_name() {
+    let registry = registry();
+    assert_eq!(
+        registry.task_types().collect::<Vec<_>>(),
+        ["CreateApiKey", "GetApiKey"]
+    );
+    assert!(registry.get("DeleteEverything").is_none());
+    let get = registry.get("GetApiKey").expect("get");
+    assert_eq!(get.input_schema()["required"], json!(["id"]));
+    assert!(get.output_schema()["$defs"]["ResponseOutput"].is_object());
+}
+
+#[test]
+fn test_request_reads_the_state_from_the_context() {
+    let state = state();
+    let credentials = credentials();
+    let ctx = TaskContext::new(&state, &credentials, &Redact);
+    let report = create().test_request(parameters("http://127.0.0.1:9"), &ctx);
+    assert!(report.valid, "{:?}", report.errors);
+    assert_eq!(
+        report.request.body.expect("body")["description"],
+        "Key for payments"
+    );
+    assert_eq!(
+        report.request.headers.last().map(|h| h.1.as_str()),
+        Some("<redacted>")
+    );
+}
+
+#[tokio::test]
+async fn cancelling_an_execution_in_flight_stops_it_promptly_and_says_the_key_may_exist() {
+    let server = slow_server(1).await;
+    let state = state();
+    let credentials = credentials();
+    let token = CancellationToken::new();
+    let ctx = TaskContext::new(&state, &credentials, &Redact).with_cancellation(token.clone());
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        token.cancel();
+    });
+    let started = Instant::now();
+    let error = create()
+        .execute(parameters(&server.uri()), &ctx)
+        .await
+        .expect_err("cancelled");
+    canceller.await.expect("canceller");
+    assert!(error.is_cancelled(), "{error}");
+    assert_eq!(error.kind(), ErrorKind::Cancelled);
+    assert!(error.is_outcome_unknown(), "a request was on the wire");
+    assert!(
+        error.message().contains(
+            r#"cancelled while a request was in flight; "Create an API key" (PostApiKey) may have taken effect"#
+        ),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_context_sends_nothing() {
+    let server = slow_server(0).await;
+    let state = state();
+    let credentials = credentials();
+    let token = CancellationToken::new();
+    token.cancel();
+    let ctx = TaskContext::new(&state, &credentials, &Redact).with_cancellation(token);
+    let error = create()
+        .execute(parameters(&server.uri()), &ctx)
+        .await
+        .expect_err("cancelled");
+    assert!(error.is_cancelled() && !error.is_outcome_unknown());
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_a_slow_server() {
+    let server = slow_server(1).await;
+    let state = state();
+    let credentials = credentials();
+    let ctx = TaskContext::new(&state, &credentials, &Redact)
+        .with_deadline(Instant::now() + Duration::from_millis(300));
+    let started = Instant::now();
+    let error = create()
+        .execute(parameters(&server.uri()), &ctx)
+        .await
+        .expect_err("deadline");
+    assert_eq!(error.kind(), ErrorKind::DeadlineExceeded);
+    assert!(error.is_outcome_unknown());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_retries_too() {
+    let url = refused_url();
+    let state = state();
+    let credentials = credentials();
+    let ctx = TaskContext::new(&state, &credentials, &Redact)
+        .with_deadline(Instant::now() + Duration::from_millis(500))
+        .with_attempt(2);
+    let started = Instant::now();
+    let error = create()
+        .execute(parameters(&url), &ctx)
+        .await
+        .expect_err("refused");
+    // The policy would wait up to 5 s; the deadline leaves no room, so it stops at once.
+    assert_eq!(error.kind(), ErrorKind::Unreachable);
+    assert!(error.is_retryable());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
