@@ -49,6 +49,8 @@ async fn call(client: &reqwest::Client, base: &str, call: &Call) -> Duration {
 /// One client per user, each with its own connection, kept for the whole run so that no
 /// sample includes connecting.
 fn clients(users: usize) -> Vec<reqwest::Client> {
+    // reqwest is built without a crypto provider of its own; install the one the library uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     (0..users)
         .map(|_| {
             reqwest::Client::builder()

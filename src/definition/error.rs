@@ -27,6 +27,8 @@ pub enum DefinitionErrorKind {
     OperationNotFound,
     /// The body schema does not compile as JSON Schema.
     Schema,
+    /// A server allowed with `EndpointBuilder::allow_server` is not an http(s) URL.
+    AllowedServer,
 }
 
 impl DefinitionError {

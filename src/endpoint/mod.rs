@@ -6,6 +6,7 @@
 //! them together; `input_schema` and `output_schema` describe a step and its output to
 //! editors.
 
+pub(crate) mod destination;
 mod headers;
 mod input_schema;
 mod ip;
@@ -28,6 +29,7 @@ use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Sele
 use crate::problem::{Findings, Problem, json_kind};
 use crate::util::pointer::{is_within, push_token};
 use crate::util::suggest;
+use destination::Destinations;
 use render::Substitution;
 use serde_json::{Map, Value};
 use validate::BodyValidator;
@@ -39,9 +41,18 @@ pub struct EndpointBuilder {
     selector: Option<Selector>,
     operation_ids: Option<OperationIds>,
     limits: Limits,
+    allowed_servers: Vec<String>,
 }
 
 impl EndpointBuilder {
+    /// Lets steps send credentials to this base URL's origin, e.g. `https://gateway.internal`.
+    /// Repeatable. Without it, a step's own base URL must be one of the definition's servers
+    /// or loopback: workflow data may choose a server, never add one.
+    pub fn allow_server(mut self, base_url: impl Into<String>) -> Self {
+        self.allowed_servers.push(base_url.into());
+        self
+    }
+
     /// Uses this definition instead of the embedded `POST /api-keys` one.
     pub fn definition(mut self, definition: Definition) -> Self {
         self.definition = Some(definition);
@@ -88,6 +99,7 @@ impl EndpointBuilder {
             ),
         };
         let operation = definition.operation(selector.as_ref())?;
+        let destinations = Destinations::new(&operation, &self.allowed_servers)?;
         let operation_ids = self.operation_ids.unwrap_or_else(OperationIds::embedded);
         let body = match &operation.body {
             Some(spec) => Some(BodyValidator::new(
@@ -117,6 +129,7 @@ impl EndpointBuilder {
             secret_fields,
             request_secret_fields,
             limits: self.limits,
+            destinations,
         })
     }
 }
@@ -151,6 +164,7 @@ pub struct Endpoint {
     /// The same for the request body, redacted in test-request reports.
     request_secret_fields: Vec<String>,
     limits: Limits,
+    destinations: Destinations,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -281,11 +295,25 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> Checked<'_> {
+        // A base URL as written, before expressions fill it: its authority must be literal.
+        let server_template = match parameters.get("server") {
+            Some(Value::String(server)) if server.contains("://") || server.contains("${") => {
+                Some(server.clone())
+            }
+            _ => None,
+        };
         let rendered = render::render(&mut parameters, state, &self.limits);
         let params = &parameters;
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
         let url = url::url(&self.operation, params, &mut findings);
+        if let (Some(template), Some(Value::String(server))) =
+            (&server_template, params.get("server"))
+            && server.contains("://")
+            && !findings.errors.iter().any(|e| e.path == "/server")
+        {
+            self.destinations.check(template, server, &mut findings);
+        }
         let headers = headers::headers(&self.operation, params, credentials, &mut findings);
         let sends_body = self.check_body(params, &mut findings);
         // A string whose expression failed is still its raw text; what later checks say about

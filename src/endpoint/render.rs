@@ -225,6 +225,28 @@ enum Piece<'t> {
     Expression(&'t str, Vec<Step<'t>>),
 }
 
+/// The literal text before a string's first expression, or `None` when it has none (or
+/// cannot be parsed, which rendering reports).
+pub(crate) fn before_first_expression(text: &str) -> Option<&str> {
+    if !text.contains("${") {
+        return None;
+    }
+    let pieces = parse(text).ok()?;
+    let first = pieces
+        .iter()
+        .position(|piece| matches!(piece, Piece::Expression(..)))?;
+    // Literal pieces are slices of `text`, except `${`, which `$${` (3 bytes) spells.
+    let end = pieces[..first]
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text("${") => 3,
+            Piece::Text(literal) => literal.len(),
+            Piece::Expression(..) => 0,
+        })
+        .sum();
+    Some(&text[..end])
+}
+
 /// Splits a string into literal text and expressions. `$${` is a literal `${`.
 fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut pieces = Vec::new();
@@ -486,6 +508,18 @@ mod tests {
         assert!(problems[0].message.contains("the context has no `nope`"));
         let (_, problems) = one("${workflow.input.n.x}");
         assert!(problems[0].message.contains("is a number"));
+    }
+
+    #[test]
+    fn the_literal_text_before_the_first_expression() {
+        assert_eq!(before_first_expression("plain"), None);
+        assert_eq!(before_first_expression("${a.b}"), Some(""));
+        assert_eq!(
+            before_first_expression("https://x.example/${a.b}/${c}"),
+            Some("https://x.example/")
+        );
+        assert_eq!(before_first_expression("a$${b}c${d}"), Some("a$${b}c"));
+        assert_eq!(before_first_expression("only $${escaped}"), None);
     }
 
     #[test]

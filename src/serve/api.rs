@@ -1,10 +1,11 @@
 //! [`EditorApi`] and its builder: the options checked, the routes assembled.
 
 use super::error::{BuildError, BuildErrorKind};
-use super::policy::{cors_layer, guard, host_entry, origin_of, panel_csp, template_placeholders};
+use super::policy::{cors_layer, guard, host_entry, panel_csp};
 use super::state::AppState;
 use super::{DEFAULT_BODY_LIMIT, LOOPBACK_HOSTS, PANEL, handlers};
 use crate::credentials::{CredentialsSource, FromEnv};
+use crate::endpoint::destination::{origin_of, template_placeholders};
 use crate::endpoint::{Endpoint, TestReport};
 use crate::execute::Executor;
 use axum::Router;

@@ -3,8 +3,8 @@
 use super::PANEL;
 use super::body::read_step;
 use super::error::{ApiError, json_response};
-use super::policy::origin_of;
 use super::state::Shared;
+use crate::endpoint::destination::origin_of;
 use crate::secrets::Redact;
 use axum::body::Body;
 use axum::extract::State;

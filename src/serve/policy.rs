@@ -3,39 +3,12 @@
 
 use super::error::{ApiError, BuildError, BuildErrorKind};
 use super::state::Shared;
+use crate::endpoint::destination::origin_of;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-
-/// `scheme://host[:port]` as browsers and [`url::Url::origin`] write it, or `None` for what is
-/// not an http(s) URL with a host.
-pub(super) fn origin_of(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return None;
-    }
-    Some(parsed.origin().ascii_serialization())
-}
-
-/// A server URL template with its `{variables}` filled with a placeholder, so it parses.
-pub(super) fn template_placeholders(template: &str) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut in_variable = false;
-    for c in template.chars() {
-        match c {
-            '{' => in_variable = true,
-            '}' if in_variable => {
-                in_variable = false;
-                out.push('x');
-            }
-            _ if in_variable => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// An allowed `Host` name as [`host_name`] will compare it: lower case, IPv6 in brackets, no
 /// port.
@@ -179,23 +152,6 @@ mod tests {
         for bad in ["localhost:8080", "http://x", "", "a/b"] {
             assert!(host_entry(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn run_targets_are_origins() {
-        assert_eq!(
-            origin_of(&template_placeholders(
-                "https://api-sandbox.rebilly.com/organizations/{organizationId}"
-            ))
-            .as_deref(),
-            Some("https://api-sandbox.rebilly.com")
-        );
-        assert_eq!(
-            origin_of("HTTP://127.0.0.1:80/x").as_deref(),
-            Some("http://127.0.0.1")
-        );
-        assert_eq!(origin_of("ftp://x"), None);
-        assert_eq!(origin_of("not a url"), None);
     }
 
     #[test]

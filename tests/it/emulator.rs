@@ -9,7 +9,7 @@ async fn post(
     key: Option<&str>,
     body: Value,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = reqwest::Client::new()
+    let mut request = crate::support::http()
         .post(format!("{url}/api-keys"))
         .header("content-type", "application/json")
         .body(body.to_string());
@@ -79,7 +79,7 @@ async fn answers_like_the_api() {
     // Every POST counts against the window, the rejected one included.
     assert_eq!(headers["x-ratelimit-remaining"], "2998");
 
-    let bytes = reqwest::Client::new()
+    let bytes = crate::support::http()
         .get(format!("{url}/organizations/org-1/api-keys/{id}"))
         .header("REB-APIKEY", "any")
         .send()

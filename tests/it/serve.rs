@@ -55,7 +55,7 @@ async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
 }
 
 async fn post_json(base: &str, route: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::support::http()
         .post(format!("{base}{route}"))
         .header("content-type", "application/json")
         .body(body)
@@ -125,7 +125,11 @@ async fn the_schema_routes_serve_the_published_files() {
         ("v1/schemas/output", "schemas/task-output.schema.json"),
         ("v1/schemas/report", "schemas/test-report.schema.json"),
     ] {
-        let response = reqwest::get(format!("{base}{route}")).await.expect("get");
+        let response = crate::support::http()
+            .get(format!("{base}{route}"))
+            .send()
+            .await
+            .expect("get");
         let (status, schema) = answer(response).await;
         assert_eq!(status, StatusCode::OK, "{route}");
         let published: Value =
@@ -138,7 +142,14 @@ async fn the_schema_routes_serve_the_published_files() {
 #[tokio::test]
 async fn healthz_says_what_is_served() {
     let base = default_server().await;
-    let (status, health) = answer(reqwest::get(format!("{base}healthz")).await.expect("get")).await;
+    let (status, health) = answer(
+        crate::support::http()
+            .get(format!("{base}healthz"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["operation"], "PostApiKey");
@@ -153,7 +164,7 @@ async fn bad_input_gets_a_json_4xx_never_a_500() {
         .build()
         .expect("server");
     let base = start(server).await;
-    let client = reqwest::Client::new();
+    let client = crate::support::http();
 
     let (status, error) = post_json(&base, "v1/test-request", "{\"parameters\": {").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -202,7 +213,9 @@ async fn bad_input_gets_a_json_4xx_never_a_500() {
     assert!(raw.contains("\"body_too_large\""), "{raw}");
 
     let (status, error) = answer(
-        reqwest::get(format!("{base}v2/nothing"))
+        crate::support::http()
+            .get(format!("{base}v2/nothing"))
+            .send()
             .await
             .expect("get"),
     )
@@ -315,14 +328,24 @@ async fn run_executes_against_the_api_and_redacts_the_secret() {
     assert_eq!(emulator.created(), 1);
 
     // A server that was not allowed never sees the credentials: 403, nothing sent.
+    let elsewhere_step = json!({
+        "parameters": { "server": elsewhere.url(), "body": { "description": "x" } }
+    });
+    let (status, error) = post_json(&base, "v1/run", elsewhere_step.to_string()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    assert_eq!(error["error"]["kind"], "server_not_allowed");
+    assert_eq!(error["error"]["pointer"], "/parameters/server");
+    assert_eq!(elsewhere.created(), 0);
+
+    // Nor can workflow data name the host: the step is invalid (422), nothing sent.
     let redirected = json!({
         "parameters": { "server": "${workflow.input.where}", "body": { "description": "x" } },
         "context": { "workflow": { "input": { "where": elsewhere.url() } } }
     });
     let (status, error) = post_json(&base, "v1/run", redirected.to_string()).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
-    assert_eq!(error["error"]["kind"], "server_not_allowed");
-    assert_eq!(error["error"]["pointer"], "/parameters/server");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["kind"], "invalid_step");
+    assert_eq!(error["error"]["errors"][0]["path"], "/server");
     assert_eq!(elsewhere.created(), 0);
 
     // The API refuses: 502, with whether a retry is safe.
@@ -339,7 +362,7 @@ async fn run_executes_against_the_api_and_redacts_the_secret() {
 #[tokio::test]
 async fn cors_answers_only_the_configured_origins() {
     let preflight = |base: String, origin: &'static str| async move {
-        reqwest::Client::new()
+        crate::support::http()
             .request(reqwest::Method::OPTIONS, format!("{base}v1/test-request"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
@@ -380,7 +403,7 @@ async fn cors_answers_only_the_configured_origins() {
         None
     );
     // A real cross-origin POST carries the header too.
-    let response = reqwest::Client::new()
+    let response = crate::support::http()
         .post(format!("{configured}v1/test-request"))
         .header("origin", "http://editor.test:5173")
         .header("content-type", "application/json")
@@ -555,7 +578,11 @@ async fn the_cli_serves_what_the_cli_prints() {
 #[tokio::test]
 async fn the_panel_is_one_self_contained_page() {
     let base = default_server().await;
-    let response = reqwest::get(&base).await.expect("get /");
+    let response = crate::support::http()
+        .get(&base)
+        .send()
+        .await
+        .expect("get /");
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
@@ -578,7 +605,7 @@ async fn the_panel_is_one_self_contained_page() {
         "healthz",
     ] {
         assert!(page.contains(&format!("\"{route}\"")), "{route}");
-        let status = reqwest::Client::new()
+        let status = crate::support::http()
             .request(
                 if route == "v1/test-request" {
                     reqwest::Method::POST

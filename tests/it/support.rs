@@ -62,6 +62,14 @@ pub fn run(command: &mut Command, stdin: Option<&str>) -> Output {
     output
 }
 
+/// A plain HTTP client for talking to servers under test. reqwest is built without a crypto
+/// provider of its own (the library installs ring when it builds an executor); a test that
+/// builds a client first installs it the same way.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// Stdout as one JSON document.
 pub fn stdout_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")

@@ -14,6 +14,10 @@ pub struct Cli {
     /// Select the operation by operationId (default: the only one, or PostApiKey when embedded).
     #[arg(long, global = true, value_name = "ID")]
     pub operation: Option<String>,
+    /// Let steps send credentials to this base URL's origin besides the definition's servers
+    /// and loopback (repeatable). Workflow data can choose a server but never add one.
+    #[arg(long = "allow-server", global = true, value_name = "URL")]
+    pub allow_servers: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }

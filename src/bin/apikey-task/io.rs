@@ -15,9 +15,14 @@ pub const EXIT_FAILED: u8 = 1;
 /// The input could not be used at all.
 pub const EXIT_UNUSABLE: u8 = 2;
 
-/// The endpoint the global `--definition` and `--operation` options select.
-pub fn endpoint(cli: &Cli) -> Result<Endpoint, Unusable> {
+/// The endpoint the global `--definition`, `--operation` and `--allow-server` options select.
+/// `also_allowed` are servers the command itself names (`run --server`, `serve
+/// --allow-run-to`): typed by the operator, so allowed too.
+pub fn endpoint(cli: &Cli, also_allowed: &[String]) -> Result<Endpoint, Unusable> {
     let mut builder = Endpoint::builder();
+    for server in cli.allow_servers.iter().chain(also_allowed) {
+        builder = builder.allow_server(server);
+    }
     if let Some(path) = &cli.definition {
         let definition = Definition::from_path(path).map_err(|e| Unusable(e.to_string()))?;
         builder = builder.definition(definition);

@@ -40,7 +40,15 @@ async fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
-    let endpoint = io::endpoint(&cli)?;
+    let named = match &cli.command {
+        Command::Run {
+            server: Some(server),
+            ..
+        } if server.contains("://") => vec![server.clone()],
+        Command::Serve { allow_run_to, .. } => allow_run_to.clone(),
+        _ => Vec::new(),
+    };
+    let endpoint = io::endpoint(&cli, &named)?;
     match cli.command {
         Command::Schema { which } => schema::run(&endpoint, which),
         Command::TestRequest {
@@ -105,6 +113,6 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             temporal_address,
             namespace,
             task_queue,
-        } => worker::run(temporal_address, namespace, task_queue).await,
+        } => worker::run(endpoint, temporal_address, namespace, task_queue).await,
     }
 }

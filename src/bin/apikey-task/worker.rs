@@ -1,9 +1,17 @@
 //! `apikey-task worker`: a Temporal activity worker (cargo feature `temporal`).
 
 use crate::io::Unusable;
+use apikey_task::Endpoint;
 
+/// Runs the `CreateApiKey` activity for `endpoint` (the global options select it, e.g.
+/// `--allow-server`).
 #[cfg(feature = "temporal")]
-pub async fn run(address: String, namespace: String, task_queue: String) -> Result<u8, Unusable> {
+pub async fn run(
+    endpoint: Endpoint,
+    address: String,
+    namespace: String,
+    task_queue: String,
+) -> Result<u8, Unusable> {
     use apikey_task::Executor;
     use apikey_task::task::HttpTask;
     use apikey_task::temporal::{WorkerConfig, run_worker};
@@ -11,7 +19,7 @@ pub async fn run(address: String, namespace: String, task_queue: String) -> Resu
     let executor = Executor::builder()
         .build()
         .map_err(|e| Unusable(e.to_string()))?;
-    let task = HttpTask::create_api_key(executor).map_err(|e| Unusable(e.to_string()))?;
+    let task = HttpTask::new("CreateApiKey", std::sync::Arc::new(endpoint), executor);
     let mut config = WorkerConfig::default();
     config.address = address;
     config.namespace = namespace;
@@ -28,6 +36,7 @@ pub async fn run(address: String, namespace: String, task_queue: String) -> Resu
 
 #[cfg(not(feature = "temporal"))]
 pub async fn run(
+    _endpoint: Endpoint,
     _address: String,
     _namespace: String,
     _task_queue: String,

@@ -1,0 +1,149 @@
+//! Where a request may take the credentials: the definition's servers, loopback, and base
+//! URLs the operator allowed. Workflow data can choose among them but never add to them: a
+//! base URL's scheme, host and port are written in the step, not produced by an expression.
+
+use crate::definition::{DefinitionError, DefinitionErrorKind, Operation};
+use crate::problem::Findings;
+use std::net::IpAddr;
+
+/// `scheme://host[:port]` as browsers and [`url::Url::origin`] write it, or `None` for what is
+/// not an http(s) URL with a host.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return None;
+    }
+    Some(parsed.origin().ascii_serialization())
+}
+
+/// A server URL template with its `{variables}` filled with a placeholder, so it parses.
+pub(crate) fn template_placeholders(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut in_variable = false;
+    for c in template.chars() {
+        match c {
+            '{' => in_variable = true,
+            '}' if in_variable => {
+                in_variable = false;
+                out.push('x');
+            }
+            _ if in_variable => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The origins credentials may be sent to, besides loopback.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Destinations {
+    /// The definition's servers, as origins.
+    defined: Vec<String>,
+    /// What the operator allowed, as origins.
+    allowed: Vec<String>,
+}
+
+impl Destinations {
+    pub fn new(operation: &Operation, allowed: &[String]) -> Result<Self, DefinitionError> {
+        let defined = operation
+            .servers
+            .iter()
+            .filter_map(|server| origin_of(&template_placeholders(&server.url)))
+            .collect();
+        let allowed = allowed
+            .iter()
+            .map(|base| {
+                origin_of(base).ok_or_else(|| {
+                    DefinitionError::new(
+                        DefinitionErrorKind::AllowedServer,
+                        format!("allowed server {base:?} is not an http(s) URL"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Destinations { defined, allowed })
+    }
+
+    /// Whether `url` may receive the credentials.
+    fn admits(&self, url: &url::Url) -> bool {
+        let loopback = match url.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+            None => false,
+        };
+        let origin = url.origin().ascii_serialization();
+        loopback || self.defined.contains(&origin) || self.allowed.contains(&origin)
+    }
+
+    /// Checks a step's own base URL (`server` as `https://...`), rendered from `template` as
+    /// written: its authority must be literal, and its origin one that may receive credentials.
+    pub fn check(&self, template: &str, rendered: &str, findings: &mut Findings) {
+        if let Some(literal) = crate::endpoint::render::before_first_expression(template)
+            && !authority_is_complete(literal)
+        {
+            findings.error(
+                "/server",
+                "the server's scheme, host and port must be written in the step, not come from an expression (which could send the credentials anywhere): select a named server with an expression instead, or put the expression in the path",
+            );
+            return;
+        }
+        let Ok(parsed) = url::Url::parse(&template_placeholders(rendered)) else {
+            return; // reported by the URL stage
+        };
+        if self.admits(&parsed) {
+            return;
+        }
+        let origin = parsed.origin().ascii_serialization();
+        findings.error(
+            "/server",
+            format!(
+                "{origin} is not a server the credentials may go to: only the definition's servers ({}), loopback, and servers the operator allowed. Allow it with --allow-server {origin} (CLI) or EndpointBuilder::allow_server",
+                if self.defined.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.defined.join(", ")
+                }
+            ),
+        );
+    }
+}
+
+/// Whether literal text before an expression already holds `scheme://host[:port]/`.
+fn authority_is_complete(literal: &str) -> bool {
+    literal
+        .find("://")
+        .is_some_and(|at| literal[at + 3..].contains('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_targets_are_origins() {
+        assert_eq!(
+            origin_of(&template_placeholders(
+                "https://api-sandbox.rebilly.com/organizations/{organizationId}"
+            ))
+            .as_deref(),
+            Some("https://api-sandbox.rebilly.com")
+        );
+        assert_eq!(
+            origin_of("HTTP://127.0.0.1:80/x").as_deref(),
+            Some("http://127.0.0.1")
+        );
+        assert_eq!(origin_of("ftp://x"), None);
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn an_authority_is_literal_only_up_to_its_slash() {
+        assert!(authority_is_complete("https://api.example.com/"));
+        assert!(authority_is_complete("https://api.example.com:8443/v1/"));
+        assert!(!authority_is_complete("https://"));
+        assert!(!authority_is_complete("https://api.example.com"));
+        assert!(!authority_is_complete("http://"));
+        assert!(!authority_is_complete(""));
+    }
+}
