@@ -185,6 +185,19 @@ impl TaskError {
         }))
     }
 
+    /// A step that failed validation: never sent.
+    pub(crate) fn invalid_step(problems: Vec<Problem>) -> Self {
+        TaskError::new(
+            ErrorKind::InvalidStep,
+            format!(
+                "the step is invalid ({} problem{}); nothing was sent",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            ),
+        )
+        .with_problems(problems)
+    }
+
     pub(crate) fn with_problems(mut self, problems: Vec<Problem>) -> Self {
         self.0.problems = problems;
         self

@@ -37,22 +37,111 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Everything a check found, gathered along the data's path.
-#[derive(Debug, Default)]
+/// The most errors, and the most warnings, one report lists; the rest are counted. A step of
+/// 15,000 misspelt permissions gets 100 located errors and a count, not a 200 MB answer.
+pub(crate) const MAX_PROBLEMS: usize = 100;
+
+/// The longest message, in bytes: messages that quote input are cut here.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// How many "did you mean" searches one step may cost: each compares a value with every known
+/// name, so hostile input must not choose how many are made.
+pub(crate) const MAX_SUGGESTIONS: usize = 20;
+
+/// Everything a check found, gathered along the data's path, within [`MAX_PROBLEMS`].
+#[derive(Debug)]
 pub(crate) struct Findings {
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
     pub defaults: Vec<AppliedDefault>,
+    /// Errors and warnings past the cap, counted but not kept.
+    unlisted_errors: usize,
+    unlisted_warnings: usize,
+    suggestions_left: usize,
+}
+
+impl Default for Findings {
+    fn default() -> Self {
+        Findings {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            defaults: Vec::new(),
+            unlisted_errors: 0,
+            unlisted_warnings: 0,
+            suggestions_left: MAX_SUGGESTIONS,
+        }
+    }
 }
 
 impl Findings {
     pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(Problem::new(path, message));
+        if self.errors.len() < MAX_PROBLEMS {
+            self.errors.push(Problem::new(path, message));
+        } else {
+            self.unlisted_errors += 1;
+        }
     }
 
     pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Problem::new(path, message));
+        if self.warnings.len() < MAX_PROBLEMS {
+            self.warnings.push(Problem::new(path, message));
+        } else {
+            self.unlisted_warnings += 1;
+        }
     }
+
+    /// Whether one more "did you mean" search fits the step's budget.
+    pub fn may_suggest(&mut self) -> bool {
+        let allowed = self.suggestions_left > 0;
+        self.suggestions_left = self.suggestions_left.saturating_sub(1);
+        allowed
+    }
+
+    /// Applies the caps to problems gathered elsewhere (rendering), cuts long messages, and
+    /// says how many were left out.
+    pub fn finish(&mut self) {
+        for (list, unlisted, what) in [
+            (&mut self.errors, &mut self.unlisted_errors, "errors"),
+            (&mut self.warnings, &mut self.unlisted_warnings, "warnings"),
+        ] {
+            if list.len() > MAX_PROBLEMS {
+                *unlisted += list.len() - MAX_PROBLEMS;
+                list.truncate(MAX_PROBLEMS);
+            }
+            for problem in list.iter_mut() {
+                cut(&mut problem.message, MAX_MESSAGE_BYTES);
+            }
+            if *unlisted > 0 {
+                list.push(Problem::new(
+                    "",
+                    format!(
+                        "{unlisted} more {what} not listed (a report lists the first {MAX_PROBLEMS})"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes (at a character boundary) and says how long it was.
+pub(crate) fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let total = text.len();
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!("… ({total} bytes in all)"));
+}
+
+/// `text` for quoting in a message: cut to `max` bytes.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    let mut out = text.to_owned();
+    cut(&mut out, max);
+    out
 }
 
 /// A value the definition supplied because the step did not, shown so nothing is implicit.

@@ -328,6 +328,7 @@ impl Endpoint {
 
         relocate(&mut findings.errors, &rendered.substitutions);
         relocate(&mut findings.warnings, &rendered.substitutions);
+        findings.finish();
         // The curl line names the environment variable of the configured credentials, or of
         // the operation's first scheme when none are configured.
         let scheme = match credentials {

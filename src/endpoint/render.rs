@@ -6,7 +6,7 @@
 //! type; inside a longer string an expression is substituted as text. `$${` is a literal `${`.
 //! Rendering is one pass: a substituted value is never evaluated again.
 
-use crate::problem::{Problem, json_kind};
+use crate::problem::{Problem, excerpt, json_kind};
 use crate::util::pointer::{append_index, append_token};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
@@ -202,7 +202,10 @@ impl<'a> Renderer<'a> {
         let found = match resolve(self.context, steps) {
             Ok(found) => found,
             Err(why) => {
-                self.problem(format!("${{{expression}}} does not resolve: {why}"));
+                self.problem(format!(
+                    "${{{}}} does not resolve: {why}",
+                    excerpt(expression, 200)
+                ));
                 return None;
             }
         };
@@ -393,9 +396,11 @@ fn available(fields: &Map<String, Value>) -> String {
     if fields.is_empty() {
         return " (it is empty)".to_owned();
     }
-    let mut names: Vec<&str> = fields.keys().map(String::as_str).take(SHOWN).collect();
+    // Names come from the context, not the step: cut, or ten long keys quoted in each of a
+    // thousand messages would turn a small step into a huge report.
+    let mut names: Vec<String> = fields.keys().take(SHOWN).map(|k| excerpt(k, 40)).collect();
     if fields.len() > SHOWN {
-        names.push("...");
+        names.push("...".to_owned());
     }
     format!(" (it has: {})", names.join(", "))
 }

@@ -33,8 +33,33 @@ pub(crate) fn url(op: &Operation, params: &Map<String, Value>, findings: &mut Fi
         "path parameter",
         findings,
     );
-    format!("{}{path}", base.trim_end_matches('/'))
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    if url.len() > MAX_URL_BYTES {
+        // Reported at the parameter that contributes most, the one to shorten.
+        let longest = ["server"]
+            .into_iter()
+            .chain(op.variables.iter().map(String::as_str))
+            .chain(op.path_params.iter().map(String::as_str))
+            .filter_map(|name| Some((name, params.get(name)?.as_str()?.len())))
+            .max_by_key(|(_, len)| *len);
+        let (pointer, why) = match longest {
+            Some((name, len)) => (push_token("", name), format!("; {name} is {len} bytes")),
+            None => (String::new(), String::new()),
+        };
+        findings.error(
+            pointer,
+            format!(
+                "the URL would be {} bytes, more than the {MAX_URL_BYTES} that HTTP servers are expected to accept (RFC 9110){why}",
+                url.len()
+            ),
+        );
+    }
+    url
 }
+
+/// The longest URL a step may produce: RFC 9110 recommends that servers accept at least
+/// 8000 octets, and many accept no more.
+pub(crate) const MAX_URL_BYTES: usize = 8000;
 
 /// The server part: a named server from the definition, or a base URL given by the step.
 fn base_url(

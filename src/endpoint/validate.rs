@@ -121,8 +121,11 @@ impl BodyValidator {
     fn check_format(&self, format: Format, text: &str, pointer: &str, findings: &mut Findings) {
         match format {
             Format::OperationId if !self.operation_ids.allows(text) => {
-                let suggestion =
-                    suggest::did_you_mean(text, self.operation_ids.ids.iter().map(String::as_str));
+                let suggestion = if findings.may_suggest() {
+                    suggest::did_you_mean(text, self.operation_ids.ids.iter().map(String::as_str))
+                } else {
+                    String::new()
+                };
                 findings.error(
                     pointer,
                     format!(

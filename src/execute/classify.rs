@@ -14,10 +14,16 @@ use std::time::{Duration, SystemTime};
 
 use super::wire::{Outgoing, Raw};
 
-/// A transport failure. Only a failure to connect happened before anything was sent.
+/// A transport failure. Only a request that could not be built, or a failure to connect,
+/// happened before anything was sent.
 pub(super) fn transport(error: reqwest::Error, reading_body: bool) -> TaskError {
     let cause = error_chain(&error);
-    let failure = if error.is_connect() {
+    let failure = if error.is_builder() {
+        TaskError::new(
+            ErrorKind::InvalidStep,
+            format!("the request could not be built; nothing was sent: {cause}"),
+        )
+    } else if error.is_connect() {
         TaskError::new(
             ErrorKind::Unreachable,
             format!("could not connect; nothing was sent: {cause}"),

@@ -28,8 +28,10 @@ use crate::output::{RequestSummary, TaskOutput};
 use crate::secrets::SecretSink;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 use wire::{Outgoing, Progress};
 
@@ -41,6 +43,7 @@ pub struct ExecutorBuilder {
     max_response_bytes: usize,
     retry: RetryPolicy,
     client: Option<reqwest::Client>,
+    max_in_flight: Option<usize>,
 }
 
 impl Default for ExecutorBuilder {
@@ -51,6 +54,7 @@ impl Default for ExecutorBuilder {
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::default(),
             client: None,
+            max_in_flight: None,
         }
     }
 }
@@ -82,6 +86,16 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Most requests on the wire at once, across every execution sharing this executor; the
+    /// rest wait for a free slot. The default fits the process's open-file limit (half of what
+    /// is left after 64 descriptors, so the idle connections the pool keeps fit too): a batch
+    /// run with a high concurrency under `ulimit -n 256` waits instead of failing with "too
+    /// many open files".
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = Some(requests.max(1));
+        self
+    }
+
     /// Sends through this client instead of one of our own: for proxies, extra root
     /// certificates or client certificates (mTLS). Build it with
     /// `.redirect(reqwest::redirect::Policy::none())`: the credential header must not follow
@@ -99,11 +113,16 @@ impl ExecutorBuilder {
             Some(client) => (client, Some(self.timeout)),
             None => (own_client(self.connect_timeout, self.timeout)?, None),
         };
+        let max_in_flight = self
+            .max_in_flight
+            .unwrap_or_else(|| crate::util::fd::socket_budget(64, 4096));
         Ok(Executor {
             client,
             per_request_timeout,
             max_response_bytes: self.max_response_bytes,
             retry: self.retry,
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
         })
     }
 }
@@ -179,6 +198,9 @@ pub struct Executor {
     per_request_timeout: Option<Duration>,
     max_response_bytes: usize,
     retry: RetryPolicy,
+    /// One permit per request on the wire.
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl fmt::Debug for Executor {
@@ -186,11 +208,18 @@ impl fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
+            .field("max_in_flight", &self.max_in_flight)
             .finish_non_exhaustive()
     }
 }
 
 impl Executor {
+    /// Most requests this executor has on the wire at once (see
+    /// [`ExecutorBuilder::max_in_flight`]).
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
     /// Starts building an executor with the defaults: 5 s to connect, 30 s per attempt, 1 MiB
     /// responses, [`RetryPolicy::default`].
     pub fn builder() -> ExecutorBuilder {
@@ -233,17 +262,7 @@ impl Executor {
         let credentials = ctx.credentials().credentials();
         let prepared = endpoint
             .prepare(parameters, ctx.state(), credentials.as_ref())
-            .map_err(|problems| {
-                TaskError::new(
-                    ErrorKind::InvalidStep,
-                    format!(
-                        "the step is invalid ({} problem{}); nothing was sent",
-                        problems.len(),
-                        if problems.len() == 1 { "" } else { "s" }
-                    ),
-                )
-                .with_problems(problems)
-            })?;
+            .map_err(TaskError::invalid_step)?;
         if prepared.credential.is_none() && !operation.security.is_empty() {
             return Err(TaskError::new(
                 ErrorKind::NoCredentials,
@@ -324,6 +343,8 @@ impl Executor {
             attempt += 1;
             progress.attempts.store(attempt, Ordering::SeqCst);
             tracing::debug!(attempt, "sending request");
+            // The semaphore is never closed, so a permit always comes (perhaps after a wait).
+            let permit = self.in_flight.acquire().await.ok();
             progress.in_flight.store(true, Ordering::SeqCst);
             let sent = send::once(
                 &self.client,
@@ -332,6 +353,7 @@ impl Executor {
                 self.max_response_bytes,
             )
             .await;
+            drop(permit);
             let failure: TaskError = match sent {
                 Ok(raw) if raw.status.is_success() => {
                     tracing::info!(attempt, status = raw.status.as_u16(), "request succeeded");

@@ -3,7 +3,7 @@
 use super::error::{BuildError, BuildErrorKind};
 use super::policy::{cors_layer, guard, host_entry, panel_csp};
 use super::state::AppState;
-use super::{DEFAULT_BODY_LIMIT, LOOPBACK_HOSTS, PANEL, handlers};
+use super::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, LOOPBACK_HOSTS, PANEL, handlers};
 use crate::credentials::{CredentialsSource, FromEnv};
 use crate::endpoint::destination::{origin_of, template_placeholders};
 use crate::endpoint::{Endpoint, TestReport};
@@ -14,6 +14,9 @@ use axum::routing::{get, post};
 use serde_json::json;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
 
 /// Options for an [`EditorApi`]; see [`EditorApi::builder`].
 pub struct EditorApiBuilder {
@@ -24,6 +27,8 @@ pub struct EditorApiBuilder {
     cors_origins: Vec<String>,
     allowed_hosts: Option<Vec<String>>,
     body_limit: usize,
+    body_timeout: Duration,
+    parallel_checks: usize,
 }
 
 impl fmt::Debug for EditorApiBuilder {
@@ -35,6 +40,8 @@ impl fmt::Debug for EditorApiBuilder {
             .field("cors_origins", &self.cors_origins)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
+            .field("parallel_checks", &self.parallel_checks)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +103,20 @@ impl EditorApiBuilder {
         self
     }
 
+    /// Longest wait for a request body to arrive in full (default
+    /// [`DEFAULT_BODY_TIMEOUT`]); a client that sends it slower gets 408.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Most test requests checked at once (default: the number of CPUs). Checks run on
+    /// blocking threads; the rest wait, while `/healthz` and the schemas are answered.
+    pub fn parallel_checks(mut self, checks: usize) -> Self {
+        self.parallel_checks = checks.max(1);
+        self
+    }
+
     /// Checks the options and assembles the routes.
     pub fn build(self) -> Result<EditorApi, BuildError> {
         if self.run.is_some() && self.cors_origins.iter().any(|o| o == "*") {
@@ -144,6 +165,8 @@ impl EditorApiBuilder {
             run_origins,
             allowed_hosts,
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
+            checks: Arc::new(Semaphore::new(self.parallel_checks)),
             panel_csp,
         });
         let mut router = Router::new()
@@ -161,6 +184,8 @@ impl EditorApiBuilder {
         if let Some(cors) = cors {
             router = router.layer(cors);
         }
+        // Outermost: whatever panics below answers a JSON 500 instead of a dropped connection.
+        let router = router.layer(CatchPanicLayer::custom(handlers::panicked));
         Ok(EditorApi { router })
     }
 }
@@ -190,6 +215,8 @@ impl EditorApi {
             cors_origins: Vec::new(),
             allowed_hosts: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            parallel_checks: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
 

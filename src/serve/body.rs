@@ -8,6 +8,7 @@ use crate::util::pointer::push_token;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
+use std::time::Duration;
 
 /// Reads `{"parameters": {...}, "context": {...}}`, refusing with a located 4xx whatever is
 /// not that: another media type (which also makes cross-origin browsers ask first), too many
@@ -16,6 +17,7 @@ pub(super) async fn read_step(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Step, ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
@@ -44,7 +46,19 @@ pub(super) async fn read_step(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            )
+        })?;
+    let bytes: Bytes = read.map_err(|error| {
         let over_limit = std::error::Error::source(&error)
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
         if over_limit {

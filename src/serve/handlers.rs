@@ -3,13 +3,19 @@
 use super::PANEL;
 use super::body::read_step;
 use super::error::{ApiError, json_response};
+use super::state::AppState;
 use super::state::Shared;
+use crate::credentials::Credentials;
 use crate::endpoint::destination::origin_of;
+use crate::endpoint::{Step, TestReport};
+use crate::error::TaskError;
 use crate::secrets::Redact;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::any::Any;
+use std::sync::Arc;
 
 pub(super) async fn panel(State(state): Shared) -> Response {
     (
@@ -41,13 +47,30 @@ pub(super) async fn report_schema(State(state): Shared) -> Response {
 }
 
 pub(super) async fn test_request(State(state): Shared, headers: HeaderMap, body: Body) -> Response {
-    let step = match read_step(&headers, body, state.body_limit).await {
+    let step = match read_step(&headers, body, state.body_limit, state.body_timeout).await {
         Ok(step) => step,
         Err(error) => return error.into_response(),
     };
     let credentials = state.credentials.credentials();
-    let report = state.endpoint.test_request(step, credentials.as_ref());
-    json_response(StatusCode::OK, &report)
+    match check(&state, step, credentials).await {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The test request on a blocking thread, within the server's budget of parallel checks: a
+/// costly step waits its turn instead of occupying an async worker.
+async fn check(
+    state: &Arc<AppState>,
+    step: Step,
+    credentials: Option<Credentials>,
+) -> Result<TestReport, ApiError> {
+    // The semaphore is never closed.
+    let _permit = state.checks.acquire().await.ok();
+    let endpoint = state.endpoint.clone();
+    tokio::task::spawn_blocking(move || endpoint.test_request(step, credentials.as_ref()))
+        .await
+        .map_err(|_| internal())
 }
 
 /// Executes the step. 200 with the task output; 422 when the step is invalid (nothing was
@@ -61,27 +84,32 @@ pub(super) async fn run(State(state): Shared, headers: HeaderMap, body: Body) ->
         )
         .into_response();
     };
-    let step = match read_step(&headers, body, state.body_limit).await {
+    let step = match read_step(&headers, body, state.body_limit, state.body_timeout).await {
         Ok(step) => step,
         Err(error) => return error.into_response(),
     };
-    // Where would it go? Rendered without credentials; an invalid step is left to the
-    // executor, which refuses it without sending anything.
-    let destination = state.endpoint.test_request(step.clone(), None);
-    if destination.valid {
-        let origin = origin_of(&destination.request.url).unwrap_or_default();
-        if !state.run_origins.contains(&origin) {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "server_not_allowed",
-                format!(
-                    "this server runs steps only against {}; {origin} was not allowed (--allow-run-to)",
-                    state.run_origins.join(", ")
-                ),
-            )
-            .at("/parameters/server")
-            .into_response();
-        }
+    // Where would it go, and is it valid at all? Checked without credentials, off the async
+    // workers; an invalid step is answered here and never reaches the executor.
+    let destination = match check(&state, step.clone(), None).await {
+        Ok(report) => report,
+        Err(error) => return error.into_response(),
+    };
+    if !destination.valid {
+        let error = TaskError::invalid_step(destination.errors);
+        return json_response(StatusCode::UNPROCESSABLE_ENTITY, &error);
+    }
+    let origin = origin_of(&destination.request.url).unwrap_or_default();
+    if !state.run_origins.contains(&origin) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "server_not_allowed",
+            format!(
+                "this server runs steps only against {}; {origin} was not allowed (--allow-run-to)",
+                state.run_origins.join(", ")
+            ),
+        )
+        .at("/parameters/server")
+        .into_response();
     }
     // Always redacted: a secret in an HTTP answer would end up in browser tools and logs.
     let outcome = executor
@@ -90,9 +118,9 @@ pub(super) async fn run(State(state): Shared, headers: HeaderMap, body: Body) ->
     match outcome {
         Ok(output) => json_response(StatusCode::OK, &output),
         Err(error) if error.is_invalid_step() => {
-            json_response(StatusCode::UNPROCESSABLE_ENTITY, &error.to_json())
+            json_response(StatusCode::UNPROCESSABLE_ENTITY, &error)
         }
-        Err(error) => json_response(StatusCode::BAD_GATEWAY, &error.to_json()),
+        Err(error) => json_response(StatusCode::BAD_GATEWAY, &error),
     }
 }
 
@@ -107,4 +135,18 @@ pub(super) async fn method_not_allowed() -> Response {
         "this route does not take that method",
     )
     .into_response()
+}
+
+/// A handler panicked: a JSON 500 that says what is known, instead of a dropped connection.
+/// The panic's own message goes to the log (stderr), not to the client.
+pub(super) fn panicked(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    internal().into_response()
+}
+
+fn internal() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server failed while answering this request; if it was a run, the request may have been sent: check before retrying",
+    )
 }

@@ -37,6 +37,7 @@
 //! - `api`: [`EditorApi`] and its builder, which checks the options and assembles the routes;
 //! - `policy`: who may call (the `Host` guard, CORS) and what the panel may load (CSP);
 //! - `handlers`: one function per route;
+//! - `listen`: [`serve`], the connection loop with its timeouts and connection cap;
 //! - `body`: a request body to a [`Step`](crate::Step), refused with a located 4xx otherwise;
 //! - `state`: what the handlers share;
 //! - `error`: [`BuildError`], and the JSON error answers.
@@ -45,11 +46,13 @@ mod api;
 mod body;
 mod error;
 mod handlers;
+mod listen;
 mod policy;
 mod state;
 
 pub use api::{EditorApi, EditorApiBuilder};
 pub use error::{BuildError, BuildErrorKind};
+pub use listen::{ConnectionLimits, serve};
 
 /// The reference panel, served at `/`. No build step and no external assets: the HTML, CSS
 /// and script are all in this one file.
@@ -62,3 +65,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// The `Host` names answered by default: a server on loopback should answer nothing else, or a
 /// page on another site can reach it through DNS rebinding.
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Default longest wait for a request body: a step is small, so a body still arriving after
+/// this is a slow client holding a connection.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

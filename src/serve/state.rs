@@ -6,6 +6,8 @@ use crate::execute::Executor;
 use axum::extract::State;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// What the handlers share.
 pub(super) struct AppState {
@@ -17,6 +19,11 @@ pub(super) struct AppState {
     /// Empty: any host.
     pub allowed_hosts: Vec<String>,
     pub body_limit: usize,
+    /// Longest wait for a request body to arrive in full.
+    pub body_timeout: Duration,
+    /// Checks run on blocking threads, at most this many at once, so that a costly step
+    /// cannot starve `/healthz` or the other clients of the async workers.
+    pub checks: Arc<Semaphore>,
     pub healthz: Value,
     pub report_schema: Value,
     pub panel_csp: String,

@@ -96,6 +96,10 @@ pub enum Command {
         /// The largest request body accepted, in bytes [default: 262144].
         #[arg(long, value_name = "BYTES")]
         max_body_bytes: Option<usize>,
+        /// Most connections open at once; a new one beyond it closes the oldest [default:
+        /// half of the open-file limit left after 64, at most 1024].
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
     },
     /// Run a Temporal activity worker: activity `CreateApiKey`, workflow `CreateApiKeyWorkflow`.
     ///

@@ -65,9 +65,13 @@ pub fn outcome_json(
     Ok((text, ok))
 }
 
-/// Lines of FILE (or stdin), numbered from 1, blank ones skipped.
-pub fn lines(path: &Path) -> Result<Vec<(usize, String)>, Unusable> {
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+/// One input line: its text, or why it has none (it is not UTF-8).
+pub type Line = Result<String, String>;
+
+/// Lines of FILE (or stdin), numbered from 1, blank ones skipped. A line that is not UTF-8
+/// is kept as an error of its own, so the rest of the file is still used.
+pub fn lines(path: &Path) -> Result<Vec<(usize, Line)>, Unusable> {
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(path)
@@ -75,18 +79,42 @@ pub fn lines(path: &Path) -> Result<Vec<(usize, String)>, Unusable> {
         Box::new(std::io::BufReader::new(file))
     };
     let mut out = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-        if !line.trim().is_empty() {
-            out.push((index + 1, line));
+    let mut bytes = Vec::new();
+    let mut number = 0;
+    loop {
+        bytes.clear();
+        let read = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+        if read == 0 {
+            break;
         }
+        number += 1;
+        let line = match std::str::from_utf8(&bytes) {
+            Ok(text) => Ok(text.trim_end_matches(['\n', '\r']).to_owned()),
+            Err(error) => Err(format!(
+                "not UTF-8: invalid byte at offset {}",
+                error.valid_up_to()
+            )),
+        };
+        if line.as_ref().is_ok_and(|text| text.trim().is_empty()) {
+            continue;
+        }
+        out.push((number, line));
     }
     Ok(out)
 }
 
-/// The output line for an input line that is not a step, so outputs stay aligned with inputs.
-pub fn unusable_line(number: usize, error: &serde_json::Error) -> String {
-    json!({ "line": number, "error": format!("not a step: {error}") }).to_string()
+/// The output line for an input line that cannot be used, so outputs stay aligned with
+/// inputs: `{"line": N, "error": "..."}`.
+pub fn unusable_line(number: usize, why: &str) -> String {
+    json!({ "line": number, "error": why }).to_string()
+}
+
+/// A step from one line, or the reason the line is unusable.
+pub fn step_of(line: Line) -> Result<Step, String> {
+    let text = line?;
+    Step::from_json(&text).map_err(|error| format!("not a step: {error}"))
 }
 
 /// One JSON document on stdout.

@@ -98,6 +98,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             allow_run_to,
             cors_origins,
             max_body_bytes,
+            max_connections,
         } => {
             let options = serve::Options {
                 addr: std::net::SocketAddr::new(host, port),
@@ -106,6 +107,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
                 allow_run_to,
                 cors_origins,
                 max_body_bytes,
+                max_connections,
             };
             serve::run(endpoint, options).await
         }

@@ -14,11 +14,12 @@ pub struct Options {
     pub allow_run_to: Vec<String>,
     pub cors_origins: Vec<String>,
     pub max_body_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
 }
 
 #[cfg(feature = "serve")]
 pub async fn run(endpoint: Endpoint, options: Options) -> Result<u8, Unusable> {
-    use apikey_task::serve::EditorApi;
+    use apikey_task::serve::{ConnectionLimits, EditorApi, serve};
     use apikey_task::{Executor, FromEnv};
     use std::io::Write;
 
@@ -60,17 +61,14 @@ pub async fn run(endpoint: Endpoint, options: Options) -> Result<u8, Unusable> {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "serving on http://{addr}/");
     let _ = out.flush();
-    // Answers are written in more than one piece; without TCP_NODELAY the last piece of a
-    // large report can wait for the client's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, server.into_router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| Unusable(format!("server: {e}")))?;
+    let mut limits = ConnectionLimits::default();
+    if let Some(connections) = options.max_connections {
+        limits = limits.with_max_connections(connections);
+    }
+    serve(listener, server, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(0)
 }
 

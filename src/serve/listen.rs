@@ -1,0 +1,138 @@
+//! Serving the API on a socket so that slow or idle clients cannot hold it: every connection
+//! must send its request headers within a time limit (which also ends idle keep-alive
+//! connections), bodies have their own limit ([`super::DEFAULT_BODY_TIMEOUT`]), and the number
+//! of connections stays under the open-file limit. A new connection beyond the cap closes the
+//! oldest one (gracefully: a request in progress finishes), so a client that opens hundreds
+//! of idle connections cannot keep `/healthz` or anyone else out.
+
+use super::EditorApi;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Limits on the connections [`serve`] accepts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionLimits {
+    /// Longest wait for a request's headers, from the moment the connection is ready for one:
+    /// a new connection, or an idle keep-alive one (default 10 s).
+    pub header_read_timeout: Duration,
+    /// Most connections open at once (default: half of the open-file limit left after 64,
+    /// at most 1024).
+    pub max_connections: usize,
+    /// How long a closed connection may take to finish the request it is answering (5 s).
+    pub grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: crate::util::fd::socket_budget(64, 1024).min(1024),
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Longest wait for a request's headers (and between keep-alive requests).
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Most connections open at once.
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+}
+
+/// The open connections, oldest first, each with the signal that closes it.
+#[derive(Default)]
+struct Open {
+    next: u64,
+    connections: VecDeque<(u64, Arc<Notify>)>,
+}
+
+fn lock(open: &Mutex<Open>) -> MutexGuard<'_, Open> {
+    open.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Serves `api` on `listener` within `limits` until `shutdown` completes, then closes every
+/// connection gracefully. Errors accepting a connection (such as running out of file
+/// descriptors) are waited out, not returned.
+pub async fn serve(
+    listener: TcpListener,
+    api: EditorApi,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let service = TowerToHyperService::new(api.into_router());
+    let open = Arc::new(Mutex::new(Open::default()));
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // EMFILE and the like: connections will close and free descriptors.
+                tracing::warn!(%error, "accept failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Answers are written in more than one piece; without TCP_NODELAY the last piece of a
+        // large report can wait for the client's delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let close = Arc::new(Notify::new());
+        let id = {
+            let mut open = lock(&open);
+            while open.connections.len() >= limits.max_connections {
+                if let Some((_, oldest)) = open.connections.pop_front() {
+                    oldest.notify_one();
+                }
+            }
+            open.next += 1;
+            let id = open.next;
+            open.connections.push_back((id, close.clone()));
+            id
+        };
+        let service = service.clone();
+        let open = open.clone();
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = close.notified() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(limits.grace, connection).await;
+                }
+            }
+            lock(&open).connections.retain(|(other, _)| *other != id);
+        });
+    }
+    let closing: Vec<Arc<Notify>> = lock(&open)
+        .connections
+        .drain(..)
+        .map(|(_, close)| close)
+        .collect();
+    for close in closing {
+        close.notify_one();
+    }
+}
