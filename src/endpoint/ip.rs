@@ -1,10 +1,11 @@
-//! The `allowedIps` rule: public IPv4/IPv6 addresses and CIDR ranges only.
+//! The `allowedIps` rule: globally reachable IPv4/IPv6 addresses and CIDR ranges only.
 //!
-//! Rebilly says "private subnets are prohibited". A key restricted to a private, loopback or
-//! otherwise non-routable address can never be used from the internet, and a range that
-//! *contains* one (`0.0.0.0/0`, `10.0.0.0/7`) is rejected too. IPv6 forms that embed an IPv4
-//! address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`,
-//! 6to4 `2002::/16`) are checked against the IPv4 rules.
+//! Rebilly says "private subnets are prohibited". A key restricted to an address that is not
+//! globally reachable can never be used from the internet, and a range that *contains* one
+//! (`0.0.0.0/0`, `10.0.0.0/7`) is rejected too. Which ranges those are is data:
+//! `schemas/special-purpose-addresses.tsv`, each row naming its IANA registry entry. IPv6
+//! forms that carry an IPv4 address (NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are checked
+//! against the IPv4 rows.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
@@ -16,31 +17,33 @@ pub(crate) type Verdict = Result<Option<String>, String>;
 pub(crate) fn check(entry: &str) -> Verdict {
     let net = Net::parse(entry)?;
     let rules = rules();
-    let (table, bits) = match net.family {
-        Family::V4 => (&rules.v4, 32),
-        Family::V6 => (&rules.v6, 128),
-    };
-    if let Some(range) = table.iter().find(|range| range.net.overlaps(&net)) {
-        let relation = if range.net.contains(&net) {
+    let relation = |range: &Net| {
+        if range.contains(&net) {
             "is in"
         } else {
             "contains"
-        };
+        }
+    };
+    if let Some(range) = rules
+        .refused(net.family)
+        .find(|range| range.net.overlaps(&net))
+    {
         let origin = match &range.embeds {
-            Some(v4) => format!("{}, {} of {v4}", range.net, range.form),
+            Some(v4) => format!("{}, {} of {v4}", range.net, range.label),
             None => range.net.to_string(),
         };
-        let rule = if range.kind == Kind::Private {
+        let rule = if range.private {
             "private subnets are prohibited"
         } else {
             "private and non-routable addresses are prohibited"
         };
         return Err(format!(
-            "{entry} {relation} {} ({origin}); {rule}",
-            range.kind.label()
+            "{entry} {} {} ({origin}); {rule}",
+            relation(&range.net),
+            range.kind_label
         ));
     }
-    if net.prefix < bits && net.addr != net.network() {
+    if net.prefix < net.bits() && net.addr != net.network() {
         return Ok(Some(format!(
             "{entry} has host bits set: the range it names is {}",
             Net {
@@ -51,7 +54,8 @@ pub(crate) fn check(entry: &str) -> Verdict {
     }
     if let Some(doc) = rules.documentation.iter().find(|d| d.overlaps(&net)) {
         return Ok(Some(format!(
-            "{entry} is in a documentation range ({doc}): no real client has this address"
+            "{entry} {} a documentation range ({doc}): no real client has this address",
+            relation(doc)
         )));
     }
     Ok(None)
@@ -87,6 +91,13 @@ impl Net {
         };
         let prefix = match prefix {
             None => bits,
+            // `/08` is not `/8`: some parsers read a leading zero as octal, so none is guessed.
+            Some(p) if p.len() > 1 && p.starts_with('0') => {
+                return Err(format!(
+                    "{text:?}: prefix length {p:?} has a leading zero; write /{}",
+                    p.trim_start_matches('0')
+                ));
+            }
             Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
                 let p: u32 = p
                     .parse()
@@ -154,129 +165,111 @@ impl std::fmt::Display for Net {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Private,
-    Shared,
-    Loopback,
-    LinkLocal,
-    ThisNetwork,
-    Unspecified,
-    Multicast,
-    Reserved,
-    UniqueLocal,
+/// The table, as shipped: see the file's header for its columns.
+pub(crate) const SPECIAL_PURPOSE_ADDRESSES: &str =
+    include_str!("../../schemas/special-purpose-addresses.tsv");
+
+/// A range that `allowedIps` refuses.
+struct Refused {
+    net: Net,
+    /// "a private range", "the loopback range", ...
+    kind_label: String,
+    /// Private-use, which the API's own rule names.
+    private: bool,
+    /// For an IPv6 form of an IPv4 range: the IPv4 range, and `label` names the form.
+    embeds: Option<Net>,
+    label: String,
 }
 
-impl Kind {
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Private => "a private range",
-            Kind::Shared => "the shared address space",
-            Kind::Loopback => "the loopback range",
-            Kind::LinkLocal => "the link-local range",
-            Kind::ThisNetwork => "the \"this network\" range",
-            Kind::Unspecified => "the unspecified range",
-            Kind::Multicast => "a multicast range",
-            Kind::Reserved => "a reserved range",
-            Kind::UniqueLocal => "the unique-local range",
+struct Rules {
+    v4: Vec<Refused>,
+    v6: Vec<Refused>,
+    documentation: Vec<Net>,
+}
+
+impl Rules {
+    fn refused(&self, family: Family) -> std::slice::Iter<'_, Refused> {
+        match family {
+            Family::V4 => self.v4.iter(),
+            Family::V6 => self.v6.iter(),
         }
     }
 }
 
-struct Range {
-    net: Net,
-    kind: Kind,
-    /// For an IPv6 form of an IPv4 range: the IPv4 range, and which form this is.
-    embeds: Option<Net>,
-    form: &'static str,
-}
-
-struct Rules {
-    v4: Vec<Range>,
-    v6: Vec<Range>,
-    documentation: Vec<Net>,
-}
-
-fn net(text: &str) -> Net {
-    match Net::parse(text) {
-        Ok(net) => net,
-        // The tables below are constants; a typo in them is caught by every test.
-        Err(why) => panic!("bad built-in range {text}: {why}"),
+/// Parses the table. `Err` names the line and what is wrong with it.
+fn parse_rules(table: &str) -> Result<Rules, String> {
+    let mut rules = Rules {
+        v4: Vec::new(),
+        v6: Vec::new(),
+        documentation: Vec::new(),
+    };
+    // (prefix of the IPv6 form, its label), applied to the IPv4 rows once all are read.
+    let mut embeddings: Vec<(Net, String)> = Vec::new();
+    for (index, line) in table.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| format!("line {}: {why}: {line:?}", index + 1);
+        let columns: Vec<&str> = line.split('\t').collect();
+        let [range, verdict, label, source] = columns[..] else {
+            return Err(bad("expected four tab-separated columns"));
+        };
+        if source.trim().is_empty() || label.trim().is_empty() {
+            return Err(bad("every row names its label and its registry entry"));
+        }
+        let net = Net::parse(range).map_err(|why| bad(&why))?;
+        if net.addr != net.network() {
+            return Err(bad("the range has host bits set"));
+        }
+        let refused = |private: bool| Refused {
+            net,
+            kind_label: label.to_owned(),
+            private,
+            embeds: None,
+            label: String::new(),
+        };
+        let table = match net.family {
+            Family::V4 => &mut rules.v4,
+            Family::V6 => &mut rules.v6,
+        };
+        match verdict {
+            "private" => table.push(refused(true)),
+            "reject" => table.push(refused(false)),
+            "documentation" => rules.documentation.push(net),
+            "embeds-ipv4" if net.family == Family::V6 && net.prefix <= 96 => {
+                embeddings.push((net, label.to_owned()));
+            }
+            _ => return Err(bad("unknown verdict, or an IPv4 form that is not IPv6")),
+        }
     }
+    let mut derived = Vec::new();
+    for (form, label) in &embeddings {
+        // The IPv4 address occupies the 32 bits right after the form's prefix.
+        let shift = 128 - (form.prefix + 32);
+        for v4 in &rules.v4 {
+            derived.push(Refused {
+                net: Net {
+                    family: Family::V6,
+                    addr: form.addr | (v4.net.addr << shift),
+                    prefix: form.prefix + v4.net.prefix,
+                },
+                kind_label: v4.kind_label.clone(),
+                private: v4.private,
+                embeds: Some(v4.net),
+                label: label.clone(),
+            });
+        }
+    }
+    rules.v6.extend(derived);
+    Ok(rules)
 }
 
 fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
-    RULES.get_or_init(|| {
-        // Private ranges first, so a range that contains several names a private one.
-        let v4_table = [
-            ("10.0.0.0/8", Kind::Private),
-            ("172.16.0.0/12", Kind::Private),
-            ("192.168.0.0/16", Kind::Private),
-            ("100.64.0.0/10", Kind::Shared),
-            ("127.0.0.0/8", Kind::Loopback),
-            ("169.254.0.0/16", Kind::LinkLocal),
-            ("0.0.0.0/8", Kind::ThisNetwork),
-            ("224.0.0.0/4", Kind::Multicast),
-            ("240.0.0.0/4", Kind::Reserved),
-        ];
-        let native = |table: &[(&str, Kind)]| -> Vec<Range> {
-            table
-                .iter()
-                .map(|(text, kind)| Range {
-                    net: net(text),
-                    kind: *kind,
-                    embeds: None,
-                    form: "",
-                })
-                .collect()
-        };
-        let v4 = native(&v4_table);
-        let mut v6 = native(&[
-            ("fc00::/7", Kind::UniqueLocal),
-            ("fe80::/10", Kind::LinkLocal),
-            ("::1/128", Kind::Loopback),
-            ("::/128", Kind::Unspecified),
-            ("ff00::/8", Kind::Multicast),
-        ]);
-        // IPv6 forms that carry an IPv4 address: (prefix, its length, the bit after the IPv4
-        // address's last bit).
-        let embeddings = [
-            ("::ffff:0:0", 96, 128, "the IPv4-mapped form"),
-            ("::", 96, 128, "the IPv4-compatible form"),
-            ("64:ff9b::", 96, 128, "the NAT64 form"),
-            ("2002::", 16, 48, "the 6to4 form"),
-        ];
-        for (base, base_len, v4_end, form) in embeddings {
-            let base = net(&format!("{base}/{base_len}")).addr;
-            for range in &v4 {
-                let shift = 128 - v4_end;
-                v6.push(Range {
-                    net: Net {
-                        family: Family::V6,
-                        addr: base | (range.net.addr << shift),
-                        prefix: base_len + range.net.prefix,
-                    },
-                    kind: range.kind,
-                    embeds: Some(range.net),
-                    form,
-                });
-            }
-        }
-        let documentation = [
-            "192.0.2.0/24",
-            "198.51.100.0/24",
-            "203.0.113.0/24",
-            "2001:db8::/32",
-        ]
-        .iter()
-        .map(|text| net(text))
-        .collect();
-        Rules {
-            v4,
-            v6,
-            documentation,
-        }
+    RULES.get_or_init(|| match parse_rules(SPECIAL_PURPOSE_ADDRESSES) {
+        Ok(rules) => rules,
+        // A file compiled into the binary; a unit test parses it on every run.
+        Err(why) => panic!("schemas/special-purpose-addresses.tsv: {why}"),
     })
 }
 
@@ -300,7 +293,9 @@ mod tests {
             "2001:0db8:abcd:0012:0000:0000:0000:ffff",
             "2001:db8:abcd:12::0/64",
             "2606:4700::/32",
-            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "192.0.1.1",
             "100.128.0.1",
             "172.32.0.1",
         ] {
@@ -343,12 +338,66 @@ mod tests {
 
     #[test]
     fn embedded_ipv4_forms_are_checked() {
-        let why = rejected("::ffff:10.0.0.8");
-        assert!(why.contains("IPv4-mapped form of 10.0.0.0/8"), "{why}");
-        assert!(rejected("::ffff:127.0.0.1").contains("loopback"));
-        assert!(rejected("64:ff9b::c0a8:1").contains("NAT64"));
+        let why = rejected("64:ff9b::c0a8:1");
+        assert!(why.contains("NAT64 form of 192.168.0.0/16"), "{why}");
+        assert!(why.contains("private subnets are prohibited"), "{why}");
         assert!(rejected("2002:c0a8:0101::1").contains("6to4"));
+        assert!(rejected("2002:7f00:1::/48").contains("loopback"));
+        // The IPv4-mapped, -compatible and -translated forms are not globally reachable at
+        // all: write the IPv4 address itself.
+        let why = rejected("::ffff:8.8.8.8");
+        assert!(
+            why.contains("is in the IPv4-mapped range (::ffff:0.0.0.0/96)"),
+            "{why}"
+        );
+        assert!(rejected("::ffff:0:8.8.8.8").contains("IPv4-translated"));
+        assert!(rejected("::8.8.8.8").contains("IPv4-compatible"));
         assert!(rejected("::ffff:0:0/95").contains("contains"));
+    }
+
+    #[test]
+    fn every_registry_block_that_is_not_globally_reachable_is_rejected() {
+        for (entry, named) in [
+            ("198.18.0.1", "benchmarking"),
+            ("198.19.255.255", "benchmarking"),
+            ("192.0.0.9", "IETF protocol assignments"),
+            ("192.0.0.170", "IETF protocol assignments"),
+            ("192.88.99.1", "6to4 relay"),
+            ("2001::1", "Teredo"),
+            ("2001:2::1", "benchmarking"),
+            ("2001:1::1", "IETF protocol assignments"),
+            ("2001:30::1", "IETF protocol assignments"),
+            ("64:ff9b:1::1", "local-use NAT64"),
+            ("100::1", "discard-only"),
+            ("100:0:0:1::1", "dummy"),
+            ("5f00::1", "segment routing"),
+            ("fec0::1", "site-local"),
+        ] {
+            let why = rejected(entry);
+            assert!(why.contains(named), "{entry}: {why}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_table_parses_and_bad_rows_are_named() {
+        let rules = parse_rules(SPECIAL_PURPOSE_ADDRESSES).expect("the shipped table");
+        assert!(rules.v4.len() >= 12 && rules.documentation.len() == 5);
+        for (row, why) in [
+            (
+                "10.0.0.0/8\tprivate\ta private range",
+                "four tab-separated columns",
+            ),
+            ("10.0.0.1/8\tprivate\tx\tsource", "host bits"),
+            ("10.0.0.0/8\tmaybe\tx\tsource", "unknown verdict"),
+            ("10.0.0.0/8\treject\tx\t ", "registry entry"),
+            ("nonsense\treject\tx\tsource", "not an IPv4 or IPv6 address"),
+        ] {
+            let error = parse_rules(row).err().unwrap_or_default();
+            assert!(
+                error.contains("line 1") && error.contains(why),
+                "{row}: {error}"
+            );
+        }
     }
 
     #[test]
@@ -363,9 +412,12 @@ mod tests {
             "::1/129",
             "fe80::1%eth0",
             "010.0.0.1",
+            "1.2.3.4/08",
+            "2001:db8::/032",
         ] {
             rejected(bad);
         }
+        assert!(rejected("1.2.3.4/08").contains("leading zero; write /8"));
     }
 
     #[test]
@@ -380,5 +432,9 @@ mod tests {
                 .unwrap_or_default()
                 .is_some_and(|w| w.contains("201.54.122.0/24"))
         );
+        let warning = |entry: &str| check(entry).unwrap_or_default().unwrap_or_default();
+        assert!(warning("3fff::1").contains("is in a documentation range (3fff::/20)"));
+        assert!(warning("2001:db8::/31").contains("contains a documentation range"));
+        assert!(warning("192.0.2.0/23").contains("contains a documentation range"));
     }
 }

@@ -5,8 +5,10 @@
 
 mod support;
 
+mod addresses;
 mod canary;
 mod cli;
+mod client;
 mod emulator;
 mod execute;
 mod fixtures;

@@ -1,0 +1,119 @@
+//! An embedder's own HTTP client (`ExecutorBuilder::client`): it is the one that sends, the
+//! per-attempt timeout still applies, and a redirect it follows is reported, not trusted.
+
+use crate::support::{credentials, endpoint, raw_server, step, tcp_server};
+use apikey_task::secrets::Redact;
+use apikey_task::{ErrorKind, Executor, RetryPolicy};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CREATED: &str = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"k1\"}";
+
+fn embedder_client(follow_redirects: bool) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-embedder",
+        reqwest::header::HeaderValue::from_static("yes"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(if follow_redirects {
+            reqwest::redirect::Policy::limited(3)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn the_embedders_client_sends_the_request() {
+    let seen = Arc::new(Mutex::new(String::new()));
+    let recorded = seen.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        if let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let read = socket.read(&mut buffer).await.unwrap_or(0);
+            if let Ok(mut text) = recorded.lock() {
+                *text = String::from_utf8_lossy(&buffer[..read]).into_owned();
+            }
+            let _ = socket.write_all(CREATED.as_bytes()).await;
+        }
+    });
+    let executor = Executor::builder()
+        .client(embedder_client(false))
+        .build()
+        .expect("executor");
+    let output = executor
+        .execute(
+            &endpoint(),
+            step(&url, json!({"description": "x"})),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect("created");
+    assert_eq!(output.response.status_code, 201);
+    let request = seen.lock().map(|t| t.to_lowercase()).unwrap_or_default();
+    assert!(request.contains("x-embedder: yes"), "{request}");
+    assert!(request.contains("reb-apikey:"), "{request}");
+}
+
+#[tokio::test]
+async fn the_per_attempt_timeout_applies_to_the_embedders_client() {
+    // Reads the request and never answers.
+    let silent = tcp_server(|socket| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(socket);
+    })
+    .await;
+    let executor = Executor::builder()
+        .client(embedder_client(false))
+        .timeout(Duration::from_millis(300))
+        .retry(RetryPolicy::never())
+        .build()
+        .expect("executor");
+    let error = executor
+        .execute(
+            &endpoint(),
+            step(&silent, json!({"description": "x"})),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("times out");
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+}
+
+#[tokio::test]
+async fn a_redirect_the_embedders_client_followed_is_reported() {
+    let landing = raw_server(CREATED, false).await;
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {landing}/organizations/org-1/api-keys\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let first = raw_server(redirect, false).await;
+    let executor = Executor::builder()
+        .client(embedder_client(true))
+        .retry(RetryPolicy::never())
+        .build()
+        .expect("executor");
+    let error = executor
+        .execute(
+            &endpoint(),
+            step(&first, json!({"description": "x"})),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("a followed redirect is not a success");
+    assert_eq!(error.kind(), ErrorKind::Redirected, "{error}");
+    assert!(error.message().contains(&landing), "{error}");
+    assert!(error.message().contains("Policy::none()"), "{error}");
+}
