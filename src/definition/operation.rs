@@ -48,6 +48,7 @@ impl Definition {
         }
         let mut headers = Vec::new();
         let mut path_params = Vec::new();
+        let mut path_schemas = Vec::new();
         for param in &parameters {
             let name = param
                 .get("name")
@@ -73,7 +74,14 @@ impl Definition {
                         }),
                     });
                 }
-                Some("path") => path_params.push(name.to_owned()),
+                Some("path") => {
+                    path_params.push(name.to_owned());
+                    let mut schema = param.get("schema").cloned().unwrap_or(Value::Bool(true));
+                    if self.version == Version::V30 {
+                        nullable_to_type(&mut schema);
+                    }
+                    path_schemas.push((name.to_owned(), schema));
+                }
                 Some(other) if required => {
                     return Err(unusable(format!(
                         "required {other} parameter `{name}` is not supported (header and path parameters are)"
@@ -154,6 +162,7 @@ impl Definition {
             security,
             headers,
             path_params,
+            path_schemas,
             body,
             responses,
         })
@@ -274,6 +283,9 @@ pub struct Operation {
     pub(crate) security: Vec<AuthScheme>,
     pub(crate) headers: Vec<HeaderParam>,
     pub(crate) path_params: Vec<String>,
+    /// Each path parameter's schema (`$ref`s inlined): its value is validated like a body
+    /// field's.
+    pub(crate) path_schemas: Vec<(String, Value)>,
     pub(crate) body: Option<BodySpec>,
     pub(crate) responses: Map<String, Value>,
 }

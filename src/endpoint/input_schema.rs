@@ -41,25 +41,33 @@ pub(crate) fn parameters(op: &Operation) -> Value {
     }
     let mut required = Vec::new();
     for name in &op.path_params {
-        properties.insert(
-            name.clone(),
-            json!({ "type": "string", "minLength": 1, "title": label(name) }),
-        );
+        // The definition's own constraints (maxLength, pattern), validated as the test request
+        // validates them; a value with an expression may render to a valid one.
+        let mut schema = op
+            .path_schemas
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(|| json!({ "type": "string" }), |(_, s)| s.clone());
+        if let Value::Object(fields) = &mut schema {
+            fields.insert("minLength".into(), json!(1));
+            fields.entry("title").or_insert_with(|| json!(label(name)));
+        }
+        accept_expressions(&mut schema);
+        properties.insert(name.clone(), schema);
         required.push(name.as_str());
     }
     let credential_headers: Vec<&str> = op.security.iter().map(|s| s.header()).collect();
-    properties.insert(
-        "headers".into(),
-        json!({
-            "type": "object",
-            "title": "Extra headers",
-            "description": format!(
-                "Extra request headers. Credentials ({}) are not allowed here: they come from configuration.",
-                credential_headers.join(", ")
-            ),
-            "additionalProperties": { "type": "string" },
-        }),
-    );
+    let mut headers = json!({
+        "type": "object",
+        "title": "Extra headers",
+        "description": format!(
+            "Extra request headers. Credentials ({}) are not allowed here: they come from configuration.",
+            credential_headers.join(", ")
+        ),
+        "additionalProperties": { "type": "string" },
+    });
+    accept_expressions(&mut headers);
+    properties.insert("headers".into(), headers);
     if let Some(body) = &op.body {
         let mut schema = body.schema.clone();
         strip_read_only(&mut schema);
@@ -90,6 +98,11 @@ pub(crate) fn parameters(op: &Operation) -> Value {
                 "type": "string",
                 "pattern": "^\\$\\{[^}]+\\}$",
                 "description": "One ${...} expression: it renders to the referenced value with its JSON type."
+            },
+            "template": {
+                "type": "string",
+                "pattern": "\\$\\{[^}]+\\}",
+                "description": "Text with ${...} expressions: the rendered text must meet the field's constraints, which the test request checks."
             }
         }
     })
@@ -115,7 +128,12 @@ fn strip_read_only(schema: &mut Value) {
     for_each_subschema(fields, strip_read_only);
 }
 
-/// Wraps every schema whose `type` excludes strings in `anyOf: [schema, expression]`.
+/// Keywords a string's text must meet, which an unrendered `${...}` would fail.
+const STRING_CONSTRAINTS: &[&str] = &["enum", "const", "pattern", "maxLength", "minLength", "format"];
+
+/// Wraps every schema whose `type` excludes strings in `anyOf: [schema, expression]`, and every
+/// constrained string in `anyOf: [schema, template]`: wherever the test request accepts a step
+/// whose expressions render to a valid value, so does this schema.
 fn accept_expressions(schema: &mut Value) {
     let Value::Object(fields) = schema else {
         return;
@@ -127,7 +145,14 @@ fn accept_expressions(schema: &mut Value) {
         Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
         Some(_) => true,
     };
-    if !takes_string {
+    let constrained_string =
+        takes_string && STRING_CONSTRAINTS.iter().any(|k| fields.contains_key(*k));
+    if !takes_string || constrained_string {
+        let alternative = if takes_string {
+            "#/$defs/template"
+        } else {
+            "#/$defs/expression"
+        };
         let mut original = std::mem::take(schema);
         // Annotations describe the field whichever branch its value takes; a form generator
         // reads them at the top.
@@ -141,7 +166,7 @@ fn accept_expressions(schema: &mut Value) {
         }
         wrapper.insert(
             "anyOf".into(),
-            json!([original, { "$ref": "#/$defs/expression" }]),
+            json!([original, { "$ref": alternative }]),
         );
         *schema = Value::Object(wrapper);
     }

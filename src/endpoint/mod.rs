@@ -32,7 +32,7 @@ use crate::util::suggest;
 use destination::Destinations;
 use render::Substitution;
 use serde_json::{Map, Value};
-use validate::BodyValidator;
+use validate::{BodyValidator, PathValidators};
 
 /// Options for compiling an [`Endpoint`]; see [`Endpoint::builder`].
 #[derive(Debug, Default)]
@@ -100,6 +100,7 @@ impl EndpointBuilder {
         };
         let operation = definition.operation(selector.as_ref())?;
         let destinations = Destinations::new(&operation, &self.allowed_servers)?;
+        let path_validators = PathValidators::new(&operation.path_schemas, definition.version())?;
         let operation_ids = self.operation_ids.unwrap_or_else(OperationIds::embedded);
         let body = match &operation.body {
             Some(spec) => Some(BodyValidator::new(
@@ -130,6 +131,7 @@ impl EndpointBuilder {
             request_secret_fields,
             limits: self.limits,
             destinations,
+            path_validators,
         })
     }
 }
@@ -165,6 +167,7 @@ pub struct Endpoint {
     request_secret_fields: Vec<String>,
     limits: Limits,
     destinations: Destinations,
+    path_validators: PathValidators,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -307,6 +310,7 @@ impl Endpoint {
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
         let url = url::url(&self.operation, params, &mut findings);
+        self.path_validators.check(params, &mut findings);
         if let (Some(template), Some(Value::String(server))) =
             (&server_template, params.get("server"))
             && server.contains("://")

@@ -61,6 +61,58 @@ impl fmt::Debug for OperationIds {
     }
 }
 
+/// The path parameters' schemas, compiled: an `id` is checked against its `maxLength` and
+/// `pattern` as a body field is, and located at its parameter.
+pub(crate) struct PathValidators {
+    params: Vec<(String, jsonschema::Validator)>,
+}
+
+impl PathValidators {
+    pub fn new(schemas: &[(String, Value)], version: Version) -> Result<Self, DefinitionError> {
+        let params = schemas
+            .iter()
+            .map(|(name, schema)| {
+                let compiled = compile(schema, version).map_err(|error| {
+                    DefinitionError::new(
+                        ErrorKind::Schema,
+                        format!("the schema of path parameter {name:?} does not compile: {error}"),
+                    )
+                })?;
+                Ok((name.clone(), compiled))
+            })
+            .collect::<Result<_, DefinitionError>>()?;
+        Ok(PathValidators { params })
+    }
+
+    /// Problems with the string values given for path parameters; other types and absent
+    /// ones are the URL stage's to report.
+    pub fn check(&self, params: &serde_json::Map<String, Value>, findings: &mut Findings) {
+        for (name, compiled) in &self.params {
+            let Some(value @ Value::String(_)) = params.get(name) else {
+                continue;
+            };
+            for error in compiled.iter_errors(value) {
+                findings.error(
+                    crate::util::pointer::push_token("", name),
+                    format!("{name} {}", schema_message(error.kind(), error.instance())),
+                );
+            }
+        }
+    }
+}
+
+/// Compiles a schema in the definition's dialect.
+fn compile(
+    schema: &Value,
+    version: Version,
+) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    let draft = match version {
+        Version::V30 => jsonschema::Draft::Draft4,
+        Version::V31 => jsonschema::Draft::Draft202012,
+    };
+    jsonschema::options().with_draft(draft).build(schema)
+}
+
 /// A compiled body validator: built once per loaded definition, used for every step.
 pub(crate) struct BodyValidator {
     compiled: jsonschema::Validator,
@@ -74,13 +126,7 @@ impl BodyValidator {
         version: Version,
         operation_ids: OperationIds,
     ) -> Result<Self, DefinitionError> {
-        let draft = match version {
-            Version::V30 => jsonschema::Draft::Draft4,
-            Version::V31 => jsonschema::Draft::Draft202012,
-        };
-        let compiled = jsonschema::options()
-            .with_draft(draft)
-            .build(&spec.schema)
+        let compiled = compile(&spec.schema, version)
             .map_err(|error| {
                 DefinitionError::new(
                     ErrorKind::Schema,
