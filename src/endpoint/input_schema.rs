@@ -129,7 +129,14 @@ fn strip_read_only(schema: &mut Value) {
 }
 
 /// Keywords a string's text must meet, which an unrendered `${...}` would fail.
-const STRING_CONSTRAINTS: &[&str] = &["enum", "const", "pattern", "maxLength", "minLength", "format"];
+const STRING_CONSTRAINTS: &[&str] = &[
+    "enum",
+    "const",
+    "pattern",
+    "maxLength",
+    "minLength",
+    "format",
+];
 
 /// Wraps every schema whose `type` excludes strings in `anyOf: [schema, expression]`, and every
 /// constrained string in `anyOf: [schema, template]`: wherever the test request accepts a step
@@ -164,10 +171,7 @@ fn accept_expressions(schema: &mut Value) {
                 }
             }
         }
-        wrapper.insert(
-            "anyOf".into(),
-            json!([original, { "$ref": alternative }]),
-        );
+        wrapper.insert("anyOf".into(), json!([original, { "$ref": alternative }]));
         *schema = Value::Object(wrapper);
     }
 }

@@ -126,13 +126,12 @@ impl BodyValidator {
         version: Version,
         operation_ids: OperationIds,
     ) -> Result<Self, DefinitionError> {
-        let compiled = compile(&spec.schema, version)
-            .map_err(|error| {
-                DefinitionError::new(
-                    ErrorKind::Schema,
-                    format!("the request body schema does not compile: {error}"),
-                )
-            })?;
+        let compiled = compile(&spec.schema, version).map_err(|error| {
+            DefinitionError::new(
+                ErrorKind::Schema,
+                format!("the request body schema does not compile: {error}"),
+            )
+        })?;
         Ok(BodyValidator {
             compiled,
             shape: Shape::compile(&spec.schema),
