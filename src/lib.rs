@@ -71,7 +71,7 @@ pub use context::TaskContext;
 pub use credentials::{Credentials, CredentialsSource, FromEnv, Secret};
 pub use definition::{Definition, DefinitionError, DefinitionErrorKind, Operation, Selector};
 pub use endpoint::{
-    Endpoint, EndpointBuilder, HttpRequest, Limits, OperationIds, Step, TestReport,
+    Endpoint, EndpointBuilder, HttpRequest, Limits, OperationIds, Step, StepError, TestReport,
 };
 pub use error::{ErrorKind, InvalidField, Reconcile, TaskError};
 pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder, RetryPolicy};

@@ -21,7 +21,7 @@ mod validate;
 pub use render::Limits;
 pub use report::TestReport;
 pub use request::HttpRequest;
-pub use step::Step;
+pub use step::{Step, StepError};
 pub use validate::OperationIds;
 
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};

@@ -1,7 +1,9 @@
-//! A step as a runner or editor hands it over: parameters and the workflow state.
+//! A step as a runner or editor hands it over: parameters and the workflow state, and why a
+//! text is not one, located.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// A workflow step as a runner or editor hands it over: the parameters as written in the
 /// workflow definition, and the workflow state their expressions read.
@@ -17,7 +19,234 @@ pub struct Step {
 
 impl Step {
     /// Reads a step from JSON: an object with `parameters` and optional `context`, both objects.
-    pub fn from_json(text: &str) -> Result<Step, serde_json::Error> {
-        serde_json::from_str(text)
+    pub fn from_json(text: &str) -> Result<Step, StepError> {
+        serde_json::from_str(text).map_err(|error| StepError::new(text, error))
+    }
+}
+
+/// A text that is not a step: what is wrong, at which line and column, and at which value (a
+/// JSON Pointer into the text) when the text got that far. The JSON error is the
+/// [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub struct StepError {
+    message: String,
+    pointer: Option<String>,
+    source: serde_json::Error,
+}
+
+impl StepError {
+    /// Explains `error`, which serde_json gave for `text`.
+    pub fn new(text: &str, error: serde_json::Error) -> Self {
+        let offset = byte_offset(text, error.line(), error.column());
+        let pointer = (error.line() > 0).then(|| pointer_at(text, offset));
+        let message = match lone_surrogate(text, offset) {
+            Some(escape) => format!(
+                "{escape} is a lone surrogate: valid JSON, but half of a UTF-16 pair and no character, so it cannot be sent as text; write the character itself, or remove it"
+            ),
+            None => {
+                let text = error.to_string();
+                let position = format!(" at line {} column {}", error.line(), error.column());
+                text.strip_suffix(&position).unwrap_or(&text).to_owned()
+            }
+        };
+        StepError {
+            message,
+            pointer,
+            source: error,
+        }
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The JSON Pointer of the value being read when it went wrong (`""` for the whole text).
+    pub fn pointer(&self) -> Option<&str> {
+        self.pointer.as_deref()
+    }
+
+    /// Line (from 1) of the text where it went wrong; 0 when the shape, not the syntax, is wrong.
+    pub fn line(&self) -> usize {
+        self.source.line()
+    }
+
+    /// Column (from 1) of that line.
+    pub fn column(&self) -> usize {
+        self.source.column()
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if self.line() > 0 {
+            write!(f, " at line {} column {}", self.line(), self.column())?;
+        }
+        match &self.pointer {
+            Some(pointer) if !pointer.is_empty() => write!(f, " (at {pointer})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for StepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The byte offset of a 1-based line and column (a column counts characters).
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    let rest = &text[start.min(text.len())..];
+    start
+        + rest
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(rest.len(), |(at, _)| at)
+}
+
+/// The JSON Pointer of the value the text is in at `offset`: a small scan that follows the
+/// containers, keys and indexes, for text that may be invalid after that point.
+fn pointer_at(text: &str, offset: usize) -> String {
+    enum Frame {
+        Object { key: Option<String>, expecting_key: bool },
+        Array { index: usize },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < offset.min(bytes.len()) {
+        match bytes[at] {
+            b'"' => {
+                // A string: find its end, honouring escapes.
+                let start = at + 1;
+                let mut end = start;
+                while end < bytes.len() && bytes[end] != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                let inside = end >= offset;
+                if let Some(Frame::Object {
+                    key,
+                    expecting_key: true,
+                }) = stack.last_mut()
+                {
+                    if inside {
+                        // Reading a key: the object is the place.
+                        *key = None;
+                        break;
+                    }
+                    let raw = &text[start..end.min(text.len())];
+                    *key = Some(serde_json::from_str(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_owned()));
+                }
+                at = end + 1;
+                continue;
+            }
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                expecting_key: true,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Frame::Object { expecting_key, .. }) = stack.last_mut() {
+                    *expecting_key = false;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, expecting_key }) => {
+                    *key = None;
+                    *expecting_key = true;
+                }
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        at += 1;
+    }
+    let mut pointer = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object {
+                key: Some(key),
+                expecting_key: false,
+            } => crate::util::pointer::append_token(&mut pointer, key),
+            Frame::Object { .. } => break,
+            Frame::Array { index } => crate::util::pointer::append_index(&mut pointer, *index),
+        }
+    }
+    pointer
+}
+
+/// A `\uD800`-`\uDFFF` escape near `offset` that is not half of a pair, if the error is one.
+fn lone_surrogate(text: &str, offset: usize) -> Option<String> {
+    let from = text[..offset.min(text.len())]
+        .char_indices()
+        .rev()
+        .nth(16)
+        .map_or(0, |(at, _)| at);
+    let window = &text[from..];
+    let mut search = 0;
+    while let Some(found) = window[search..].find("\\u") {
+        let at = search + found;
+        let hex = window.get(at + 2..at + 6)?;
+        if let Ok(unit) = u16::from_str_radix(hex, 16) {
+            let next = window
+                .get(at + 6..at + 12)
+                .and_then(|n| n.strip_prefix("\\u"))
+                .and_then(|h| u16::from_str_radix(h, 16).ok());
+            let high = (0xD800..=0xDBFF).contains(&unit);
+            let low = (0xDC00..=0xDFFF).contains(&unit);
+            let paired = high && next.is_some_and(|n| (0xDC00..=0xDFFF).contains(&n));
+            if (high && !paired) || low {
+                return Some(format!("\\u{hex}"));
+            }
+            if paired {
+                search = at + 12;
+                continue;
+            }
+        }
+        search = at + 2;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_are_located_by_pointer() {
+        let error = Step::from_json(r#"{"parameters": {"body": {"acl": [{"a": 1}, {"b": tru}]}}}"#)
+            .expect_err("invalid");
+        assert_eq!(error.pointer(), Some("/parameters/body/acl/1/b"));
+        assert!(error.to_string().ends_with("(at /parameters/body/acl/1/b)"), "{error}");
+    }
+
+    #[test]
+    fn lone_surrogates_are_named_as_such() {
+        let error = Step::from_json(r#"{"parameters": {"body": {"description": "a\ud800b"}}}"#)
+            .expect_err("lone surrogate");
+        assert!(error.message().starts_with("\\ud800 is a lone surrogate"), "{error}");
+        assert_eq!(error.pointer(), Some("/parameters/body/description"));
+        // A real pair is a character.
+        let step = Step::from_json(r#"{"parameters": {"d": "\ud83d\ude00"}}"#).expect("a pair");
+        assert_eq!(step.parameters["d"], "😀");
+        let error = Step::from_json(r#"{"parameters": {"d": "\udc00"}}"#).expect_err("low alone");
+        assert!(error.message().starts_with("\\udc00 is a lone surrogate"), "{error}");
+    }
+
+    #[test]
+    fn shape_errors_say_what_is_expected() {
+        let error = Step::from_json(r#"{"parameters": []}"#).expect_err("shape");
+        assert!(error.message().contains("invalid type"), "{error}");
     }
 }

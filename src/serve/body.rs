@@ -2,7 +2,7 @@
 //! `{"parameters": {...}, "context": {...}}`, each refused with a located 4xx.
 
 use super::error::ApiError;
-use crate::endpoint::Step;
+use crate::endpoint::{Step, StepError};
 use crate::problem::json_kind;
 use crate::util::pointer::push_token;
 use axum::body::{Body, Bytes};
@@ -72,11 +72,17 @@ pub(super) async fn read_step(
         }
     })?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-        ApiError::new(
+        // Located in the text as sent: the line and column, and the value being read.
+        let located = StepError::new(&String::from_utf8_lossy(&bytes), error);
+        let answer = ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
-            format!("the body is not JSON: {error}"),
-        )
+            format!("the body is not JSON: {located}"),
+        );
+        match located.pointer() {
+            Some(pointer) => answer.at(pointer),
+            None => answer,
+        }
     })?;
     step_from_value(value)
 }
