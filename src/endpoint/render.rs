@@ -9,7 +9,8 @@
 use crate::problem::{Problem, excerpt, json_kind};
 use crate::util::pointer::{append_index, append_token};
 use serde_json::{Map, Value};
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 
 /// Bounds on the work one step may ask for, so hostile parameters cannot make rendering
 /// unbounded. Each limit that is hit is reported as an error at the parameter that hit it.
@@ -164,12 +165,12 @@ impl<'a> Renderer<'a> {
             }
         };
         if let [Piece::Expression(expression, steps)] = pieces.as_slice() {
-            let found = self.evaluate(expression, steps)?;
+            let found = self.evaluate(expression, steps)?.to_value();
             self.found.substitutions.push(Substitution {
                 pointer: self.pointer.clone(),
                 expression: (*expression).to_owned(),
             });
-            return Some(found.clone());
+            return Some(found);
         }
         if pieces.iter().all(|p| matches!(p, Piece::Text(_))) && !text.contains("$${") {
             return None;
@@ -178,9 +179,10 @@ impl<'a> Renderer<'a> {
         for piece in &pieces {
             match piece {
                 Piece::Text(literal) => out.push_str(literal),
-                Piece::Expression(expression, steps) => {
-                    append_as_text(&mut out, self.evaluate(expression, steps)?);
-                }
+                Piece::Expression(expression, steps) => match self.evaluate(expression, steps)? {
+                    Found::One(value) => append_as_text(&mut out, value),
+                    many => append_as_text(&mut out, &many.to_value()),
+                },
             }
         }
         Some(Value::String(out))
@@ -188,7 +190,7 @@ impl<'a> Renderer<'a> {
 
     /// Resolves one expression, counting it against the limits. `None` means a problem was
     /// recorded.
-    fn evaluate(&mut self, expression: &str, steps: &[Step<'_>]) -> Option<&'a Value> {
+    fn evaluate(&mut self, expression: &str, steps: &[Step<'_>]) -> Option<Found<'a>> {
         self.expressions += 1;
         if self.expressions > self.limits.max_expressions {
             if self.expressions == self.limits.max_expressions + 1 {
@@ -209,7 +211,8 @@ impl<'a> Renderer<'a> {
                 return None;
             }
         };
-        self.substituted += approximate_size(found);
+        // Counted before anything is copied: a wildcard over a large context stops here.
+        self.substituted += found.size();
         if self.substituted > self.limits.max_substituted_bytes {
             self.problem(format!(
                 "expressions substitute more than {} bytes in one step",
@@ -294,71 +297,225 @@ fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
 /// One step of a path: a field name or an array index.
 #[derive(Debug, PartialEq)]
 enum Step<'t> {
-    Field(&'t str),
-    Index(usize),
+    /// `.name`, or `['name']` for a name with dots, spaces or brackets in it.
+    Field(Cow<'t, str>),
+    /// `[2]`, or `[-1]` for the last item.
+    Index(i64),
+    /// `[*]` or `.*`: every item of an array, every value of an object.
+    Wildcard,
 }
 
-/// Parses `a.b[0].c` into its steps.
+impl fmt::Display for Step<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Field(name) if is_plain_name(name) => write!(f, ".{name}"),
+            Step::Field(name) => write!(f, "[{name:?}]"),
+            Step::Index(index) => write!(f, "[{index}]"),
+            Step::Wildcard => f.write_str("[*]"),
+        }
+    }
+}
+
+/// A name written after a dot: no dots, brackets, quotes, spaces, `$`, braces or `*`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '.' | '[' | ']' | '{' | '}' | '$' | '"' | '\'' | '*')
+        })
+}
+
+/// Parses the JSONPath subset Conductor users write: `a.b[0].c`, `a.items[-1]`,
+/// `a.plans[*].id` (or `a.plans.*.id`), `a['dotted.key']`. Filters, slices, unions and
+/// recursive descent are refused, each by name.
 fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
-    let invalid = |why: &str| format!("invalid expression ${{{expression}}}: {why}");
+    let invalid = |why: &str| {
+        format!(
+            "invalid expression ${{{}}}: {why}",
+            excerpt(expression, 200)
+        )
+    };
+    if expression.is_empty() {
+        return Err(invalid("it is empty"));
+    }
     let mut out = Vec::new();
-    for (n, segment) in expression.split('.').enumerate() {
-        let name_end = segment.find('[').unwrap_or(segment.len());
-        let name = &segment[..name_end];
-        if name.is_empty() {
-            return Err(invalid(if n == 0 && expression.is_empty() {
-                "it is empty"
-            } else {
-                "a path segment is empty"
-            }));
+    let mut rest = expression;
+    let mut first = true;
+    while !rest.is_empty() {
+        if let Some(inside) = rest.strip_prefix('[') {
+            let (step, after) = bracket(inside).map_err(|why| invalid(&why))?;
+            if first {
+                return Err(invalid("an expression starts with a name"));
+            }
+            out.push(step);
+            rest = after;
+            continue;
         }
-        if let Some(bad) = name
+        let name_part = if first {
+            rest
+        } else if let Some(after_dot) = rest.strip_prefix('.') {
+            if after_dot.starts_with('.') {
+                return Err(invalid(
+                    "recursive descent (`..`) is not supported: write the whole path",
+                ));
+            }
+            after_dot
+        } else {
+            return Err(invalid(&format!(
+                "unexpected `{}` after `{}`",
+                excerpt(rest, 40),
+                excerpt(&expression[..expression.len() - rest.len()], 80)
+            )));
+        };
+        first = false;
+        let end = name_part.find(['.', '[']).unwrap_or(name_part.len());
+        let name = &name_part[..end];
+        if name == "*" {
+            out.push(Step::Wildcard);
+        } else if name.is_empty() {
+            return Err(invalid("a path segment is empty"));
+        } else if let Some(bad) = name
             .chars()
-            .find(|c| c.is_whitespace() || matches!(c, ']' | '{' | '$' | '"' | '\''))
+            .find(|c| c.is_whitespace() || matches!(c, ']' | '{' | '}' | '$' | '"' | '\'' | '*'))
         {
-            return Err(invalid(&format!("unexpected {bad:?} in `{name}`")));
+            return Err(invalid(&format!(
+                "unexpected {bad:?} in `{}` (write a name like that as ['...'])",
+                excerpt(name, 80)
+            )));
+        } else {
+            out.push(Step::Field(Cow::Borrowed(name)));
         }
-        out.push(Step::Field(name));
-        let mut indexes = &segment[name_end..];
-        while !indexes.is_empty() {
-            let Some(close) = indexes.find(']') else {
-                return Err(invalid("`[` without `]`"));
-            };
-            let digits = &indexes[1..close];
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(&format!(
-                    "`[{digits}]` is not an array index (a non-negative integer)"
-                )));
-            }
-            let index = digits
-                .parse::<usize>()
-                .map_err(|_| invalid(&format!("index {digits} is too large")))?;
-            out.push(Step::Index(index));
-            indexes = &indexes[close + 1..];
-            if !indexes.is_empty() && !indexes.starts_with('[') {
-                return Err(invalid(&format!("unexpected `{indexes}` after `]`")));
-            }
-        }
+        rest = &name_part[end..];
     }
     Ok(out)
 }
 
+/// One bracket selector, `text` starting after its `[`: the step and the text after its `]`.
+fn bracket(text: &str) -> Result<(Step<'_>, &str), String> {
+    if let Some(quote) = text.chars().next().filter(|c| *c == '\'' || *c == '"') {
+        // A quoted key: `\` escapes the quote and itself.
+        let mut key = String::new();
+        let mut chars = text.char_indices().skip(1);
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, escaped)) => key.push(escaped),
+                    None => break,
+                },
+                c if c == quote => {
+                    let after = &text[at + 1..];
+                    let Some(after) = after.strip_prefix(']') else {
+                        return Err(format!(
+                            "a quoted key must be followed by `]`: [{quote}{key}{quote}"
+                        ));
+                    };
+                    return Ok((Step::Field(Cow::Owned(key)), after));
+                }
+                c => key.push(c),
+            }
+        }
+        return Err(format!("the quoted key [{quote}... has no closing {quote}"));
+    }
+    let Some(close) = text.find(']') else {
+        return Err("`[` without `]`".to_owned());
+    };
+    let inside = text[..close].trim();
+    let after = &text[close + 1..];
+    let step = match inside {
+        "*" => Step::Wildcard,
+        _ if inside.starts_with('?') => {
+            return Err(format!(
+                "JSONPath filters (`[{inside}]`) are not supported: take the whole list, or use [*], [n] or [-n]"
+            ));
+        }
+        _ if inside.contains(':') => {
+            return Err(format!(
+                "slices (`[{inside}]`) are not supported: use [*], [n] or [-n]"
+            ));
+        }
+        _ if inside.contains(',') => {
+            return Err(format!(
+                "unions (`[{inside}]`) are not supported: write one expression per value"
+            ));
+        }
+        _ => {
+            let digits = inside.strip_prefix('-').unwrap_or(inside);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "`[{inside}]` is not an index, [*], or a quoted key ['...']"
+                ));
+            }
+            Step::Index(
+                inside
+                    .parse::<i64>()
+                    .map_err(|_| format!("index {inside} is too large"))?,
+            )
+        }
+    };
+    Ok((step, after))
+}
+
+/// What an expression points at: one value, or the list a wildcard gathered.
+enum Found<'c> {
+    One(&'c Value),
+    Many(Vec<&'c Value>),
+}
+
+impl Found<'_> {
+    fn size(&self) -> usize {
+        match self {
+            Found::One(value) => approximate_size(value),
+            Found::Many(values) => 2 + values.iter().map(|v| approximate_size(v)).sum::<usize>(),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            Found::One(value) => (*value).clone(),
+            Found::Many(values) => Value::Array(values.iter().map(|v| (*v).clone()).collect()),
+        }
+    }
+}
+
 /// Follows an expression's path through the context, saying how far it got when it fails.
-fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<&'c Value, String> {
+/// After a wildcard the path applies to each value gathered, and values it does not fit are
+/// left out, as JSONPath does.
+fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<Found<'c>, String> {
     let (first, rest) = match steps.split_first() {
-        Some((Step::Field(name), rest)) => (*name, rest),
+        Some((Step::Field(name), rest)) => (name.as_ref(), rest),
         _ => return Err("an expression starts with a name".to_owned()),
     };
-    let mut current = context
-        .get(first)
-        .ok_or_else(|| format!("the context has no `{first}`{}", available(context)))?;
+    let mut current = context.get(first).ok_or_else(|| {
+        format!(
+            "the context has no `{}`{}",
+            excerpt(first, 80),
+            available(context)
+        )
+    })?;
     let mut walked = first.to_owned();
+    let mut at = 0;
     for step in rest {
+        at += 1;
         current = match (step, current) {
-            (Step::Field(name), Value::Object(fields)) => fields
-                .get(*name)
-                .ok_or_else(|| format!("`{walked}` has no field `{name}`{}", available(fields)))?,
-            (Step::Index(index), Value::Array(items)) => items.get(*index).ok_or_else(|| {
+            (Step::Wildcard, Value::Array(_) | Value::Object(_)) => {
+                let mut gathered = vec![current];
+                for step in &rest[at - 1..] {
+                    gathered = gathered
+                        .into_iter()
+                        .flat_map(|value| follow(step, value))
+                        .collect();
+                }
+                return Ok(Found::Many(gathered));
+            }
+            (Step::Field(name), Value::Object(fields)) => {
+                fields.get(name.as_ref()).ok_or_else(|| {
+                    format!(
+                        "`{walked}` has no field `{}`{}",
+                        excerpt(name, 80),
+                        available(fields)
+                    )
+                })?
+            }
+            (Step::Index(index), Value::Array(items)) => item(items, *index).ok_or_else(|| {
                 format!(
                     "`{walked}` has {} item{}; [{index}] is out of range",
                     items.len(),
@@ -367,8 +524,9 @@ fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<&'
             })?,
             (Step::Field(name), other) => {
                 return Err(format!(
-                    "`{walked}` is {}, so it has no field `{name}`",
-                    json_kind(other)
+                    "`{walked}` is {}, so it has no field `{}`",
+                    json_kind(other),
+                    excerpt(name, 80)
                 ));
             }
             (Step::Index(index), other) => {
@@ -377,18 +535,41 @@ fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<&'
                     json_kind(other)
                 ));
             }
+            (Step::Wildcard, other) => {
+                return Err(format!(
+                    "`{walked}` is {}, so [*] has nothing to take",
+                    json_kind(other)
+                ));
+            }
         };
-        match step {
-            Step::Field(name) => {
-                walked.push('.');
-                walked.push_str(name);
-            }
-            Step::Index(index) => {
-                let _ = write!(walked, "[{index}]");
-            }
-        }
+        let _ = write!(walked, "{step}");
     }
-    Ok(current)
+    Ok(Found::One(current))
+}
+
+/// One step from one value, as a wildcard's path takes it: what does not fit is left out.
+fn follow<'c>(step: &Step<'_>, value: &'c Value) -> Vec<&'c Value> {
+    match (step, value) {
+        (Step::Wildcard, Value::Array(items)) => items.iter().collect(),
+        (Step::Wildcard, Value::Object(fields)) => fields.values().collect(),
+        (Step::Field(name), Value::Object(fields)) => {
+            fields.get(name.as_ref()).into_iter().collect()
+        }
+        (Step::Index(index), Value::Array(items)) => item(items, *index).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `items[index]`, counting from the end for a negative index.
+fn item(items: &[Value], index: i64) -> Option<&Value> {
+    let at = if index < 0 {
+        items
+            .len()
+            .checked_sub(usize::try_from(index.unsigned_abs()).ok()?)?
+    } else {
+        usize::try_from(index).ok()?
+    };
+    items.get(at)
 }
 
 fn available(fields: &Map<String, Value>) -> String {
@@ -445,8 +626,71 @@ mod tests {
         object(json!({
             "workflow": { "workflowId": "wf-7", "input": { "n": 3, "ok": true, "none": null,
                 "ids": ["a", "b"], "customer": { "name": "Ada" }, "raw": "${workflow.workflowId}" } },
-            "lookup": { "output": { "response": { "body": { "plans": [ { "id": "p-1" } ] } } } }
+            "lookup": { "output": { "response": { "body": { "plans": [
+                { "id": "p-1", "tags": ["x"] }, { "id": "p-2", "tags": [] }, { "name": "no id" } ] } } } },
+            "cfg": { "dotted.key": "dot", "with space": 1, "it's": "quote", "[x]": "brackets" }
         }))
+    }
+
+    #[test]
+    fn jsonpath_as_conductor_users_write_it() {
+        // Every plan's id, as one list (the plan without an id is left out, as JSONPath does).
+        assert_eq!(
+            one("${lookup.output.response.body.plans[*].id}").0,
+            json!(["p-1", "p-2"])
+        );
+        assert_eq!(
+            one("${lookup.output.response.body.plans.*.id}").0,
+            json!(["p-1", "p-2"])
+        );
+        assert_eq!(
+            one("${lookup.output.response.body.plans[*].tags[*]}").0,
+            json!(["x"])
+        );
+        assert_eq!(one("${workflow.input.customer[*]}").0, json!(["Ada"]));
+        assert_eq!(one("${workflow.input.ids[-1]}").0, json!("b"));
+        assert_eq!(one("${workflow.input.ids[-2]}").0, json!("a"));
+        assert_eq!(one("${cfg['dotted.key']}").0, json!("dot"));
+        assert_eq!(one("${cfg[\"with space\"]}").0, json!(1));
+        assert_eq!(one("${cfg['it\\'s']}").0, json!("quote"));
+        assert_eq!(one("${cfg['[x]']}").0, json!("brackets"));
+        assert_eq!(
+            one("ids: ${lookup.output.response.body.plans[*].id}").0,
+            json!(r#"ids: ["p-1","p-2"]"#)
+        );
+    }
+
+    #[test]
+    fn unsupported_jsonpath_is_named() {
+        for (bad, says) in [
+            ("${workflow.input.ids[?(@ == 'a')]}", "filters"),
+            ("${workflow.input.ids[0:1]}", "slices"),
+            ("${workflow.input.ids[0,1]}", "unions"),
+            ("${workflow..ids}", "recursive descent"),
+            ("${cfg['open}", "no closing"),
+            ("${workflow.input.ids[x]}", "not an index"),
+        ] {
+            let (value, problems) = one(bad);
+            assert_eq!(value, json!(bad));
+            assert!(
+                problems.len() == 1 && problems[0].message.contains(says),
+                "{bad}: {problems:?}"
+            );
+        }
+        let (_, problems) = one("${workflow.input.ids[-3]}");
+        assert!(
+            problems[0]
+                .message
+                .contains("has 2 items; [-3] is out of range"),
+            "{problems:?}"
+        );
+        let (_, problems) = one("${workflow.input.n[*]}");
+        assert!(
+            problems[0]
+                .message
+                .contains("is a number, so [*] has nothing to take"),
+            "{problems:?}"
+        );
     }
 
     fn one(text: &str) -> (Value, Vec<Problem>) {
@@ -530,7 +774,7 @@ mod tests {
     #[test]
     fn syntax_errors() {
         for bad in [
-            "${", "x ${a.b", "${}", "${a..b}", "${a[x]}", "${a b}", "${a[0]x}",
+            "${", "x ${a.b", "${}", "${a..b}", "${a[x]}", "${a b}", "${a[0]x}", "${[0]}",
         ] {
             let (value, problems) = one(bad);
             assert_eq!(value, json!(bad));
