@@ -30,7 +30,7 @@ impl Default for Limits {
         Limits {
             max_expressions: 1_000,
             max_depth: 64,
-            max_substituted_bytes: 1 << 20,
+            max_substituted_bytes: 256 << 10,
         }
     }
 }

@@ -115,8 +115,13 @@ fn byte_offset(text: &str, line: usize, column: usize) -> usize {
 /// containers, keys and indexes, for text that may be invalid after that point.
 fn pointer_at(text: &str, offset: usize) -> String {
     enum Frame {
-        Object { key: Option<String>, expecting_key: bool },
-        Array { index: usize },
+        Object {
+            key: Option<String>,
+            expecting_key: bool,
+        },
+        Array {
+            index: usize,
+        },
     }
     let mut stack: Vec<Frame> = Vec::new();
     let bytes = text.as_bytes();
@@ -142,7 +147,10 @@ fn pointer_at(text: &str, offset: usize) -> String {
                         break;
                     }
                     let raw = &text[start..end.min(text.len())];
-                    *key = Some(serde_json::from_str(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_owned()));
+                    *key = Some(
+                        serde_json::from_str(&format!("\"{raw}\""))
+                            .unwrap_or_else(|_| raw.to_owned()),
+                    );
                 }
                 at = end + 1;
                 continue;
@@ -228,20 +236,29 @@ mod tests {
         let error = Step::from_json(r#"{"parameters": {"body": {"acl": [{"a": 1}, {"b": tru}]}}}"#)
             .expect_err("invalid");
         assert_eq!(error.pointer(), Some("/parameters/body/acl/1/b"));
-        assert!(error.to_string().ends_with("(at /parameters/body/acl/1/b)"), "{error}");
+        assert!(
+            error.to_string().ends_with("(at /parameters/body/acl/1/b)"),
+            "{error}"
+        );
     }
 
     #[test]
     fn lone_surrogates_are_named_as_such() {
         let error = Step::from_json(r#"{"parameters": {"body": {"description": "a\ud800b"}}}"#)
             .expect_err("lone surrogate");
-        assert!(error.message().starts_with("\\ud800 is a lone surrogate"), "{error}");
+        assert!(
+            error.message().starts_with("\\ud800 is a lone surrogate"),
+            "{error}"
+        );
         assert_eq!(error.pointer(), Some("/parameters/body/description"));
         // A real pair is a character.
         let step = Step::from_json(r#"{"parameters": {"d": "\ud83d\ude00"}}"#).expect("a pair");
         assert_eq!(step.parameters["d"], "😀");
         let error = Step::from_json(r#"{"parameters": {"d": "\udc00"}}"#).expect_err("low alone");
-        assert!(error.message().starts_with("\\udc00 is a lone surrogate"), "{error}");
+        assert!(
+            error.message().starts_with("\\udc00 is a lone surrogate"),
+            "{error}"
+        );
     }
 
     #[test]

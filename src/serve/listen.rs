@@ -2,14 +2,15 @@
 //! must send its request headers within a time limit (which also ends idle keep-alive
 //! connections), bodies have their own limit ([`super::DEFAULT_BODY_TIMEOUT`]), and the number
 //! of connections stays under the open-file limit. A new connection beyond the cap closes the
-//! oldest one (gracefully: a request in progress finishes), so a client that opens hundreds
-//! of idle connections cannot keep `/healthz` or anyone else out.
+//! oldest one (at once, unless it is answering a request, which may finish), so a client that
+//! opens hundreds of idle or half-sent connections cannot keep `/healthz` or anyone else out.
 
 use super::EditorApi;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -50,6 +51,22 @@ impl ConnectionLimits {
     pub fn with_max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self
+    }
+}
+
+/// One request being answered, counted for as long as it lives (also when dropped).
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn start(count: &Arc<AtomicUsize>) -> Busy {
+        count.fetch_add(1, Ordering::SeqCst);
+        Busy(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -111,17 +128,36 @@ pub async fn serve(
         let open = open.clone();
         let limits = limits.clone();
         tokio::spawn(async move {
+            // Requests of this connection being answered: a connection closed while none is
+            // goes at once, even halfway through sending a request head (which is what a slow
+            // client holding descriptors looks like); one answering a request gets the grace.
+            let answering = Arc::new(AtomicUsize::new(0));
+            let counted = {
+                let answering = answering.clone();
+                hyper::service::service_fn(move |request| {
+                    let service = service.clone();
+                    let busy = Busy::start(&answering);
+                    async move {
+                        let answer = hyper::service::Service::call(&service, request).await;
+                        drop(busy);
+                        answer
+                    }
+                })
+            };
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = builder.serve_connection(TokioIo::new(stream), counted);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
                 () = close.notified() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(limits.grace, connection).await;
+                    if answering.load(Ordering::SeqCst) > 0 {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(limits.grace, connection).await;
+                    }
+                    // Otherwise dropping the connection closes its socket now.
                 }
             }
             lock(&open).connections.retain(|(other, _)| *other != id);

@@ -1,9 +1,14 @@
 //! The `apikey-task` binary, run as a user would: exit codes, stdout, stderr, environment.
 
-use crate::support::{LiveEmulator, cli, fixture, root, run, stdout_json, text};
+use crate::support::{
+    self, ECHO_MODES, LiveEmulator, answer_server, cli, echo_server, fixture, rate_limited_forever,
+    root, run, run_bytes, run_within, scratch_dir, stdout_json, text, under_ulimit,
+};
 use apikey_task::emulator::Emulator;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const CANARY_KEY: &str = "sk_sandbox_CANARY_0f1e2d3c";
 const CANARY_JWT: &str = "eyJhbGciOi.CANARY.jwt";
@@ -396,4 +401,316 @@ fn the_published_schemas_are_the_ones_the_code_builds() {
         );
         jsonschema::validator_for(&published).expect("the published schema compiles");
     }
+}
+
+/// A loopback server made by `start` on a runtime of its own, kept running while the test
+/// runs the binary.
+fn served<T>(start: impl Future<Output = T>) -> (tokio::runtime::Runtime, T) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let served = runtime.block_on(start);
+    (runtime, served)
+}
+
+/// Stdout as one JSON document per line.
+fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn run_reports_a_rate_limit_beyond_any_clock_as_an_error_document() {
+    let (_runtime, (url, received)) = served(answer_server(rate_limited_forever()));
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", support::CANARY_KEY)
+            .arg("run")
+            .arg(fixture("valid/minimal.json"))
+            .args(["--server", &url]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let error = stdout_json(&output);
+    assert_eq!(error["error"]["kind"], "rate_limited");
+    assert_eq!(error["error"]["retryable"], true);
+    assert_eq!(error["error"]["retryAfterMs"], serde_json::json!(u64::MAX));
+    assert_eq!(received.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn one_bad_server_never_kills_a_batch() {
+    let (runtime, (limited, _)) = served(answer_server(rate_limited_forever()));
+    let emulator = LiveEmulator::start(Emulator::builder());
+    let input: Vec<String> = (0..20)
+        .map(|i| {
+            let server = if i % 3 == 0 {
+                limited.clone()
+            } else {
+                emulator.url()
+            };
+            serde_json::json!({
+                "parameters": { "server": server, "body": { "description": format!("key {i}") } }
+            })
+            .to_string()
+        })
+        .collect();
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", support::CANARY_KEY)
+            .args(["run", "--jsonl", "-"]),
+        Some(&input.join("\n")),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let results = json_lines(&output);
+    assert_eq!(results.len(), 20);
+    for (i, result) in results.iter().enumerate() {
+        if i % 3 == 0 {
+            assert_eq!(
+                result["error"]["kind"], "rate_limited",
+                "line {i}: {result}"
+            );
+        } else {
+            assert_eq!(
+                result["response"]["body"]["description"],
+                format!("key {i}"),
+                "line {i}: {result}"
+            );
+        }
+    }
+    assert_eq!(emulator.created(), 13);
+    drop(runtime);
+}
+
+#[test]
+fn a_line_that_is_not_utf8_gets_its_own_record() {
+    let emulator = LiveEmulator::start(Emulator::builder());
+    let valid = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "fine"}}}"#;
+    let prefix = br#"{"parameters": {"body": {"description": ""#;
+    let mut input = valid.as_bytes().to_vec();
+    input.push(b'\n');
+    input.extend_from_slice(prefix);
+    input.extend_from_slice(b"\xff\xfe\"}}}\n");
+    input.extend_from_slice(valid.as_bytes());
+    input.push(b'\n');
+    let expected = serde_json::json!({
+        "line": 2,
+        "error": format!("not UTF-8: invalid byte at offset {}", prefix.len())
+    });
+
+    let output = run_bytes(cli().args(["test-request", "--jsonl", "-"]), &input);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let reports = json_lines(&output);
+    assert_eq!(reports.len(), 3);
+    assert_eq!(reports[1], expected);
+    for report in [&reports[0], &reports[2]] {
+        assert_eq!(report["valid"], true, "{report}");
+    }
+
+    let output = run_bytes(
+        cli().env("REBILLY_API_KEY", support::CANARY_KEY).args([
+            "run",
+            "--jsonl",
+            "-",
+            "--server",
+            &emulator.url(),
+        ]),
+        &input,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let results = json_lines(&output);
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1], expected);
+    for result in [&results[0], &results[2]] {
+        assert_eq!(result["response"]["statusCode"], 201, "{result}");
+    }
+    assert_eq!(emulator.created(), 2);
+}
+
+#[test]
+fn run_never_prints_a_credential_the_server_echoes() {
+    let (_runtime, echo) = served(echo_server());
+    for (variable, value) in [
+        ("REBILLY_API_KEY", support::CANARY_KEY),
+        ("REBILLY_JWT", support::CANARY_JWT),
+    ] {
+        for mode in ECHO_MODES {
+            let output = run(
+                cli()
+                    .env(variable, value)
+                    .env("RUST_LOG", "trace")
+                    .arg("run")
+                    .arg(fixture("valid/minimal.json"))
+                    .args(["--server", &format!("{echo}/{mode}")]),
+                None,
+            );
+            let stdout = text(&output.stdout);
+            assert!(
+                stdout.contains("<redacted>"),
+                "{variable} {mode}: the echo is shown redacted: {stdout}"
+            );
+            for stream in [stdout, text(&output.stderr)] {
+                assert!(!stream.contains("CANARY"), "{variable} {mode}: {stream}");
+            }
+        }
+    }
+}
+
+#[test]
+fn test_request_names_allow_server_for_a_server_nobody_allowed() {
+    let step = fixture("invalid/server-not-allowed.json");
+    let output = run(cli().arg("test-request").arg(&step), None);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = stdout_json(&output);
+    assert_eq!(report["errors"][0]["path"], "/server");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--allow-server https://collector.example.net")),
+        "{report}"
+    );
+
+    let output = run(
+        cli()
+            .args(["--allow-server", "https://collector.example.net"])
+            .arg("test-request")
+            .arg(&step),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let report = stdout_json(&output);
+    assert_eq!(report["valid"], true);
+    assert_eq!(
+        report["request"]["url"],
+        "https://collector.example.net/org-1/api-keys"
+    );
+}
+
+#[test]
+fn a_65_kb_url_is_invalid_and_never_sent() {
+    let (_runtime, (url, received)) = served(answer_server(Vec::new()));
+    let long = "o".repeat(65_000);
+    let dir = scratch_dir("long-url");
+    let path = dir.join("step.json");
+    let step = serde_json::json!({
+        "parameters": {
+            "organizationId": long,
+            "server": format!("{url}/{{organizationId}}"),
+            "body": { "description": "long" }
+        }
+    });
+    std::fs::write(&path, step.to_string()).expect("write step");
+
+    let output = run(cli().arg("test-request").arg(&path), None);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = stdout_json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"][0]["path"], "/organizationId");
+    let message = report["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("8000"), "{message}");
+
+    let output = run(
+        cli()
+            .env("REBILLY_API_KEY", support::CANARY_KEY)
+            .arg("run")
+            .arg(&path),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(!stdout.contains(&"o".repeat(100)), "the value is quoted");
+    let error = stdout_json(&output);
+    assert_eq!(error["error"]["kind"], "invalid_step");
+    assert_eq!(error["error"]["outcomeUnknown"], false);
+    assert_eq!(error["error"]["errors"][0]["path"], "/organizationId");
+    assert!(
+        error["error"]["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("8000")),
+        "{error}"
+    );
+    assert_eq!(received.load(Ordering::SeqCst), 0, "nothing was sent");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn references_that_fan_out_are_refused_promptly() {
+    // Thing -> S0; each S(n) refers to S(n+1) twice, down to S30: 2^30 copies inlined.
+    let mut schemas = serde_json::Map::new();
+    schemas.insert(
+        "Thing".into(),
+        serde_json::json!({ "$ref": "#/components/schemas/S0" }),
+    );
+    for level in 0..30 {
+        let next = format!("#/components/schemas/S{}", level + 1);
+        schemas.insert(
+            format!("S{level}"),
+            serde_json::json!({ "type": "object",
+                                "properties": { "a": { "$ref": next }, "b": { "$ref": next } } }),
+        );
+    }
+    schemas.insert("S30".into(), serde_json::json!({ "type": "string" }));
+    let definition = serde_json::json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Fan-out", "version": "1" },
+        "servers": [{ "url": "https://things.example.com" }],
+        "paths": { "/things": { "post": {
+            "operationId": "PostThing",
+            "requestBody": { "required": true, "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/Thing" } } } },
+            "responses": { "201": { "description": "Created" } }
+        } } },
+        "components": { "schemas": schemas }
+    });
+    let dir = scratch_dir("fan-out");
+    let path = dir.join("fan-out.openapi.json");
+    std::fs::write(&path, definition.to_string()).expect("write definition");
+
+    let output = run_within(
+        cli()
+            .arg("--definition")
+            .arg(&path)
+            .arg("test-request")
+            .arg(fixture("valid/minimal.json")),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("more than 200000 JSON values"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_batch_waits_for_descriptors_instead_of_failing() {
+    let emulator = LiveEmulator::start(Emulator::builder().unlimited());
+    let input: Vec<String> = (0..300)
+        .map(|i| {
+            serde_json::json!({ "parameters": { "body": { "description": format!("key {i}") } } })
+                .to_string()
+        })
+        .collect();
+    let output = run_within(
+        under_ulimit(64)
+            .env("REBILLY_API_KEY", support::CANARY_KEY)
+            .args(["run", "--jsonl", "-", "--concurrency", "512"])
+            .args(["--server", &emulator.url()]),
+        input.join("\n").as_bytes(),
+        Duration::from_secs(120),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("requests in flight"), "{stderr}");
+    let results = json_lines(&output);
+    assert_eq!(results.len(), 300);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["response"]["statusCode"], 201, "line {i}: {result}");
+        assert_eq!(
+            result["response"]["body"]["description"],
+            format!("key {i}"),
+            "line {i}"
+        );
+    }
+    assert_eq!(emulator.created(), 300);
 }

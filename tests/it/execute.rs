@@ -2,8 +2,8 @@
 //! answers the emulator does not give, and raw TCP servers for broken connections.
 
 use crate::support::{
-    CANARY_KEY, credentials, emulator, endpoint, fast_executor, no_retry_executor, raw_server,
-    refused_url, step,
+    CANARY_KEY, answer_server, credentials, emulator, endpoint, fast_executor, no_retry_executor,
+    raw_server, refused_url, step,
 };
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::{Redact, ReturnedSecret, SecretSink, SecretSinkError};
@@ -11,7 +11,7 @@ use apikey_task::{
     Credentials, Definition, Endpoint, ErrorKind, Executor, Step, TaskError, WorkflowState,
 };
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::error::Error as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,18 +118,29 @@ async fn success_emits_output_and_hands_the_secret_to_the_sink() {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 
-    insta::assert_json_snapshot!("emulator_success", json, {
-        ".response.headers.date" => "[date]",
-        ".response.headers.location" => "[location]",
-        ".response.headers[\"content-length\"]" => "[length]",
-        ".response.body.id" => "[id]",
-        ".response.body.secretKey" => "[vault reference]",
-        ".response.body.createdTime" => "[time]",
-        ".response.body.updatedTime" => "[time]",
-        ".response.body._links[].href" => "[href]",
-        ".request.url" => "[url]",
-        ".request.durationMs" => "[ms]",
-    });
+    // Redacted here and snapshotted as text: insta's own JSON writer does not know serde_json's
+    // exact numbers (the `exact-numbers` feature).
+    let mut redacted = json.clone();
+    for (pointer, placeholder) in [
+        ("/response/headers/date", "[date]"),
+        ("/response/headers/location", "[location]"),
+        ("/response/headers/content-length", "[length]"),
+        ("/response/body/id", "[id]"),
+        ("/response/body/secretKey", "[vault reference]"),
+        ("/response/body/createdTime", "[time]"),
+        ("/response/body/updatedTime", "[time]"),
+        ("/response/body/_links/0/href", "[href]"),
+        ("/request/url", "[url]"),
+        ("/request/durationMs", "[ms]"),
+    ] {
+        if let Some(slot) = redacted.pointer_mut(pointer) {
+            *slot = Value::String(placeholder.to_owned());
+        }
+    }
+    insta::assert_snapshot!(
+        "emulator_success",
+        serde_json::to_string_pretty(&redacted).expect("JSON")
+    );
     assert_eq!(emulator.created(), 1);
 }
 
@@ -765,4 +776,78 @@ async fn an_idempotent_read_is_retried_after_a_server_error() {
         .expect("read after one retry");
     assert_eq!(output.request.attempts, 2);
     assert_eq!(output.response.body["id"], "api_key_1");
+}
+
+#[tokio::test]
+async fn credentials_go_only_to_servers_written_in_the_step_or_allowed() {
+    let (url, received) = answer_server(crate::support::http_answer(
+        "201 Created",
+        &[("Content-Type", "application/json")],
+        r#"{"id": "k1"}"#,
+    ))
+    .await;
+    let host = url.trim_start_matches("http://").to_owned();
+    let refused = |error: &TaskError| {
+        assert_eq!(error.kind(), ErrorKind::InvalidStep, "{error}");
+        assert!(
+            error.problems().iter().any(|p| p.path == "/server"),
+            "{:?}",
+            error.problems()
+        );
+    };
+
+    // Workflow data names a live loopback server as the host: refused, nothing sent.
+    let from_data: Step = serde_json::from_value(json!({
+        "parameters": { "server": "http://${workflow.input.host}/x",
+                        "body": { "description": "x" } },
+        "context": { "workflow": { "input": { "host": host } } }
+    }))
+    .expect("step");
+    let error = fast_executor()
+        .execute(&endpoint(), from_data, &credentials(), &Redact)
+        .await
+        .expect_err("a host from workflow data is refused");
+    refused(&error);
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // A literal server that is neither the definition's nor loopback: refused, nothing sent.
+    let collector = "https://collector.example.net";
+    let error = fast_executor()
+        .execute(
+            &endpoint(),
+            step(collector, json!({ "description": "x" })),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect_err("a server nobody allowed is refused");
+    refused(&error);
+    assert!(
+        error.problems()[0].message.contains("allow_server"),
+        "{:?}",
+        error.problems()
+    );
+
+    // Allowed by the operator: the same step is valid (and not sent anywhere here).
+    let allowed = Endpoint::builder()
+        .allow_server(collector)
+        .build()
+        .expect("endpoint");
+    let report = allowed.test_request(
+        step(collector, json!({ "description": "x" })),
+        Some(&credentials()),
+    );
+    assert!(report.valid, "{:?}", report.errors);
+    assert_eq!(report.request.url, format!("{collector}/api-keys"));
+    // The loopback server named literally is fine too (and this time receives the request).
+    fast_executor()
+        .execute(
+            &endpoint(),
+            step(&url, json!({ "description": "x" })),
+            &credentials(),
+            &Redact,
+        )
+        .await
+        .expect("a literal loopback server");
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

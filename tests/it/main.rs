@@ -16,8 +16,10 @@ mod hostile;
 mod input_schema;
 mod layout;
 mod load;
+mod numbers;
 mod properties;
 mod serve;
+mod slow_clients;
 mod task;
 #[cfg(feature = "temporal")]
 mod temporal;

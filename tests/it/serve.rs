@@ -2,16 +2,18 @@
 //! client, and the project's emulator as the API for `/v1/run`.
 
 use crate::support::{
-    CANARY_KEY, cli, credentials, emulator, endpoint, fixture, fixture_files, root, run,
-    stdout_json,
+    CANARY_JWT, CANARY_KEY, ECHO_MODES, ServeProcess, answer_server, cli, credentials, echo_server,
+    emulator, endpoint, fixture, fixture_files, http_answer, root, run, stdout_json,
 };
 use apikey_task::emulator::Emulator;
 use apikey_task::serve::EditorApi;
-use apikey_task::{Endpoint, Executor, Step};
+use apikey_task::{Credentials, CredentialsSource, Endpoint, Executor, RetryPolicy, Secret, Step};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// The embedded endpoint, shared as the server holds it.
 fn shared() -> Arc<Endpoint> {
@@ -532,23 +534,12 @@ async fn by_default_only_loopback_host_names_are_answered() {
 /// the Host guard on, and the same report as `apikey-task test-request` prints.
 #[tokio::test]
 async fn the_cli_serves_what_the_cli_prints() {
-    use std::io::BufRead;
-    let mut child = cli()
-        .args(["serve", "--port", "0"])
-        .env("REBILLY_API_KEY", CANARY_KEY)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    let base = first
-        .trim()
-        .strip_prefix("serving on ")
-        .unwrap_or_default()
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let server = ServeProcess::start(
+        cli()
+            .args(["serve", "--port", "0"])
+            .env("REBILLY_API_KEY", CANARY_KEY),
+    );
+    let base = server.base.clone();
 
     let fixture = fixture("invalid/allowed-ips-private-v4.json");
     let (status, report) = post_json(
@@ -570,9 +561,6 @@ async fn the_cli_serves_what_the_cli_prints() {
         status_for_host(&base, Some("rebind.evil.test")).await,
         "421"
     );
-
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
@@ -696,4 +684,265 @@ fn arbitrary_bodies_never_get_a_5xx() {
     TestRunner::new(config)
         .run(&step, |step| check(step.to_string().into_bytes()))
         .expect("arbitrary steps");
+}
+
+/// A credentials store that fails the worst way: it panics.
+struct Panicking;
+
+impl CredentialsSource for Panicking {
+    fn credentials(&self) -> Option<Credentials> {
+        panic!("the credential store broke (a test's deliberate panic)")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_a_json_500_and_the_server_lives_on() {
+    let (target, received) = answer_server(http_answer(
+        "201 Created",
+        &[("Content-Type", "application/json")],
+        r#"{"id": "k1"}"#,
+    ))
+    .await;
+    let server = EditorApi::builder(shared())
+        .credentials(Panicking)
+        .allow_run(Executor::builder().build().expect("executor"))
+        .allow_run_to(target.clone())
+        .build()
+        .expect("server");
+    let base = start(server).await;
+    let step = json!({
+        "parameters": { "server": target, "body": { "description": "x" } }
+    })
+    .to_string();
+    for route in ["v1/test-request", "v1/run"] {
+        let (status, error) = post_json(&base, route, step.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{route}: {error}"
+        );
+        assert_eq!(error["error"]["kind"], "internal", "{route}: {error}");
+        assert!(error["error"]["message"].is_string(), "{route}: {error}");
+    }
+    assert_eq!(received.load(Ordering::SeqCst), 0, "the panic came first");
+    let (status, health) = answer(
+        crate::support::http()
+            .get(format!("{base}healthz"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!((status, &health["status"]), (StatusCode::OK, &json!("ok")));
+}
+
+#[tokio::test]
+async fn run_answers_never_hold_a_credential_the_server_echoes() {
+    let echo = echo_server().await;
+    for credentials in [
+        Credentials::ApiKey(Secret::new(CANARY_KEY)),
+        Credentials::Bearer(Secret::new(CANARY_JWT)),
+    ] {
+        let server = EditorApi::builder(shared())
+            .credentials(credentials)
+            .allow_run(
+                Executor::builder()
+                    .retry(RetryPolicy::never())
+                    .build()
+                    .expect("executor"),
+            )
+            .allow_run_to(echo.clone())
+            .build()
+            .expect("server");
+        let base = start(server).await;
+        for mode in ECHO_MODES {
+            let step = json!({
+                "parameters": { "server": format!("{echo}/{mode}"),
+                                "body": { "description": "echo" } }
+            });
+            // `answer` fails on any CANARY in the text.
+            let (status, answer) = post_json(&base, "v1/run", step.to_string()).await;
+            match mode {
+                "created" | "escaped-created" => {
+                    assert_eq!(status, StatusCode::OK, "{mode}: {answer}");
+                    assert_eq!(answer["response"]["body"]["echo"], "<redacted>", "{answer}");
+                }
+                "problem" | "escaped" => {
+                    assert_eq!(status, StatusCode::BAD_GATEWAY, "{mode}: {answer}");
+                    assert_eq!(answer["error"]["kind"], "unprocessable", "{answer}");
+                    assert!(
+                        answer["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("rejected key <redacted>")),
+                        "{answer}"
+                    );
+                }
+                _ => {
+                    assert_eq!(status, StatusCode::BAD_GATEWAY, "{mode}: {answer}");
+                    assert_eq!(answer["error"]["kind"], "server_error", "{answer}");
+                    assert_eq!(
+                        answer["response"]["body"],
+                        "internal error while handling key <redacted>"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `GetCustomerr0`, `GetCustomerr1`, ...: near an operationId, never one.
+fn misspelt_permissions(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("GetCustomerr{i}")).collect()
+}
+
+/// A step of one ACL entry with `count` misspelt permissions.
+fn many_permissions(count: usize) -> Value {
+    json!({
+        "parameters": {
+            "organizationId": "org-1",
+            "body": { "description": "many", "acl": [
+                { "scope": {}, "permissions": misspelt_permissions(count) }
+            ] }
+        }
+    })
+}
+
+/// The most errors a report lists (100 and one that counts the rest), and the longest message
+/// (1 KiB and a note of the full length).
+const MAX_LISTED: usize = 101;
+const MAX_MESSAGE: usize = 1100;
+
+fn assert_bounded(report: &Value) {
+    let errors = report["errors"].as_array().expect("errors");
+    assert!(errors.len() <= MAX_LISTED, "{} errors", errors.len());
+    for problem in errors
+        .iter()
+        .chain(report["warnings"].as_array().expect("warnings"))
+    {
+        let message = problem["message"].as_str().unwrap_or_default();
+        assert!(
+            message.len() <= MAX_MESSAGE,
+            "{} bytes: {message}",
+            message.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_stay_bounded_whatever_the_step_quotes() {
+    let base = default_server().await;
+    // Ten context keys of 20 KB each (their names), and 1,000 expressions naming a key that is
+    // not there: each message would list every key name.
+    let context: serde_json::Map<String, Value> = (0..10)
+        .map(|i| (format!("k{i}{}", "x".repeat(20_000)), json!("v")))
+        .collect();
+    let step = json!({
+        "parameters": {
+            "organizationId": "org-1",
+            "body": { "description": vec!["${c.q}"; 1000].join(" ") }
+        },
+        "context": context
+    })
+    .to_string();
+    assert!(
+        (200_000..apikey_task::serve::DEFAULT_BODY_LIMIT).contains(&step.len()),
+        "{}",
+        step.len()
+    );
+    let response = crate::support::http()
+        .post(format!("{base}v1/test-request"))
+        .header("content-type", "application/json")
+        .body(step)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("body");
+    eprintln!("bounded answer: {} bytes", text.len());
+    assert!(text.len() < 1_000_000, "{} bytes", text.len());
+    let report: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"][0]["path"], "/body/description");
+    assert_bounded(&report);
+
+    // 15,500 misspelt permissions do not fit the default body limit...
+    let (status, error) = post_json(
+        &base,
+        "v1/test-request",
+        many_permissions(15_500).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error["error"]["kind"], "body_too_large");
+}
+
+#[test]
+fn a_report_lists_a_hundred_errors_and_counts_the_rest() {
+    let step: Step = serde_json::from_value(many_permissions(15_500)).expect("step");
+    let started = std::time::Instant::now();
+    let report = endpoint().test_request(step, Some(&credentials()));
+    eprintln!(
+        "15,500 misspelt permissions: test request in {:?} (library)",
+        started.elapsed()
+    );
+    let report = serde_json::to_value(&report).expect("JSON");
+    assert_eq!(report["valid"], false);
+    assert_bounded(&report);
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), MAX_LISTED);
+    assert_eq!(errors[0]["path"], "/body/acl/0/permissions/0");
+    let last = &errors[MAX_LISTED - 1];
+    assert_eq!(last["path"], "");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("15400 more errors not listed")),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_costly_checks_run() {
+    let server = EditorApi::builder(shared())
+        .credentials(credentials())
+        .body_limit(1 << 20)
+        .build()
+        .expect("server");
+    let base = start(server).await;
+    // The 15,500 permissions, referenced four times through `${p}`.
+    let costly = json!({
+        "parameters": {
+            "organizationId": "org-1",
+            "body": { "description": "many", "acl": vec![
+                json!({ "scope": {}, "permissions": "${p}" }); 4
+            ] }
+        },
+        "context": { "p": misspelt_permissions(15_500) }
+    })
+    .to_string();
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let (base, costly) = (base.clone(), costly.clone());
+            tokio::spawn(async move { post_json(&base, "v1/test-request", costly).await })
+        })
+        .collect();
+    // Let both reach the server before asking for health.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let health = crate::support::http()
+        .get(format!("{base}healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("healthz answers within 5 s");
+    let took = started.elapsed();
+    let pending = calls.iter().filter(|call| !call.is_finished()).count();
+    eprintln!("healthz under 2 costly checks: {took:?} ({pending} of them still running)");
+    assert_eq!(health.status(), StatusCode::OK);
+    for call in calls {
+        let (status, report) = call.await.expect("costly call");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(report["valid"], false);
+        assert_bounded(&report);
+    }
 }
