@@ -18,6 +18,7 @@ mod layout;
 mod load;
 mod numbers;
 mod properties;
+mod reference;
 mod serve;
 mod slow_clients;
 mod task;
