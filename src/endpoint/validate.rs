@@ -152,6 +152,11 @@ impl BodyValidator {
             ) {
                 continue;
             }
+            // The API ignores read-only fields, whatever their values; only the strict
+            // client-side check reports them (as read-only, in the walk below).
+            if !strict && self.in_read_only_field(error.instance_path().as_str()) {
+                continue;
+            }
             let pointer = format!("/body{}", error.instance_path().as_str());
             findings.error(pointer, schema_message(error.kind(), error.instance()));
         }
@@ -161,6 +166,15 @@ impl BodyValidator {
             strict,
         };
         walk.value(&self.shape, body, &mut pointer, findings);
+    }
+
+    /// Whether a JSON Pointer into the body lies in a top-level read-only field.
+    fn in_read_only_field(&self, pointer: &str) -> bool {
+        let first = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
+        let name = first.replace("~1", "/").replace("~0", "~");
+        self.shape
+            .property(&name)
+            .is_some_and(|property| property.read_only)
     }
 
     fn check_format(&self, format: Format, text: &str, pointer: &str, findings: &mut Findings) {
