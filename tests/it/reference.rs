@@ -199,7 +199,9 @@ fn documented_extra_rule(error: &apikey_task::Problem) -> bool {
         || error.message.contains("unknown permission")
         || error.message.contains("unknown field")
         || error.message.contains("unknown property")
-        || (error.message.contains("does not match the pattern ^[\\w-]+$")
+        || (error
+            .message
+            .contains("does not match the pattern ^[\\w-]+$")
             && !error.message.is_ascii())
 }
 
@@ -293,4 +295,66 @@ fn nothing_the_reference_rejects_is_accepted() {
         stricter_without_reason.is_empty(),
         "rejected for no documented rule: {stricter_without_reason:#?}"
     );
+}
+
+/// The emulator's problem answers (401, 422, 429) against the reference document's own
+/// response schemas: the definition's problem details and the emulator agree with Rebilly's.
+#[tokio::test]
+async fn the_emulators_problem_answers_satisfy_the_reference() {
+    let path = root().join("../shared/reference/rebilly-api-keys.openapi.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: the reference document is not here (CI has it)");
+        return;
+    };
+    let reference: Value = serde_json::from_str(&text).expect("the reference is JSON");
+    let running = crate::support::emulator(
+        apikey_task::emulator::Emulator::builder()
+            .rate_limit(1, std::time::Duration::from_secs(600)),
+    )
+    .await;
+    let post = |key: Option<&'static str>, body: &'static str| {
+        let mut request = crate::support::http()
+            .post(format!("{}/api-keys", running.url()))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("REB-APIKEY", key);
+        }
+        async move {
+            let response = request.send().await.expect("answer");
+            let status = response.status().as_u16();
+            let body: Value =
+                serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+            (status, body)
+        }
+    };
+    let answers = [
+        post(None, r#"{"description": "x"}"#).await,
+        post(Some("any"), r#"{"type": "nope"}"#).await,
+        post(Some("any"), r#"{"description": "x"}"#).await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [401, 422, 429]);
+    for (status, body) in answers {
+        let component = reference
+            .pointer(&format!("/paths/~1api-keys/post/responses/{status}/$ref"))
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/components/responses/"))
+            .expect("the reference documents this status");
+        let schema = reference
+            .pointer(&format!(
+                "/components/responses/{component}/content/application~1json/schema/$ref"
+            ))
+            .and_then(Value::as_str)
+            .expect("a schema reference");
+        // The whole document as the root, so that its `$ref`s resolve.
+        let mut root_schema = reference.clone();
+        root_schema["$ref"] = json!(schema);
+        let validator = jsonschema::validator_for(&root_schema).expect("compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{status} {body}: {errors:?}");
+    }
 }
