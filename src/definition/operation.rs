@@ -356,6 +356,9 @@ pub(crate) struct Variable {
     pub description: Option<String>,
     /// A usable default; a placeholder default such as `{organizationId}` is none.
     pub default: Option<String>,
+    /// The definition's `enum` for it, if any: the only values a variable in a server's host
+    /// may take without an operator allowing more.
+    pub allowed: Vec<String>,
 }
 
 impl Server {
@@ -396,6 +399,14 @@ impl Server {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 default,
+                allowed: spec
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
             });
         }
         Ok(Server {

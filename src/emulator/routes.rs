@@ -249,7 +249,9 @@ fn lenient_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
 fn replace_lone_surrogates(text: &str) -> String {
     let unit = |at: usize| -> Option<u16> {
         let hex = text.get(at + 2..at + 6)?;
-        text[at..].starts_with("\\u").then(|| u16::from_str_radix(hex, 16).ok())?
+        text[at..]
+            .starts_with("\\u")
+            .then(|| u16::from_str_radix(hex, 16).ok())?
     };
     let mut out = String::with_capacity(text.len());
     let mut at = 0;

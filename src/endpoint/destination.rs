@@ -2,7 +2,7 @@
 //! URLs the operator allowed. Workflow data can choose among them but never add to them: a
 //! base URL's scheme, host and port are written in the step, not produced by an expression.
 
-use crate::definition::{DefinitionError, DefinitionErrorKind, Operation};
+use crate::definition::{DefinitionError, DefinitionErrorKind, Operation, Server};
 use crate::problem::Findings;
 use std::net::IpAddr;
 
@@ -45,11 +45,7 @@ pub(crate) struct Destinations {
 
 impl Destinations {
     pub fn new(operation: &Operation, allowed: &[String]) -> Result<Self, DefinitionError> {
-        let defined = operation
-            .servers
-            .iter()
-            .filter_map(|server| origin_of(&template_placeholders(&server.url)))
-            .collect();
+        let defined = operation.servers.iter().flat_map(server_origins).collect();
         let allowed = allowed
             .iter()
             .map(|base| {
@@ -78,8 +74,10 @@ impl Destinations {
 
     /// Checks a step's own base URL (`server` as `https://...`), rendered from `template` as
     /// written: its authority must be literal, and its origin one that may receive credentials.
-    pub fn check(&self, template: &str, rendered: &str, findings: &mut Findings) {
-        if let Some(literal) = crate::endpoint::render::before_first_expression(template)
+    /// Checks the final URL of every request, and for a step's own base URL (`template`, as
+    /// written before rendering) that its authority is literal.
+    pub fn check(&self, template: Option<&str>, rendered: &str, findings: &mut Findings) {
+        if let Some(literal) = template.and_then(crate::endpoint::render::before_first_expression)
             && !authority_is_complete(literal)
         {
             findings.error(
@@ -107,6 +105,43 @@ impl Destinations {
             ),
         );
     }
+}
+
+/// The origins a definition server can have: one when its host is written out; one per
+/// combination of `enum` values when variables fill the host (at most 256); none when a host
+/// variable may be anything, since then only the operator can say where it may go.
+fn server_origins(server: &Server) -> Vec<String> {
+    const MOST: usize = 256;
+    let authority_end = server
+        .url
+        .find("://")
+        .map(|at| at + 3)
+        .and_then(|start| server.url[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(server.url.len());
+    let authority = &server.url[..authority_end];
+    let mut urls = vec![authority.to_owned()];
+    for variable in &server.variables {
+        let placeholder = format!("{{{}}}", variable.name);
+        if !authority.contains(&placeholder) {
+            continue;
+        }
+        if variable.allowed.is_empty() {
+            return Vec::new();
+        }
+        urls = urls
+            .iter()
+            .flat_map(|url| {
+                variable
+                    .allowed
+                    .iter()
+                    .map(|value| url.replace(&placeholder, value))
+            })
+            .take(MOST)
+            .collect();
+    }
+    urls.iter()
+        .filter_map(|url| origin_of(&template_placeholders(url)))
+        .collect()
 }
 
 /// Whether literal text before an expression already holds `scheme://host[:port]/`.

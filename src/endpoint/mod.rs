@@ -311,12 +311,14 @@ impl Endpoint {
         self.check_parameter_names(params, &mut findings);
         let url = url::url(&self.operation, params, &mut findings);
         self.path_validators.check(params, &mut findings);
-        if let (Some(template), Some(Value::String(server))) =
-            (&server_template, params.get("server"))
-            && server.contains("://")
-            && !findings.errors.iter().any(|e| e.path == "/server")
-        {
-            self.destinations.check(template, server, &mut findings);
+        // Every request's destination, named server or not; a step's own base URL is also
+        // checked for an authority that came from an expression.
+        if !findings.errors.iter().any(|e| e.path == "/server") {
+            let own_base = match params.get("server") {
+                Some(Value::String(server)) if server.contains("://") => server_template.as_deref(),
+                _ => None,
+            };
+            self.destinations.check(own_base, &url, &mut findings);
         }
         let headers = headers::headers(&self.operation, params, credentials, &mut findings);
         let sends_body = self.check_body(params, &mut findings);

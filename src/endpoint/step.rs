@@ -36,7 +36,7 @@ pub struct StepError {
 
 impl StepError {
     /// Explains `error`, which serde_json gave for `text`.
-    pub fn new(text: &str, error: serde_json::Error) -> Self {
+    pub(crate) fn new(text: &str, error: serde_json::Error) -> Self {
         let offset = byte_offset(text, error.line(), error.column());
         let pointer = (error.line() > 0).then(|| pointer_at(text, offset));
         let message = match lone_surrogate(text, offset) {
@@ -96,19 +96,19 @@ impl std::error::Error for StepError {
     }
 }
 
-/// The byte offset of a 1-based line and column (a column counts characters).
+/// The byte offset of a 1-based line and column as serde_json counts them (a column counts
+/// bytes), moved back to a character boundary.
 fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     let start = text
         .split_inclusive('\n')
         .take(line.saturating_sub(1))
         .map(str::len)
         .sum::<usize>();
-    let rest = &text[start.min(text.len())..];
-    start
-        + rest
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map_or(rest.len(), |(at, _)| at)
+    let mut at = (start + column.saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// The JSON Pointer of the value the text is in at `offset`: a small scan that follows the
@@ -240,6 +240,13 @@ mod tests {
             error.to_string().ends_with("(at /parameters/body/acl/1/b)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn columns_count_bytes_so_text_before_the_error_may_be_any_script() {
+        let error = Step::from_json(r#"{"parameters": {"d": "Ключ для команды", "e": tru}}"#)
+            .expect_err("invalid");
+        assert_eq!(error.pointer(), Some("/parameters/e"), "{error}");
     }
 
     #[test]

@@ -170,7 +170,11 @@ impl BodyValidator {
 
     /// Whether a JSON Pointer into the body lies in a top-level read-only field.
     fn in_read_only_field(&self, pointer: &str) -> bool {
-        let first = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
+        let first = pointer
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
         let name = first.replace("~1", "/").replace("~0", "~");
         self.shape
             .property(&name)

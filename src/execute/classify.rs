@@ -12,12 +12,14 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use super::scrub::Scrub;
 use super::wire::{Outgoing, Raw};
 
 /// A transport failure. Only a request that could not be built, or a failure to connect,
 /// happened before anything was sent.
-pub(super) fn transport(error: reqwest::Error, reading_body: bool) -> TaskError {
-    let cause = error_chain(&error);
+pub(super) fn transport(error: reqwest::Error, reading_body: bool, scrub: &Scrub) -> TaskError {
+    // Server-chosen text (a redirect's URL) may be in it.
+    let cause = scrub.message(&error_chain(&error));
     let failure = if error.is_builder() {
         TaskError::new(
             ErrorKind::InvalidStep,
@@ -58,7 +60,7 @@ pub(super) fn transport(error: reqwest::Error, reading_body: bool) -> TaskError 
 
 /// An embedder's client followed a redirect that ours would have reported.
 pub(super) fn followed_redirect(
-    endpoint: &Endpoint,
+    request: &Outgoing<'_>,
     status: reqwest::StatusCode,
     headers: &HeaderMap,
     landed: &str,
@@ -66,8 +68,9 @@ pub(super) fn followed_redirect(
     TaskError::new(
         ErrorKind::Redirected,
         format!(
-            "the HTTP client followed a redirect to {landed} (build it with redirect::Policy::none()); {} may have happened there instead",
-            endpoint.operation().label()
+            "the HTTP client followed a redirect to {} (build it with redirect::Policy::none()); {} may have happened there instead, and the credential went there too",
+            request.scrub.message(landed),
+            request.endpoint.operation().label()
         ),
     )
     .with_response(response_output(status, headers, Value::Null))
@@ -80,7 +83,10 @@ pub(super) fn response(request: &Outgoing<'_>, raw: Raw) -> TaskError {
     let status = raw.status;
     let mut body = parse_lenient(&raw.body);
     request.scrub.value(&mut body);
-    let detail = problem_text(&body);
+    let detail = match &raw.unread {
+        Some(why) => format!("; {why}"),
+        None => problem_text(&body),
+    };
     let retry_after = retry_after(&raw.headers, SystemTime::now());
     let location = raw
         .headers

@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
-use wire::{Outgoing, Progress};
+use wire::{Outgoing, Progress, Raw};
 
 /// Options for an [`Executor`]; see [`Executor::builder`].
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ impl ExecutorBuilder {
     /// run with a high concurrency under `ulimit -n 256` waits instead of failing with "too
     /// many open files".
     pub fn max_in_flight(mut self, requests: usize) -> Self {
-        self.max_in_flight = Some(requests.max(1));
+        self.max_in_flight = Some(requests.clamp(1, Semaphore::MAX_PERMITS));
         self
     }
 
@@ -115,7 +115,8 @@ impl ExecutorBuilder {
         };
         let max_in_flight = self
             .max_in_flight
-            .unwrap_or_else(|| crate::util::fd::socket_budget(64, 4096));
+            .unwrap_or_else(|| crate::util::fd::socket_budget(64, 4096))
+            .min(Semaphore::MAX_PERMITS);
         Ok(Executor {
             client,
             per_request_timeout,
@@ -292,7 +293,24 @@ impl Executor {
             }
         };
         let stopped = tokio::select! {
-            outcome = work.instrument(span) => return outcome,
+            outcome = work.instrument(span.clone()) => {
+                // The server has answered with success: that is done, whatever the runner says
+                // now, so the hand-off (which may wait on the embedder's secret sink) is not
+                // raced against cancellation or the deadline.
+                let (raw, summary) = outcome?;
+                let attempts = summary.attempts;
+                return handoff::success(&request, raw, summary, ctx.secrets())
+                    .instrument(span)
+                    .await
+                    .map_err(|error| {
+                        reconcile::finish_classified(
+                            error,
+                            attempts,
+                            &request,
+                            requested_at,
+                        )
+                    });
+            }
             () = ctx.cancellation().cancelled() => ErrorKind::Cancelled,
             () = deadline => ErrorKind::DeadlineExceeded,
         };
@@ -326,17 +344,16 @@ impl Executor {
         ))
     }
 
-    /// The attempt loop: send, classify, and retry what the policy and the deadline allow.
+    /// The attempt loop: send, classify, and retry what the policy and the deadline allow,
+    /// until a success (its raw answer, for the hand-off) or a failure that ends the step.
     async fn send_with_retries(
         &self,
         request: &Outgoing<'_>,
         ctx: &TaskContext<'_>,
         progress: &Progress,
         requested_at: SystemTime,
-    ) -> Result<TaskOutput, TaskError> {
-        let Outgoing {
-            endpoint, prepared, ..
-        } = *request;
+    ) -> Result<(Raw, RequestSummary), TaskError> {
+        let prepared = request.prepared;
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -364,17 +381,7 @@ impl Executor {
                         duration_ms: u64::try_from(started.elapsed().as_millis())
                             .unwrap_or(u64::MAX),
                     };
-                    return handoff::success(request, raw, summary, ctx.secrets())
-                        .await
-                        .map_err(|error| {
-                            reconcile::finish_classified(
-                                error,
-                                attempt,
-                                endpoint,
-                                prepared,
-                                requested_at,
-                            )
-                        });
+                    return Ok((raw, summary));
                 }
                 Ok(raw) => classify::response(request, raw),
                 Err(error) => error,
@@ -401,8 +408,7 @@ impl Executor {
             return Err(reconcile::finish_classified(
                 failure,
                 attempt,
-                endpoint,
-                prepared,
+                request,
                 requested_at,
             ));
         }

@@ -1,5 +1,6 @@
 //! What someone needs to find out whether a request whose outcome is unknown took effect.
 
+use super::wire::Outgoing;
 use crate::endpoint::{Endpoint, Prepared};
 use crate::error::{ErrorKind, Reconcile, TaskError};
 use crate::util::clock;
@@ -11,8 +12,7 @@ use std::time::SystemTime;
 pub(super) fn finish_classified(
     error: TaskError,
     attempts: u32,
-    endpoint: &Endpoint,
-    prepared: &Prepared,
+    request: &Outgoing<'_>,
     requested_at: SystemTime,
 ) -> TaskError {
     let effect_maybe = matches!(
@@ -23,12 +23,12 @@ pub(super) fn finish_classified(
         ErrorKind::MalformedResponse | ErrorKind::ResponseTooLarge
     ) && error.status().is_none_or(|s| (200..300).contains(&s)));
     // For an idempotent request the question "did it happen?" does not arise.
-    let effect_maybe = effect_maybe && !error.is_retryable();
+    let effect_maybe = effect_maybe && !error.is_retryable() && !request.idempotent();
     finish(
         error,
         attempts,
-        endpoint,
-        prepared,
+        request.endpoint,
+        request.prepared,
         requested_at,
         effect_maybe,
     )

@@ -48,6 +48,11 @@ impl Scrub {
         out
     }
 
+    /// In a message built from text the server chose (a URL it redirected to, an error).
+    pub fn message(&self, text: &str) -> String {
+        self.text(text).unwrap_or_else(|| text.to_owned())
+    }
+
     /// In raw bytes, whatever their encoding claims to be.
     pub fn bytes(&self, bytes: &mut Vec<u8>) {
         for secret in &self.secrets {

@@ -28,43 +28,61 @@ pub(super) async fn once(
     let mut response = builder
         .send()
         .await
-        .map_err(|error| classify::transport(error, false))?;
+        .map_err(|error| classify::transport(error, false, &request.scrub))?;
     let status = response.status();
     let mut headers = std::mem::take(response.headers_mut());
     request.scrub.headers(&mut headers);
     if embedder_timeout.is_some() && reqwest::Url::parse(url).ok().as_ref() != Some(response.url())
     {
         return Err(classify::followed_redirect(
-            request.endpoint,
+            request,
             status,
             &headers,
             response.url().as_str(),
         ));
     }
-    let too_large = |headers: &HeaderMap| {
-        TaskError::new(
-            ErrorKind::ResponseTooLarge,
-            format!("the {status} response body is larger than {max_bytes} bytes; it was not read"),
-        )
-        .with_response(classify::response_output(status, headers, Value::Null))
+    // A success's body is the output: without all of it, the outcome is unknown. Any other
+    // answer is classified by its status, its unreadable body only noted.
+    let unread = |headers: HeaderMap, why: String| {
+        if status.is_success() {
+            Err(TaskError::new(ErrorKind::ResponseTooLarge, why)
+                .with_response(classify::response_output(status, &headers, Value::Null)))
+        } else {
+            Ok(Raw {
+                status,
+                headers,
+                body: Vec::new(),
+                unread: Some(why),
+            })
+        }
     };
+    let too_large = format!("its body is larger than {max_bytes} bytes and was not read");
     if response
         .content_length()
         .is_some_and(|length| length > max_bytes as u64)
     {
-        return Err(too_large(&headers));
+        return unread(headers, too_large);
     }
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > max_bytes {
-                    return Err(too_large(&headers));
+                    return unread(headers, too_large);
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(error) => return Err(classify::transport(error, true)),
+            Err(error) if status.is_success() => {
+                return Err(classify::transport(error, true, &request.scrub));
+            }
+            Err(error) => {
+                let why = request.scrub.message(&format!(
+                    "its body could not be read: {}",
+                    classify::error_chain(&error)
+                ));
+                return unread(headers, why);
+            }
         }
     }
     request.scrub.bytes(&mut body);
@@ -72,5 +90,6 @@ pub(super) async fn once(
         status,
         headers,
         body,
+        unread: None,
     })
 }

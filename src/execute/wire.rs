@@ -99,4 +99,6 @@ pub(super) struct Raw {
     pub status: reqwest::StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// Why the body is missing, for an answer classified by its status alone.
+    pub unread: Option<String>,
 }

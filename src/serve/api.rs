@@ -113,7 +113,7 @@ impl EditorApiBuilder {
     /// Most test requests checked at once (default: the number of CPUs). Checks run on
     /// blocking threads; the rest wait, while `/healthz` and the schemas are answered.
     pub fn parallel_checks(mut self, checks: usize) -> Self {
-        self.parallel_checks = checks.max(1);
+        self.parallel_checks = checks.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 

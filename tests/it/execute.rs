@@ -401,6 +401,11 @@ async fn malformed_and_oversized_success_bodies_are_outcome_unknown() {
         .respond_with(ResponseTemplate::new(400).set_body_string("y".repeat(2 << 20)))
         .mount(&server)
         .await;
+    Mock::given(method("POST"))
+        .and(path("/huge-outage/api-keys"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("z".repeat(2 << 20)))
+        .mount(&server)
+        .await;
     let executor = fast_executor();
 
     let error = failure(&executor, &format!("{}/malformed", server.uri())).await;
@@ -415,10 +420,18 @@ async fn malformed_and_oversized_success_bodies_are_outcome_unknown() {
     assert_eq!(error.kind(), ErrorKind::ResponseTooLarge);
     assert!(error.is_outcome_unknown());
 
+    // Any other answer is classified by its status; the unread body is only noted.
     let error = failure(&executor, &format!("{}/huge-error", server.uri())).await;
-    assert_eq!(error.kind(), ErrorKind::ResponseTooLarge);
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
     assert_eq!(error.status(), Some(400));
+    assert!(error.message().contains("larger than"), "{error}");
     assert!(!error.is_outcome_unknown());
+    let error = failure(&executor, &format!("{}/huge-outage", server.uri())).await;
+    assert_eq!(error.kind(), ErrorKind::ServerError, "{error}");
+    assert!(
+        error.is_outcome_unknown(),
+        "a 5xx to a POST may have created the key"
+    );
 }
 
 #[tokio::test]
@@ -850,4 +863,84 @@ async fn credentials_go_only_to_servers_written_in_the_step_or_allowed() {
         .await
         .expect("a literal loopback server");
     assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A definition whose server names its host with a variable: only the `enum`'s values, or an
+/// origin the operator allowed, may receive the credentials, whatever the workflow supplies.
+#[test]
+fn a_host_variable_takes_only_the_values_the_definition_lists() {
+    let definition = apikey_task::Definition::from_value(
+        json!({
+            "openapi": "3.1.0",
+            "info": { "title": "t", "version": "1" },
+            "servers": [
+                { "url": "https://{env}.example.com/v1", "x-name": "listed",
+                  "variables": { "env": { "default": "sandbox", "enum": ["sandbox", "live"] } } },
+                { "url": "https://{host}/v1", "x-name": "open",
+                  "variables": { "host": { "default": "api.example.com" } } }
+            ],
+            "paths": { "/things": { "post": {
+                "operationId": "PostThing",
+                "requestBody": { "content": { "application/json": { "schema": { "type": "object" } } } },
+                "responses": { "201": { "description": "ok" } }
+            } } }
+        }),
+        "host variables",
+    )
+    .expect("loads");
+    let build = |allowed: Option<&str>| {
+        let mut builder = Endpoint::builder().definition(definition.clone());
+        if let Some(allowed) = allowed {
+            builder = builder.allow_server(allowed);
+        }
+        builder.build().expect("builds")
+    };
+    let report = |endpoint: &Endpoint, parameters: serde_json::Value| {
+        let step: Step = serde_json::from_value(json!({
+            "parameters": parameters,
+            "context": { "workflow": { "input": { "where": "attacker" } } }
+        }))
+        .expect("step");
+        endpoint.test_request(step, None)
+    };
+    let endpoint = build(None);
+    assert!(
+        report(
+            &endpoint,
+            json!({"server": "listed", "env": "live", "body": {}})
+        )
+        .valid
+    );
+    for parameters in [
+        json!({"server": "listed", "env": "${workflow.input.where}", "body": {}}),
+        json!({"server": "listed", "env": "attacker", "body": {}}),
+        json!({"server": "open", "host": "api.example.com", "body": {}}),
+        json!({"server": "open", "host": "${workflow.input.where}", "body": {}}),
+    ] {
+        let found = report(&endpoint, parameters.clone());
+        assert!(!found.valid, "{parameters}: {:?}", found.request.url);
+        assert!(
+            found.errors.iter().any(|e| e.path == "/server"
+                && e.message
+                    .contains("is not a server the credentials may go to")),
+            "{parameters}: {:?}",
+            found.errors
+        );
+    }
+    // The operator can allow the open server's one real host.
+    let allowed = build(Some("https://api.example.com"));
+    assert!(
+        report(
+            &allowed,
+            json!({"server": "open", "host": "api.example.com", "body": {}})
+        )
+        .valid
+    );
+    assert!(
+        !report(
+            &allowed,
+            json!({"server": "open", "host": "other.example.com", "body": {}})
+        )
+        .valid
+    );
 }

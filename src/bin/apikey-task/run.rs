@@ -84,7 +84,9 @@ where
                 };
                 match AssertUnwindSafe(execute(step)).catch_unwind().await {
                     Ok(Ok((text, ok))) => Ok((text, if ok { 0 } else { EXIT_FAILED })),
-                    Ok(Err(unusable)) => Err(unusable),
+                    // The outcome could not be written: still this line's record, not the end
+                    // of the batch.
+                    Ok(Err(Unusable(why))) => Ok((unusable_line(number, &why), EXIT_FAILED)),
                     Err(_) => Ok((panicked(number), EXIT_FAILED)),
                 }
             }
