@@ -90,6 +90,11 @@ impl Findings {
         }
     }
 
+    /// Counts errors found elsewhere and not kept (rendering keeps at most [`MAX_PROBLEMS`]).
+    pub fn unlisted_errors(&mut self, count: usize) {
+        self.unlisted_errors += count;
+    }
+
     /// Whether one more "did you mean" search fits the step's budget.
     pub fn may_suggest(&mut self) -> bool {
         let allowed = self.suggestions_left > 0;

@@ -357,6 +357,19 @@ mod tests {
     }
 
     #[test]
+    fn fanned_out_long_text_is_bounded_by_bytes() {
+        // 2^8 copies of a 1 MiB description: few values, a lot of text.
+        let mut definition = fanning_out(8).document().clone();
+        definition["components"]["schemas"]["S8"] =
+            json!({"type": "string", "description": "x".repeat(1 << 20)});
+        let error = Definition::from_value(definition, "test")
+            .expect("loads")
+            .operation(Some(&Selector::OperationId("PostThing".into())))
+            .expect_err("256 MiB of text");
+        assert!(error.to_string().contains("MiB of text"), "{error}");
+    }
+
+    #[test]
     fn long_reference_chains_are_bounded() {
         let mut schemas = serde_json::Map::new();
         schemas.insert("Thing".into(), json!({"$ref": "#/components/schemas/C0"}));

@@ -10,6 +10,10 @@ use serde_json::{Map, Value};
 /// schema is a few thousand values.
 pub(crate) const MAX_INLINED_VALUES: usize = 200_000;
 
+/// The most bytes of text (strings, keys, examples) one inlining may copy: a long string counts
+/// for its length, not as one value.
+pub(crate) const MAX_INLINED_BYTES: usize = 32 << 20;
+
 /// The longest chain of `$ref`s followed from one place.
 pub(crate) const MAX_REF_DEPTH: usize = 32;
 
@@ -17,6 +21,17 @@ pub(crate) const MAX_REF_DEPTH: usize = 32;
 struct Inlining {
     stack: Vec<String>,
     produced: usize,
+    bytes: usize,
+}
+
+/// The bytes of text in a value copied whole (an example).
+fn text_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items.iter().map(text_bytes).sum(),
+        Value::Object(fields) => fields.iter().map(|(k, v)| k.len() + text_bytes(v)).sum(),
+        _ => 8,
+    }
 }
 
 impl Definition {
@@ -26,12 +41,29 @@ impl Definition {
         let mut walk = Inlining {
             stack: Vec::new(),
             produced: 0,
+            bytes: 0,
         };
         self.inline_in(value, &mut walk)
     }
 
     fn inline_in(&self, value: &Value, walk: &mut Inlining) -> Result<Value, DefinitionError> {
         walk.produced += 1;
+        walk.bytes += match value {
+            Value::String(text) => text.len(),
+            Value::Object(fields) => fields.keys().map(String::len).sum(),
+            _ => 0,
+        };
+        if walk.bytes > MAX_INLINED_BYTES {
+            return Err(DefinitionError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{}: inlining its $refs copies more than {} MiB of text (references that fan out: {}); simplify the schema",
+                    self.origin,
+                    MAX_INLINED_BYTES >> 20,
+                    walk.stack.join(" -> ")
+                ),
+            ));
+        }
         if walk.produced > MAX_INLINED_VALUES {
             return Err(DefinitionError::new(
                 ErrorKind::Unsupported,
@@ -83,6 +115,7 @@ impl Definition {
                 for (key, item) in fields {
                     // Examples are data, not schema: a `$ref` key inside one is literal.
                     let inlined = if key == "example" || key == "examples" {
+                        walk.bytes += text_bytes(item);
                         item.clone()
                     } else {
                         self.inline_in(item, walk)?

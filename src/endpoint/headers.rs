@@ -152,16 +152,20 @@ pub(crate) fn headers(
             );
         }
     } else if !op.security.is_empty() {
+        // Only the schemes this operation accepts, each with the variable that supplies it.
+        let ways: Vec<String> = op
+            .security
+            .iter()
+            .map(|scheme| match scheme {
+                AuthScheme::ApiKeyHeader { header } => format!("{API_KEY_ENV} (sent as {header})"),
+                AuthScheme::Bearer => format!("{JWT_ENV} (sent as Authorization: Bearer)"),
+            })
+            .collect();
         findings.warn(
             "",
             format!(
-                "no credentials configured: the API would answer 401. Set {} (sent as {}) or {} (sent as Authorization: Bearer)",
-                API_KEY_ENV,
-                op.security
-                    .iter()
-                    .find(|s| matches!(s, AuthScheme::ApiKeyHeader { .. }))
-                    .map_or("REB-APIKEY", AuthScheme::header),
-                JWT_ENV
+                "no credentials configured: the API would answer 401. Set {}",
+                ways.join(" or ")
             ),
         );
     }

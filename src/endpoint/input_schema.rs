@@ -213,26 +213,6 @@ fn label(name: &str) -> String {
     words.join(" ")
 }
 
-/// JSON Pointers of the properties marked `x-secret: true`, through nested objects.
-pub(crate) fn secret_fields(schema: &Value) -> Vec<String> {
-    fn walk(schema: &Value, pointer: &str, out: &mut Vec<String>) {
-        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
-            return;
-        };
-        for (name, property) in properties {
-            let here = crate::util::pointer::push_token(pointer, name);
-            if property.get("x-secret") == Some(&Value::Bool(true)) {
-                out.push(here);
-            } else {
-                walk(property, &here, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(schema, "", &mut out);
-    out
-}
-
 /// `additionalProperties: false` removed everywhere: a response may carry fields the
 /// definition does not list, and output consumers should not break on them.
 pub(crate) fn open_objects(schema: &mut Value) {

@@ -14,6 +14,7 @@ mod output_schema;
 mod render;
 mod report;
 mod request;
+pub(crate) mod secret_path;
 mod step;
 mod url;
 mod validate;
@@ -31,6 +32,7 @@ use crate::util::pointer::{is_within, push_token};
 use crate::util::suggest;
 use destination::Destinations;
 use render::Substitution;
+use secret_path::SecretPath;
 use serde_json::{Map, Value};
 use validate::{BodyValidator, PathValidators};
 
@@ -112,13 +114,11 @@ impl EndpointBuilder {
         };
         let input_schema = input_schema::parameters(&operation);
         let success_body = operation.success_body_schema();
-        let secret_fields = success_body
-            .map(input_schema::secret_fields)
-            .unwrap_or_default();
+        let secret_fields = success_body.map(SecretPath::find_all).unwrap_or_default();
         let request_secret_fields = operation
             .body
             .as_ref()
-            .map(|body| input_schema::secret_fields(&body.schema))
+            .map(|body| SecretPath::find_all(&body.schema))
             .unwrap_or_default();
         let output_schema = output_schema::schema(success_body);
         Ok(Endpoint {
@@ -162,9 +162,9 @@ pub struct Endpoint {
     input_schema: Value,
     output_schema: Value,
     /// JSON Pointers of the success body's `x-secret` fields, e.g. `/secretKey`.
-    secret_fields: Vec<String>,
+    secret_fields: Vec<SecretPath>,
     /// The same for the request body, redacted in test-request reports.
-    request_secret_fields: Vec<String>,
+    request_secret_fields: Vec<SecretPath>,
     limits: Limits,
     destinations: Destinations,
     path_validators: PathValidators,
@@ -219,7 +219,7 @@ impl Endpoint {
         findings.errors
     }
 
-    pub(crate) fn secret_fields(&self) -> &[String] {
+    pub(crate) fn secret_fields(&self) -> &[SecretPath] {
         &self.secret_fields
     }
 
@@ -271,8 +271,10 @@ impl Endpoint {
         // echoed: the report and its curl line say `<redacted>`.
         if let Some(body) = &mut checked.request.body {
             for field in &self.request_secret_fields {
-                if let Some(slot) = body.pointer_mut(field) {
-                    *slot = Value::String(REDACTED.to_owned());
+                for pointer in field.pointers(body) {
+                    if let Some(slot) = body.pointer_mut(&pointer) {
+                        *slot = Value::String(REDACTED.to_owned());
+                    }
                 }
             }
         }
@@ -330,6 +332,7 @@ impl Endpoint {
                 .iter()
                 .any(|failed| is_within(&error.path, &failed.path))
         });
+        findings.unlisted_errors(rendered.unlisted);
         findings.errors.splice(0..0, rendered.problems);
 
         relocate(&mut findings.errors, &rendered.substitutions);

@@ -6,7 +6,7 @@
 //! type; inside a longer string an expression is substituted as text. `$${` is a literal `${`.
 //! Rendering is one pass: a substituted value is never evaluated again.
 
-use crate::problem::{Problem, excerpt, json_kind};
+use crate::problem::{MAX_PROBLEMS, Problem, excerpt, json_kind};
 use crate::util::pointer::{append_index, append_token};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -66,7 +66,9 @@ pub(crate) struct Substitution {
 /// What rendering found: problems, and where whole values were substituted.
 #[derive(Debug, Default)]
 pub(crate) struct Rendered {
+    /// At most [`MAX_PROBLEMS`] of them; `unlisted` counts the rest.
     pub problems: Vec<Problem>,
+    pub unlisted: usize,
     pub substitutions: Vec<Substitution>,
 }
 
@@ -149,9 +151,13 @@ impl<'a> Renderer<'a> {
     }
 
     fn problem(&mut self, message: String) {
-        self.found
-            .problems
-            .push(Problem::new(self.pointer.clone(), message));
+        if self.found.problems.len() < MAX_PROBLEMS {
+            self.found
+                .problems
+                .push(Problem::new(self.pointer.clone(), message));
+        } else {
+            self.found.unlisted += 1;
+        }
     }
 
     /// The rendered value of a string that holds a `$`, or `None` to keep it as written
@@ -201,7 +207,13 @@ impl<'a> Renderer<'a> {
             }
             return None;
         }
-        let found = match resolve(self.context, steps) {
+        // Past the budget, nothing more is resolved: each resolution could walk the context.
+        if self.substituted > self.limits.max_substituted_bytes {
+            return None;
+        }
+        // Every value a wildcard gathers is at least 2 bytes substituted.
+        let most = self.limits.max_substituted_bytes / 2 + 1;
+        let found = match resolve(self.context, steps, most) {
             Ok(found) => found,
             Err(why) => {
                 self.problem(format!(
@@ -212,7 +224,11 @@ impl<'a> Renderer<'a> {
             }
         };
         // Counted before anything is copied: a wildcard over a large context stops here.
-        self.substituted += found.size();
+        let left = self
+            .limits
+            .max_substituted_bytes
+            .saturating_sub(self.substituted);
+        self.substituted = self.substituted.saturating_add(found.size_within(left));
         if self.substituted > self.limits.max_substituted_bytes {
             self.problem(format!(
                 "expressions substitute more than {} bytes in one step",
@@ -458,13 +474,26 @@ fn bracket(text: &str) -> Result<(Step<'_>, &str), String> {
 enum Found<'c> {
     One(&'c Value),
     Many(Vec<&'c Value>),
+    /// A wildcard gathered more values than the substitution budget could hold.
+    TooMany,
 }
 
 impl Found<'_> {
-    fn size(&self) -> usize {
+    /// Its approximate size, or anything over `budget` once it is clearly over.
+    fn size_within(&self, budget: usize) -> usize {
         match self {
-            Found::One(value) => approximate_size(value),
-            Found::Many(values) => 2 + values.iter().map(|v| approximate_size(v)).sum::<usize>(),
+            Found::One(value) => size_within(value, budget),
+            Found::Many(values) => {
+                let mut size = 2;
+                for value in values {
+                    size += size_within(value, budget.saturating_sub(size));
+                    if size > budget {
+                        break;
+                    }
+                }
+                size
+            }
+            Found::TooMany => usize::MAX,
         }
     }
 
@@ -472,6 +501,8 @@ impl Found<'_> {
         match self {
             Found::One(value) => (*value).clone(),
             Found::Many(values) => Value::Array(values.iter().map(|v| (*v).clone()).collect()),
+            // Never substituted: its size is over any budget.
+            Found::TooMany => Value::Null,
         }
     }
 }
@@ -479,7 +510,11 @@ impl Found<'_> {
 /// Follows an expression's path through the context, saying how far it got when it fails.
 /// After a wildcard the path applies to each value gathered, and values it does not fit are
 /// left out, as JSONPath does.
-fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<Found<'c>, String> {
+fn resolve<'c>(
+    context: &'c Map<String, Value>,
+    steps: &[Step<'_>],
+    most: usize,
+) -> Result<Found<'c>, String> {
     let (first, rest) = match steps.split_first() {
         Some((Step::Field(name), rest)) => (name.as_ref(), rest),
         _ => return Err("an expression starts with a name".to_owned()),
@@ -502,7 +537,11 @@ fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<Fo
                     gathered = gathered
                         .into_iter()
                         .flat_map(|value| follow(step, value))
+                        .take(most + 1)
                         .collect();
+                    if gathered.len() > most {
+                        return Ok(Found::TooMany);
+                    }
                 }
                 return Ok(Found::Many(gathered));
             }
@@ -548,15 +587,16 @@ fn resolve<'c>(context: &'c Map<String, Value>, steps: &[Step<'_>]) -> Result<Fo
 }
 
 /// One step from one value, as a wildcard's path takes it: what does not fit is left out.
-fn follow<'c>(step: &Step<'_>, value: &'c Value) -> Vec<&'c Value> {
+/// Lazy, so that gathering stops at its bound without listing a huge array first.
+fn follow<'c>(step: &Step<'_>, value: &'c Value) -> Box<dyn Iterator<Item = &'c Value> + 'c> {
     match (step, value) {
-        (Step::Wildcard, Value::Array(items)) => items.iter().collect(),
-        (Step::Wildcard, Value::Object(fields)) => fields.values().collect(),
+        (Step::Wildcard, Value::Array(items)) => Box::new(items.iter()),
+        (Step::Wildcard, Value::Object(fields)) => Box::new(fields.values()),
         (Step::Field(name), Value::Object(fields)) => {
-            fields.get(name.as_ref()).into_iter().collect()
+            Box::new(fields.get(name.as_ref()).into_iter())
         }
-        (Step::Index(index), Value::Array(items)) => item(items, *index).into_iter().collect(),
-        _ => Vec::new(),
+        (Step::Index(index), Value::Array(items)) => Box::new(item(items, *index).into_iter()),
+        _ => Box::new(std::iter::empty()),
     }
 }
 
@@ -594,18 +634,33 @@ fn append_as_text(out: &mut String, value: &Value) {
     }
 }
 
-/// A cheap upper-bound-ish size of a value, for the substitution budget.
-fn approximate_size(value: &Value) -> usize {
+/// A cheap upper-bound-ish size of a value for the substitution budget, giving up (with a size
+/// over `budget`) as soon as it passes `budget`: measuring a huge value must not cost what
+/// copying it would.
+fn size_within(value: &Value, budget: usize) -> usize {
     match value {
         Value::Null | Value::Bool(_) => 5,
         Value::Number(_) => 24,
         Value::String(text) => text.len() + 2,
-        Value::Array(items) => 2 + items.iter().map(approximate_size).sum::<usize>(),
+        Value::Array(items) => {
+            let mut size = 2;
+            for item in items {
+                size += size_within(item, budget.saturating_sub(size));
+                if size > budget {
+                    break;
+                }
+            }
+            size
+        }
         Value::Object(fields) => {
-            2 + fields
-                .iter()
-                .map(|(k, v)| k.len() + 3 + approximate_size(v))
-                .sum::<usize>()
+            let mut size = 2;
+            for (key, item) in fields {
+                size += key.len() + 3 + size_within(item, budget.saturating_sub(size));
+                if size > budget {
+                    break;
+                }
+            }
+            size
         }
     }
 }
@@ -795,5 +850,36 @@ mod tests {
         assert_eq!(params["a"], json!([3, 3, "${workflow.input.n}"]));
         assert_eq!(rendered.problems.len(), 1);
         assert_eq!(rendered.problems[0].path, "/a/2");
+    }
+
+    #[test]
+    fn a_wildcard_over_a_huge_list_stops_at_the_budget_and_nothing_resolves_after() {
+        let big: Vec<Value> = (0..140_000).map(|i| json!({ "id": i })).collect();
+        let context = object(json!({ "c": { "big": big } }));
+        let mut params = object(json!({
+            "a": "${c.big[*].id}",
+            "b": "${c.big[*]}",
+            "c": "${c.missing}"
+        }));
+        let rendered = render(&mut params, &context, &Limits::default());
+        assert_eq!(params["a"], json!("${c.big[*].id}"));
+        assert_eq!(rendered.problems.len(), 1, "{:?}", rendered.problems);
+        assert!(
+            rendered.problems[0]
+                .message
+                .contains("substitute more than")
+        );
+        assert_eq!(rendered.problems[0].path, "/a");
+    }
+
+    #[test]
+    fn problems_past_the_cap_are_counted() {
+        let params: Map<String, Value> = (0..150)
+            .map(|i| (format!("p{i}"), json!("${nope.x}")))
+            .collect();
+        let mut params = params;
+        let rendered = render(&mut params, &context(), &Limits::default());
+        assert_eq!(rendered.problems.len(), MAX_PROBLEMS);
+        assert_eq!(rendered.unlisted, 50);
     }
 }

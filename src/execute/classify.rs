@@ -217,8 +217,10 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 /// Replaces the definition's secret fields (`x-secret`) in a body that is not output.
 fn redact_secrets(endpoint: &Endpoint, body: &mut Value) {
     for field in endpoint.secret_fields() {
-        if let Some(slot) = body.pointer_mut(field) {
-            *slot = Value::String(REDACTED.to_owned());
+        for pointer in field.pointers(body) {
+            if let Some(slot) = body.pointer_mut(&pointer) {
+                *slot = Value::String(REDACTED.to_owned());
+            }
         }
     }
 }

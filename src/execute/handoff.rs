@@ -34,8 +34,13 @@ pub(super) async fn success(
     let endpoint = request_sent.endpoint;
     let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut sink_failure = None;
-    for field in endpoint.secret_fields() {
-        let Some(slot) = body.pointer_mut(field) else {
+    let fields: Vec<String> = endpoint
+        .secret_fields()
+        .iter()
+        .flat_map(|path| path.pointers(&body))
+        .collect();
+    for field in fields {
+        let Some(slot) = body.pointer_mut(&field) else {
             continue;
         };
         let Value::String(value) = std::mem::take(slot) else {

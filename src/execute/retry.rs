@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-/// Retries only what cannot have created a key: a failure before the request was sent
-/// (connection refused, a name that does not resolve), and 429 after the server's time.
-/// Outcome-unknown failures (5xx, timeouts, lost connections) are never retried by it.
+/// Retries only what is safe to repeat: a failure before the request was sent (connection
+/// refused, a name that does not resolve), 429 after the server's time, and, for an idempotent
+/// method (GET, PUT, DELETE), a 5xx, a timeout or a lost connection. The same failures of a
+/// non-idempotent request (a POST) leave its outcome unknown, and are never retried by it.
 ///
 /// Start from [`RetryPolicy::default`] and change what you need:
 /// `RetryPolicy::default().with_max_attempts(5)`.

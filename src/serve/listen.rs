@@ -6,12 +6,13 @@
 //! opens hundreds of idle or half-sent connections cannot keep `/healthz` or anyone else out.
 
 use super::EditorApi;
+use crate::util::lock;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -24,7 +25,8 @@ pub struct ConnectionLimits {
     /// a new connection, or an idle keep-alive one (default 10 s).
     pub header_read_timeout: Duration,
     /// Most connections open at once (default: half of the open-file limit left after 64,
-    /// at most 1024).
+    /// at most 1024). A new one beyond it closes the oldest; closed ones still finishing a
+    /// request may add an eighth more (plus 8) for up to `grace`, past which accepting waits.
     pub max_connections: usize,
     /// How long a closed connection may take to finish the request it is answering (5 s).
     pub grace: Duration,
@@ -77,11 +79,6 @@ struct Open {
     connections: VecDeque<(u64, Arc<Notify>)>,
 }
 
-fn lock(open: &Mutex<Open>) -> MutexGuard<'_, Open> {
-    open.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Serves `api` on `listener` within `limits` until `shutdown` completes, then closes every
 /// connection gracefully. Errors accepting a connection (such as running out of file
 /// descriptors) are waited out, not returned.
@@ -93,8 +90,23 @@ pub async fn serve(
 ) {
     let service = TowerToHyperService::new(api.into_router());
     let open = Arc::new(Mutex::new(Open::default()));
+    // Connections whose task has not ended, the closed ones finishing a request included:
+    // what the cap bounds is descriptors.
+    let alive = Arc::new(AtomicUsize::new(0));
+    let hard_cap = limits.max_connections + limits.max_connections / 8 + 8;
     tokio::pin!(shutdown);
     loop {
+        // Closed connections finishing a request (up to `grace`) are still descriptors: past
+        // a little headroom over the cap, stop accepting until some have gone.
+        while alive.load(Ordering::SeqCst) >= hard_cap {
+            if let Some((_, oldest)) = lock(&open).connections.pop_front() {
+                oldest.notify_one();
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+                () = &mut shutdown => return close_all(&open),
+            }
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -112,8 +124,10 @@ pub async fn serve(
         // large report can wait for the client's delayed ACK.
         let _ = stream.set_nodelay(true);
         let close = Arc::new(Notify::new());
+        let alive = Busy::start(&alive);
         let id = {
             let mut open = lock(&open);
+            // The oldest make room, at once when idle.
             while open.connections.len() >= limits.max_connections {
                 if let Some((_, oldest)) = open.connections.pop_front() {
                     oldest.notify_one();
@@ -161,9 +175,15 @@ pub async fn serve(
                 }
             }
             lock(&open).connections.retain(|(other, _)| *other != id);
+            drop(alive);
         });
     }
-    let closing: Vec<Arc<Notify>> = lock(&open)
+    close_all(&open);
+}
+
+/// Closes every open connection (gracefully: one answering a request may finish).
+fn close_all(open: &Mutex<Open>) {
+    let closing: Vec<Arc<Notify>> = lock(open)
         .connections
         .drain(..)
         .map(|(_, close)| close)

@@ -5,3 +5,12 @@ pub(crate) mod fd;
 pub(crate) mod noise;
 pub(crate) mod pointer;
 pub(crate) mod suggest;
+
+#[cfg(any(feature = "emulator", feature = "serve"))]
+/// Locks a mutex whose data stays consistent even if a holder panicked (counters, lists of
+/// handles), so one panic does not poison every later request.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
