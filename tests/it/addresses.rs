@@ -8,25 +8,12 @@
 //! row missing from the table is found from Python's side). Skipped, saying why, where
 //! `python3` is missing.
 
-use crate::support::root;
+use crate::support::{Seed, root};
 use apikey_task::{Endpoint, Step};
 use serde_json::json;
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
-
-/// A fixed-seed generator (SplitMix64): the same addresses on every run.
-struct Sample(u64);
-
-impl Sample {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// The first and last address of a range, and the addresses just outside it.
 fn around(range: &str) -> Vec<String> {
@@ -71,7 +58,7 @@ fn addresses(python_ranges: &[String], per_family: usize) -> Vec<String> {
         .chain(python_ranges.iter().map(String::as_str))
         .flat_map(around)
         .collect();
-    let mut sample = Sample(20_261_126);
+    let mut sample = Seed(20_261_126);
     for _ in 0..per_family {
         out.push(Ipv4Addr::from(sample.next() as u32).to_string());
         // Half anywhere, half in the global unicast space 2000::/3 where most clients are.

@@ -1,13 +1,13 @@
 //! An embedder's own HTTP client (`ExecutorBuilder::client`): it is the one that sends, the
 //! per-attempt timeout still applies, and a redirect it follows is reported, not trusted.
 
-use crate::support::{credentials, endpoint, raw_server, step, tcp_server};
+use crate::support::{credentials, endpoint, raw_server, request_server, step, tcp_server};
 use apikey_task::secrets::Redact;
 use apikey_task::{ErrorKind, Executor, RetryPolicy};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const CREATED: &str = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"k1\"}";
 
@@ -31,22 +31,18 @@ fn embedder_client(follow_redirects: bool) -> reqwest::Client {
 
 #[tokio::test]
 async fn the_embedders_client_sends_the_request() {
-    let seen = Arc::new(Mutex::new(String::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let recorded = seen.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        if let Ok((mut socket, _)) = listener.accept().await {
-            let mut buffer = vec![0u8; 64 * 1024];
-            let read = socket.read(&mut buffer).await.unwrap_or(0);
-            if let Ok(mut text) = recorded.lock() {
-                *text = String::from_utf8_lossy(&buffer[..read]).into_owned();
+    let url = request_server(move |mut socket, request| {
+        let recorded = recorded.clone();
+        async move {
+            if let Ok(mut bytes) = recorded.lock() {
+                *bytes = request;
             }
             let _ = socket.write_all(CREATED.as_bytes()).await;
         }
-    });
+    })
+    .await;
     let executor = Executor::builder()
         .client(embedder_client(false))
         .build()
@@ -61,7 +57,10 @@ async fn the_embedders_client_sends_the_request() {
         .await
         .expect("created");
     assert_eq!(output.response.status_code, 201);
-    let request = seen.lock().map(|t| t.to_lowercase()).unwrap_or_default();
+    let request = seen
+        .lock()
+        .map(|b| String::from_utf8_lossy(&b).to_lowercase())
+        .unwrap_or_default();
     assert!(request.contains("x-embedder: yes"), "{request}");
     assert!(request.contains("reb-apikey:"), "{request}");
 }

@@ -2,11 +2,11 @@
 //! `exact-numbers`, on by default): not rounded through f64, `-0` kept, `1e400` a number.
 #![cfg(feature = "exact-numbers")]
 
-use crate::support::{cli, credentials, endpoint, run, stdout_json};
+use crate::support::{cli, credentials, endpoint, http_answer, request_server, run, stdout_json};
 use apikey_task::Step;
 use apikey_task::secrets::Redact;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Context numbers that f64 would change, and a body number beyond 64 bits.
 const STEP: &str = r#"{
@@ -74,32 +74,21 @@ fn the_cli_accepts_1e400_and_big_integers() {
 async fn the_bytes_sent_hold_the_numbers_as_written() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorded = seen.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        if let Ok((mut socket, _)) = listener.accept().await {
-            let mut buffer = vec![0u8; 64 * 1024];
-            let mut read = 0;
-            // Headers and the whole (small) body.
-            while read < buffer.len() {
-                let n = socket.read(&mut buffer[read..]).await.unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                read += n;
-                if String::from_utf8_lossy(&buffer[..read]).contains("}]}") {
-                    break;
-                }
-            }
+    let url = request_server(move |mut socket, request| {
+        let recorded = recorded.clone();
+        async move {
             if let Ok(mut bytes) = recorded.lock() {
-                bytes.extend_from_slice(&buffer[..read]);
+                *bytes = request;
             }
-            let answer = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"k1\"}";
-            let _ = socket.write_all(answer.as_bytes()).await;
+            let answer = http_answer(
+                "201 Created",
+                &[("Content-Type", "application/json")],
+                r#"{"id":"k1"}"#,
+            );
+            let _ = socket.write_all(&answer).await;
         }
-    });
+    })
+    .await;
     let mut step = Step::from_json(STEP).expect("step");
     step.parameters
         .insert("server".into(), serde_json::Value::String(url));

@@ -7,36 +7,11 @@
 //! Needs `../shared` (CI has it); skipped, saying why, without it. Size:
 //! `APIKEY_REFERENCE_SAMPLE` bodies (default 300; the README's figures are from 1,000).
 
-use crate::support::root;
+use crate::support::{Seed, root};
 use apikey_task::{Credentials, Endpoint, Secret, Step};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-/// SplitMix64: the same bodies on every run.
-struct Seed(u64);
-
-impl Seed {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
-}
 
 fn text(seed: &mut Seed, longest: usize) -> String {
     let len = seed.below(longest + 1);
