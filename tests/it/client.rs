@@ -1,13 +1,11 @@
 //! An embedder's own HTTP client (`ExecutorBuilder::client`): it is the one that sends, the
 //! per-attempt timeout still applies, and a redirect it follows is reported, not trusted.
 
-use crate::support::{credentials, endpoint, raw_server, request_server, step, tcp_server};
+use crate::support::{credentials, endpoint, raw_server, recording_server, step, tcp_server};
 use apikey_task::secrets::Redact;
 use apikey_task::{ErrorKind, Executor, RetryPolicy};
 use serde_json::json;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const CREATED: &str = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"k1\"}";
 
@@ -31,18 +29,7 @@ fn embedder_client(follow_redirects: bool) -> reqwest::Client {
 
 #[tokio::test]
 async fn the_embedders_client_sends_the_request() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorded = seen.clone();
-    let url = request_server(move |mut socket, request| {
-        let recorded = recorded.clone();
-        async move {
-            if let Ok(mut bytes) = recorded.lock() {
-                *bytes = request;
-            }
-            let _ = socket.write_all(CREATED.as_bytes()).await;
-        }
-    })
-    .await;
+    let (url, seen) = recording_server(CREATED.as_bytes().to_vec()).await;
     let executor = Executor::builder()
         .client(embedder_client(false))
         .build()

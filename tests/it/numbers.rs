@@ -2,11 +2,9 @@
 //! `exact-numbers`, on by default): not rounded through f64, `-0` kept, `1e400` a number.
 #![cfg(feature = "exact-numbers")]
 
-use crate::support::{cli, credentials, endpoint, http_answer, request_server, run, stdout_json};
+use crate::support::{cli, credentials, endpoint, http_answer, recording_server, run, stdout_json};
 use apikey_task::Step;
 use apikey_task::secrets::Redact;
-use std::sync::{Arc, Mutex};
-use tokio::io::AsyncWriteExt;
 
 /// Context numbers that f64 would change, and a body number beyond 64 bits.
 const STEP: &str = r#"{
@@ -72,22 +70,11 @@ fn the_cli_accepts_1e400_and_big_integers() {
 
 #[tokio::test]
 async fn the_bytes_sent_hold_the_numbers_as_written() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorded = seen.clone();
-    let url = request_server(move |mut socket, request| {
-        let recorded = recorded.clone();
-        async move {
-            if let Ok(mut bytes) = recorded.lock() {
-                *bytes = request;
-            }
-            let answer = http_answer(
-                "201 Created",
-                &[("Content-Type", "application/json")],
-                r#"{"id":"k1"}"#,
-            );
-            let _ = socket.write_all(&answer).await;
-        }
-    })
+    let (url, seen) = recording_server(http_answer(
+        "201 Created",
+        &[("Content-Type", "application/json")],
+        r#"{"id":"k1"}"#,
+    ))
     .await;
     let mut step = Step::from_json(STEP).expect("step");
     step.parameters

@@ -663,3 +663,25 @@ impl Seed {
         from[self.below(from.len())]
     }
 }
+
+/// A server that answers every request with `answer` and keeps the last request it read (head
+/// and body), to check what was sent.
+pub async fn recording_server(
+    answer: Vec<u8>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    let answer: std::sync::Arc<[u8]> = answer.into();
+    let url = request_server(move |mut socket, request| {
+        let recorded = recorded.clone();
+        let answer = answer.clone();
+        async move {
+            if let Ok(mut bytes) = recorded.lock() {
+                *bytes = request;
+            }
+            let _ = socket.write_all(&answer).await;
+        }
+    })
+    .await;
+    (url, seen)
+}
