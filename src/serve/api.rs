@@ -190,7 +190,7 @@ impl EditorApiBuilder {
     }
 }
 
-/// The editor API as an axum [`Router`]: build it once, then serve it with `axum::serve` or
+/// The editor API as an axum [`Router`]: build it once, then serve it with [`super::serve`] or
 /// nest it in a larger app. The panel calls the API with relative URLs, so nest it under a
 /// path that ends with `/` (open `/editor/`, not `/editor`).
 #[derive(Clone)]

@@ -18,7 +18,7 @@
 //! loopback `Host` names are answered unless [`EditorApiBuilder::allowed_host`] adds others.
 //!
 //! ```no_run
-//! use apikey_task::serve::EditorApi;
+//! use apikey_task::serve::{ConnectionLimits, EditorApi, serve};
 //! use apikey_task::Endpoint;
 //! use std::sync::Arc;
 //!
@@ -27,9 +27,10 @@
 //! let api = EditorApi::builder(endpoint)
 //!     .cors_origin("https://editor.example.com")
 //!     .build()?;
-//! // Nest `api.router()` in an existing axum app, or serve it alone:
+//! // Serve it alone, with header and idle timeouts and a connection cap (or nest
+//! // `api.router()` in an existing axum app, whose server then sets those):
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, api.into_router()).await?;
+//! serve(listener, api, ConnectionLimits::default(), std::future::pending()).await;
 //! # Ok(())
 //! # }
 //! ```
