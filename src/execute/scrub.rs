@@ -78,9 +78,8 @@ impl Scrub {
         }
         for value in headers.values_mut() {
             let mut bytes = value.as_bytes().to_vec();
-            let before = bytes.len();
             self.bytes(&mut bytes);
-            if bytes.len() != before || bytes != value.as_bytes() {
+            if bytes != value.as_bytes() {
                 *value = HeaderValue::from_bytes(&bytes)
                     .unwrap_or_else(|_| HeaderValue::from_static(REDACTED));
             }
