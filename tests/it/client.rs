@@ -3,7 +3,7 @@
 
 use crate::support::{credentials, endpoint, raw_server, recording_server, step, tcp_server};
 use apikey_task::secrets::Redact;
-use apikey_task::{ErrorKind, Executor, RetryPolicy};
+use apikey_task::{ErrorKind, Executor, RetryPolicy, TaskError, TaskOutput};
 use serde_json::json;
 use std::time::Duration;
 
@@ -27,6 +27,18 @@ fn embedder_client(follow_redirects: bool) -> reqwest::Client {
         .expect("client")
 }
 
+/// One `PostApiKey` step to `server`, with the canary credential.
+async fn execute(executor: &Executor, server: &str) -> Result<TaskOutput, TaskError> {
+    executor
+        .execute(
+            &endpoint(),
+            step(server, json!({"description": "x"})),
+            &credentials(),
+            &Redact,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn the_embedders_client_sends_the_request() {
     let (url, seen) = recording_server(CREATED.as_bytes().to_vec()).await;
@@ -34,15 +46,7 @@ async fn the_embedders_client_sends_the_request() {
         .client(embedder_client(false))
         .build()
         .expect("executor");
-    let output = executor
-        .execute(
-            &endpoint(),
-            step(&url, json!({"description": "x"})),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect("created");
+    let output = execute(&executor, &url).await.expect("created");
     assert_eq!(output.response.status_code, 201);
     let request = seen
         .lock()
@@ -66,15 +70,7 @@ async fn the_per_attempt_timeout_applies_to_the_embedders_client() {
         .retry(RetryPolicy::never())
         .build()
         .expect("executor");
-    let error = executor
-        .execute(
-            &endpoint(),
-            step(&silent, json!({"description": "x"})),
-            &credentials(),
-            &Redact,
-        )
-        .await
-        .expect_err("times out");
+    let error = execute(&executor, &silent).await.expect_err("times out");
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 }
 
@@ -90,13 +86,7 @@ async fn a_redirect_the_embedders_client_followed_is_reported() {
         .retry(RetryPolicy::never())
         .build()
         .expect("executor");
-    let error = executor
-        .execute(
-            &endpoint(),
-            step(&first, json!({"description": "x"})),
-            &credentials(),
-            &Redact,
-        )
+    let error = execute(&executor, &first)
         .await
         .expect_err("a followed redirect is not a success");
     assert_eq!(error.kind(), ErrorKind::Redirected, "{error}");

@@ -57,16 +57,22 @@ async fn healthz(addr: &str) -> (StatusCode, Duration) {
     (response.status(), started.elapsed())
 }
 
-#[tokio::test]
-async fn an_idle_connection_is_closed_after_the_header_timeout() {
-    let limits = ConnectionLimits::default().with_header_read_timeout(Duration::from_millis(300));
-    let addr = start(api(), limits).await;
-    let mut idle = TcpStream::connect(&addr).await.expect("connect");
-    let mut partial = TcpStream::connect(&addr).await.expect("connect");
+/// Two connections: one that sends nothing, one that stops in the middle of its headers.
+async fn idle_and_half_sent(addr: &str) -> (TcpStream, TcpStream) {
+    let idle = TcpStream::connect(addr).await.expect("connect");
+    let mut partial = TcpStream::connect(addr).await.expect("connect");
     partial
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
         .await
         .expect("write");
+    (idle, partial)
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_header_timeout() {
+    let limits = ConnectionLimits::default().with_header_read_timeout(Duration::from_millis(300));
+    let addr = start(api(), limits).await;
+    let (mut idle, mut partial) = idle_and_half_sent(&addr).await;
     let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
     assert!(closed, "an idle connection is still open after 5 s");
     let (_, closed) = read_until_closed(&mut partial, Duration::from_secs(5)).await;
@@ -138,12 +144,7 @@ async fn hundreds_of_half_open_connections_do_not_keep_healthz_out() {
 async fn an_evicted_half_open_connection_is_closed_at_once() {
     let limits = ConnectionLimits::default().with_max_connections(2);
     let addr = start(api(), limits).await;
-    let mut idle = TcpStream::connect(&addr).await.expect("connect");
-    let mut partial = TcpStream::connect(&addr).await.expect("connect");
-    partial
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
-        .await
-        .expect("write");
+    let (mut idle, mut partial) = idle_and_half_sent(&addr).await;
     // Both are accepted (a whole request on a third connection proves the server got that far),
     // then two more connections evict them, oldest first.
     assert_eq!(healthz(&addr).await.0, StatusCode::OK);

@@ -71,36 +71,7 @@ pub enum Command {
     ///
     /// POST /v1/test-request, GET /v1/schemas/{input,output,report}, GET /healthz, and
     /// POST /v1/run with --allow-run. The first line on stdout is `serving on URL`.
-    Serve {
-        /// Port (0 picks a free one).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
-        host: std::net::IpAddr,
-        /// Also answer this Host name (repeatable). By default only localhost, 127.0.0.1 and
-        /// [::1] are answered; on a non-loopback --host without this, any.
-        #[arg(long = "allowed-host", value_name = "NAME")]
-        allowed_hosts: Vec<String>,
-        /// Enable POST /v1/run: execute steps for real with REBILLY_API_KEY or REBILLY_JWT,
-        /// against the definition's servers only.
-        #[arg(long)]
-        allow_run: bool,
-        /// Let /v1/run also send to this base URL, e.g. a local emulator (repeatable).
-        #[arg(long = "allow-run-to", value_name = "URL", requires = "allow_run")]
-        allow_run_to: Vec<String>,
-        /// Let pages on this origin call the API (repeatable; `*` for any, not with
-        /// --allow-run).
-        #[arg(long = "cors-origin", value_name = "ORIGIN")]
-        cors_origins: Vec<String>,
-        /// The largest request body accepted, in bytes [default: 262144].
-        #[arg(long, value_name = "BYTES")]
-        max_body_bytes: Option<usize>,
-        /// Most connections open at once; a new one beyond it closes the oldest [default:
-        /// half of the open-file limit left after 64, at most 1024].
-        #[arg(long, value_name = "N")]
-        max_connections: Option<usize>,
-    },
+    Serve(ServeArgs),
     /// Run a Temporal activity worker: activity `CreateApiKey`, workflow `CreateApiKeyWorkflow`.
     ///
     /// Needs a build with `--features temporal`. Credentials come from REBILLY_API_KEY or
@@ -124,6 +95,39 @@ pub enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+}
+
+/// What `serve` takes: where to listen, who may call, and what it may do.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub host: std::net::IpAddr,
+    /// Also answer this Host name (repeatable). By default only localhost, 127.0.0.1 and
+    /// [::1] are answered; on a non-loopback --host without this, any.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Enable POST /v1/run: execute steps for real with REBILLY_API_KEY or REBILLY_JWT,
+    /// against the definition's servers only.
+    #[arg(long)]
+    pub allow_run: bool,
+    /// Let /v1/run also send to this base URL, e.g. a local emulator (repeatable).
+    #[arg(long = "allow-run-to", value_name = "URL", requires = "allow_run")]
+    pub allow_run_to: Vec<String>,
+    /// Let pages on this origin call the API (repeatable; `*` for any, not with
+    /// --allow-run).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// The largest request body accepted, in bytes [default: 262144].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most connections open at once; a new one beyond it closes the oldest [default:
+    /// half of the open-file limit left after 64, at most 1024].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// One step file, or many steps as JSON lines.

@@ -45,7 +45,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             server: Some(server),
             ..
         } if server.contains("://") => vec![server.clone()],
-        Command::Serve { allow_run_to, .. } => allow_run_to.clone(),
+        Command::Serve(args) => args.allow_run_to.clone(),
         _ => Vec::new(),
     };
     let endpoint = io::endpoint(&cli, &named)?;
@@ -90,27 +90,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             accept,
         } => emulator::run(port, rate_limit, rate_window, accept).await,
         Command::Demo => demo::run(&endpoint).await,
-        Command::Serve {
-            port,
-            host,
-            allowed_hosts,
-            allow_run,
-            allow_run_to,
-            cors_origins,
-            max_body_bytes,
-            max_connections,
-        } => {
-            let options = serve::Options {
-                addr: std::net::SocketAddr::new(host, port),
-                allowed_hosts,
-                allow_run,
-                allow_run_to,
-                cors_origins,
-                max_body_bytes,
-                max_connections,
-            };
-            serve::run(endpoint, options).await
-        }
+        Command::Serve(args) => serve::run(endpoint, args).await,
         Command::Worker {
             temporal_address,
             namespace,

@@ -2,35 +2,26 @@
 //! interrupted.
 
 use apikey_task::Endpoint;
-use std::net::SocketAddr;
 
+use crate::cli::ServeArgs;
 use crate::io::Unusable;
 
-/// What the `serve` command was given.
-pub struct Options {
-    pub addr: SocketAddr,
-    pub allowed_hosts: Vec<String>,
-    pub allow_run: bool,
-    pub allow_run_to: Vec<String>,
-    pub cors_origins: Vec<String>,
-    pub max_body_bytes: Option<usize>,
-    pub max_connections: Option<usize>,
-}
-
 #[cfg(feature = "serve")]
-pub async fn run(endpoint: Endpoint, options: Options) -> Result<u8, Unusable> {
+pub async fn run(endpoint: Endpoint, options: ServeArgs) -> Result<u8, Unusable> {
     use apikey_task::serve::{ConnectionLimits, EditorApi, serve};
     use apikey_task::{Executor, FromEnv};
     use std::io::Write;
+
+    let addr = std::net::SocketAddr::new(options.host, options.port);
 
     let mut builder = EditorApi::builder(std::sync::Arc::new(endpoint)).credentials(FromEnv);
     if let Some(bytes) = options.max_body_bytes {
         builder = builder.body_limit(bytes);
     }
-    if !options.addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() {
         eprintln!(
             "apikey-task: listening on {}, reachable from other machines",
-            options.addr
+            addr
         );
         if options.allowed_hosts.is_empty() {
             builder = builder.any_host();
@@ -52,14 +43,14 @@ pub async fn run(endpoint: Endpoint, options: Options) -> Result<u8, Unusable> {
         builder = builder.cors_origin(origin);
     }
     let server = builder.build().map_err(|e| Unusable(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(options.addr)
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Unusable(format!("cannot listen on {}: {e}", options.addr)))?;
-    let addr = listener
+        .map_err(|e| Unusable(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
         .local_addr()
-        .map_err(|e| Unusable(format!("cannot listen on {}: {e}", options.addr)))?;
+        .map_err(|e| Unusable(format!("cannot listen on {addr}: {e}")))?;
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "serving on http://{addr}/");
+    let _ = writeln!(out, "serving on http://{bound}/");
     let _ = out.flush();
     let mut limits = ConnectionLimits::default();
     if let Some(connections) = options.max_connections {
@@ -73,7 +64,7 @@ pub async fn run(endpoint: Endpoint, options: Options) -> Result<u8, Unusable> {
 }
 
 #[cfg(not(feature = "serve"))]
-pub async fn run(_endpoint: Endpoint, _options: Options) -> Result<u8, Unusable> {
+pub async fn run(_endpoint: Endpoint, _options: ServeArgs) -> Result<u8, Unusable> {
     Err(Unusable(
         "this build has no editor server; build with the default `serve` feature".into(),
     ))
