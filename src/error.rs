@@ -4,6 +4,7 @@ use crate::output::ResponseOutput;
 use crate::problem::Problem;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,9 @@ pub enum ErrorKind {
     Cancelled,
     /// The runner's deadline passed.
     DeadlineExceeded,
+    /// The process sending the request stopped (crashed, was killed) while the request may
+    /// have been in flight; a supervisor (a workflow engine) reports it.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -105,6 +109,7 @@ impl ErrorKind {
             ErrorKind::SecretSink => "secret_sink",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }
@@ -139,32 +144,57 @@ impl InvalidField {
 }
 
 /// What someone needs to find out whether an outcome-unknown request took effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Reconcile {
     /// The request's URL.
     pub url: String,
-    /// The `description` the request's body gave, if any.
-    pub description: Option<String>,
     /// When the first attempt was sent (RFC 3339, UTC).
     pub requested_at: String,
     /// What to do, in the operation's own words.
     pub advice: String,
+    /// The request's fields that identify what it made (the definition's `x-reconcile`
+    /// `match`), e.g. `{"description": "CI key"}`.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub matches: Map<String, Value>,
+    /// The listing that finds it, when the definition names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list: Option<ReconcileList>,
+}
+
+/// A ready step that lists what an outcome-unknown request may have made: run it with the
+/// task of `operationId`, then keep the items whose `createdField` is at or after
+/// `createdFrom` and whose fields equal [`Reconcile::matches`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ReconcileList {
+    /// The listing operation, e.g. `GetApiKeyCollection`.
+    pub operation_id: String,
+    /// The step: `{"parameters": {"server", "filter", ...}}`, in the API's filter syntax.
+    pub step: Value,
+    /// The item field holding its creation time, e.g. `createdTime`.
+    pub created_field: String,
+    /// The earliest creation time that can be the request's (RFC 3339, UTC): `requestedAt`
+    /// less a margin for clock skew between here and the server.
+    pub created_from: String,
 }
 
 impl Reconcile {
     pub(crate) fn new(
         url: String,
-        description: Option<String>,
         requested_at: String,
         advice: String,
+        matches: Map<String, Value>,
+        list: Option<ReconcileList>,
     ) -> Self {
         Reconcile {
             url,
-            description,
             requested_at,
             advice,
+            matches,
+            list,
         }
     }
 }

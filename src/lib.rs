@@ -1,7 +1,7 @@
 //! # apikey-task
 //!
 //! A workflow task plugin for Rebilly's `POST /api-keys` ("Create an API key"). The endpoint
-//! is data: an OpenAPI definition (`schemas/create-api-key.openapi.json`, embedded as the
+//! is data: an OpenAPI definition (`schemas/api-keys.openapi.json`, embedded as the
 //! default) from which a step's parameters are rendered against the workflow state, validated
 //! with every problem located by a JSON Pointer, and turned into the exact HTTP request.
 //!
@@ -73,7 +73,7 @@ pub use definition::{Definition, DefinitionError, DefinitionErrorKind, Operation
 pub use endpoint::{
     Endpoint, EndpointBuilder, HttpRequest, Limits, OperationIds, Step, StepError, TestReport,
 };
-pub use error::{ErrorKind, InvalidField, Reconcile, TaskError};
+pub use error::{ErrorKind, InvalidField, Reconcile, ReconcileList, TaskError};
 pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder, RetryPolicy};
 pub use output::{RequestSummary, ResponseOutput, TaskOutput};
 pub use problem::{AppliedDefault, Problem};

@@ -16,6 +16,11 @@ pub struct TaskOutput {
     pub response: ResponseOutput,
     /// How the request went.
     pub request: RequestSummary,
+    /// Whether the response's secret (e.g. a created key's `secretKey`) reached the secret
+    /// sink: when the answer lacked it, it was read back by id first. Absent for operations
+    /// whose answer has no secret field of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_obtained: Option<bool>,
 }
 
 /// An HTTP response as task output.

@@ -33,8 +33,8 @@
 
 pub use crate::context::TaskContext;
 
-use crate::definition::{Definition, DefinitionError};
-use crate::endpoint::{Endpoint, TestReport};
+use crate::definition::{DefinitionError, DefinitionErrorKind};
+use crate::endpoint::{Endpoint, EndpointBuilder, TestReport};
 use crate::error::TaskError;
 use crate::execute::Executor;
 use crate::output::TaskOutput;
@@ -84,19 +84,48 @@ impl HttpTask {
         }
     }
 
-    /// `CreateApiKey`: the embedded `POST /api-keys`.
+    /// The task of the operation that names `task_type` (`x-task-type`) in the definition
+    /// `builder` holds (the embedded one by default), compiled with the builder's options.
+    pub fn of_type(
+        task_type: &str,
+        builder: EndpointBuilder,
+        executor: Executor,
+    ) -> Result<Self, DefinitionError> {
+        let definition = builder.definition_or_embedded();
+        let Some((_, operation_id)) = definition
+            .task_types()
+            .into_iter()
+            .find(|(name, _)| *name == task_type)
+        else {
+            return Err(DefinitionError::new(
+                DefinitionErrorKind::OperationNotFound,
+                format!(
+                    "no operation has x-task-type {task_type:?}; the definition names: {}",
+                    definition
+                        .task_types()
+                        .iter()
+                        .map(|(name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        let endpoint = builder
+            .definition(definition.clone())
+            .operation_id(operation_id)
+            .build()?;
+        Ok(HttpTask::new(task_type, Arc::new(endpoint), executor))
+    }
+
+    /// `CreateApiKey`: the embedded `POST /api-keys`, or `PUT /api-keys/{keyId}` when the
+    /// step gives `keyId`.
     pub fn create_api_key(executor: Executor) -> Result<Self, DefinitionError> {
-        let endpoint = Endpoint::builder().operation_id("PostApiKey").build()?;
-        Ok(HttpTask::new("CreateApiKey", Arc::new(endpoint), executor))
+        HttpTask::of_type("CreateApiKey", Endpoint::builder(), executor)
     }
 
     /// `GetApiKey`: the embedded definition's `GET /api-keys/{id}`.
     pub fn get_api_key(executor: Executor) -> Result<Self, DefinitionError> {
-        let endpoint = Endpoint::builder()
-            .definition(Definition::embedded())
-            .operation_id("GetApiKey")
-            .build()?;
-        Ok(HttpTask::new("GetApiKey", Arc::new(endpoint), executor))
+        HttpTask::of_type("GetApiKey", Endpoint::builder(), executor)
     }
 
     /// The compiled endpoint.
@@ -146,6 +175,22 @@ impl TaskRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         TaskRegistry::default()
+    }
+
+    /// A task for every operation of the definition that names a task type (`x-task-type`):
+    /// with the embedded definition, `CreateApiKey`, `GetApiKey`, `ListApiKeys`,
+    /// `UpsertApiKey` and `DeleteApiKey`. Each is compiled with `builder`'s options.
+    pub fn from_definition(
+        builder: EndpointBuilder,
+        executor: Executor,
+    ) -> Result<Self, DefinitionError> {
+        let definition = builder.definition_or_embedded();
+        let mut registry = TaskRegistry::new();
+        for (task_type, _) in definition.task_types() {
+            let task = HttpTask::of_type(task_type, builder.clone(), executor.clone())?;
+            registry.register(Arc::new(task));
+        }
+        Ok(registry)
     }
 
     /// Adds a task under its [`Task::task_type`], replacing any task of that type.

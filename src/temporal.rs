@@ -10,11 +10,29 @@
 //!   --input '{"parameters": {"organizationId": "org-1", "body": {"description": "CI"}}, "context": {}}'
 //! ```
 //!
+//! **Exactly one key per activity, crash or not.** A worker can die with a request on the
+//! wire (`kill -9`, a lost node); Temporal then times the activity out and retries it on
+//! another worker. A retried `POST` would create a second key, so by default the activity
+//! creates with `PUT /api-keys/{keyId}`, at an id it derives from the namespace, workflow
+//! id, run id and activity id ([`derived_key_id`]): the same for every retry of that activity
+//! in that run, different for any other, at most 50 characters. A retry then answers 200 with
+//! the key the lost attempt made. A step's own `keyId` wins over the derived one.
+//!
+//! The opt-out, `"temporal": {"createWith": "post"}` in the workflow input, keeps `POST`
+//! (keys with server-made ids). Then the activity runs at most once per failure that may have
+//! reached the server: the workflow retries only what the plugin says is safe (nothing was
+//! sent, or a 429), and an attempt that timed out (its worker died) ends the workflow with a
+//! non-retryable `outcome_unknown` failure whose details hold the reconcile data, never a
+//! second `POST`.
+//!
 //! Failures keep the plugin's classification: terminal and outcome-unknown errors become
 //! non-retryable application failures whose details are the error document (with what is
 //! needed to reconcile), a 429 becomes a retryable failure whose next retry delay is the
 //! server's, and cancellation reaches the execution through heartbeats. Credentials come from
 //! the worker's environment (`REBILLY_API_KEY` / `REBILLY_JWT`), never from workflow input.
+//!
+//! `"temporal": {"heartbeatTimeoutSeconds": N}` sets how soon a dead worker is noticed
+//! (default 15).
 
 // The SDK's macros generate public items without docs or `Debug`.
 #![allow(missing_docs, missing_debug_implementations)]
@@ -31,6 +49,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
 use temporalio_common::RetryPolicy;
+use temporalio_common::error::IncomingError;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
 use temporalio_sdk::workflows::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -75,10 +94,15 @@ impl ApiKeyActivities {
     pub async fn create_api_key(
         self: Arc<Self>,
         ctx: ActivityContext,
-        input: Value,
+        mut input: Value,
     ) -> Result<Value, ActivityError> {
+        // Put by default; the workflow says when the step opted out.
+        let derive_key_id = match &mut input {
+            Value::Object(fields) => fields.remove(DERIVE_KEY_ID) != Some(Value::Bool(false)),
+            _ => true,
+        };
         let Step {
-            parameters,
+            mut parameters,
             context,
         } = serde_json::from_value(input).map_err(|error| {
             ActivityError::application(
@@ -91,6 +115,18 @@ impl ApiKeyActivities {
             )
         })?;
         let info = ctx.info();
+        if derive_key_id
+            && let Some(parameter) = self.task.endpoint().idempotent_parameter()
+            && !parameters.contains_key(parameter)
+        {
+            let id = derived_key_id(
+                &info.namespace,
+                info.workflow_id.as_deref().unwrap_or_default(),
+                info.workflow_run_id.as_deref().unwrap_or_default(),
+                &info.activity_id,
+            );
+            parameters.insert(parameter.to_owned(), Value::String(id));
+        }
         // `${workflow.workflowId}` is the Temporal workflow's id unless the input says otherwise.
         let mut state = WorkflowState::from_map(context);
         if let Some(id) = &info.workflow_id {
@@ -141,6 +177,32 @@ impl ApiKeyActivities {
     }
 }
 
+/// The activity input member by which the workflow says whether to derive a key id.
+const DERIVE_KEY_ID: &str = "deriveKeyId";
+
+/// The id an activity creates its key at when the step gives none: `tw-` and 40 hex digits
+/// of SHA-256 over the namespace, workflow id, run id and activity id (each length-prefixed,
+/// so no two different tuples collide by concatenation). Stable across retries of one
+/// activity in one run; 43 characters of `[-0-9a-z]`, within the API's 50 and its pattern.
+pub fn derived_key_id(
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    activity_id: &str,
+) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [namespace, workflow_id, run_id, activity_id] {
+        context.update(&(part.len() as u64).to_be_bytes());
+        context.update(part.as_bytes());
+    }
+    let digest = context.finish();
+    let hex: String = digest.as_ref()[..20]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("tw-{hex}")
+}
+
 /// The longest server-requested wait the activity retries after.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
@@ -164,34 +226,150 @@ fn activity_error(error: &TaskError) -> ActivityError {
     ActivityError::application(failure)
 }
 
-/// Runs the `CreateApiKey` activity once, with retries only for what the plugin says is
-/// retryable, after the delay it asks for.
+/// Runs the `CreateApiKey` activity: with `PUT` at a derived id (retried by Temporal, safe),
+/// or with `POST` at most once per attempt that may have reached the server.
 #[workflow]
 #[derive(Default)]
 pub struct CreateApiKeyWorkflow;
+
+/// The workflow's own options, `"temporal": {...}` in its input.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WorkflowOptions {
+    /// `put` (the default): create at a derived id; `post`: let the server choose the id.
+    #[serde(default)]
+    create_with: Option<String>,
+    /// How long without a heartbeat before Temporal gives the activity to another worker.
+    #[serde(default)]
+    heartbeat_timeout_seconds: Option<u64>,
+}
+
+/// Attempts of the activity at most, whichever way it creates.
+const MAX_ATTEMPTS: u32 = 5;
 
 #[workflow_methods]
 impl CreateApiKeyWorkflow {
     /// The workflow's only method: the activity's result is the workflow's result.
     #[run]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, input: Value) -> WorkflowResult<Value> {
-        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
-            .heartbeat_timeout(Duration::from_secs(15))
-            .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
-            .retry_policy(
-                RetryPolicy::builder()
-                    .initial_interval(Duration::from_secs(1))
-                    .backoff_coefficient(2.0)
-                    .maximum_interval(Duration::from_secs(60))
-                    .maximum_attempts(5)
-                    .build(),
-            )
-            .build();
-        let output = ctx
-            .execute_activity(ApiKeyActivities::create_api_key, input, options)
-            .await?;
-        Ok(output)
+    pub async fn run(ctx: &mut WorkflowContext<Self>, mut input: Value) -> WorkflowResult<Value> {
+        let options: WorkflowOptions = match &mut input {
+            Value::Object(fields) => match fields.remove("temporal") {
+                Some(value) => serde_json::from_value(value).map_err(|error| {
+                    ApplicationFailure::builder(format!("\"temporal\" in the input: {error}"))
+                        .type_name("invalid_input".to_owned())
+                        .non_retryable(true)
+                        .build()
+                })?,
+                None => WorkflowOptions::default(),
+            },
+            _ => WorkflowOptions::default(),
+        };
+        let post = match options.create_with.as_deref() {
+            None | Some("put") => false,
+            Some("post") => true,
+            Some(other) => {
+                return Err(ApplicationFailure::builder(format!(
+                    "\"temporal\": {{\"createWith\": {other:?}}}: expected \"put\" or \"post\""
+                ))
+                .type_name("invalid_input".to_owned())
+                .non_retryable(true)
+                .build()
+                .into());
+            }
+        };
+        if let Value::Object(fields) = &mut input {
+            fields.insert(DERIVE_KEY_ID.into(), Value::Bool(!post));
+        }
+        let heartbeat = Duration::from_secs(options.heartbeat_timeout_seconds.unwrap_or(15).max(1));
+        let activity_options = |attempts: u32| {
+            ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+                .heartbeat_timeout(heartbeat)
+                .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+                .retry_policy(
+                    RetryPolicy::builder()
+                        .initial_interval(Duration::from_secs(1))
+                        .backoff_coefficient(2.0)
+                        .maximum_interval(Duration::from_secs(60))
+                        .maximum_attempts(attempts)
+                        .build(),
+                )
+                .build()
+        };
+        if !post {
+            // Every attempt puts at the same id: Temporal may retry anything, a dead worker
+            // included.
+            let output = ctx
+                .execute_activity(
+                    ApiKeyActivities::create_api_key,
+                    input,
+                    activity_options(MAX_ATTEMPTS),
+                )
+                .await?;
+            return Ok(output);
+        }
+        // POST: one attempt at a time, and a new one only after a failure the plugin calls
+        // retryable (nothing reached the server, or a 429). An attempt that timed out may
+        // have created a key on a worker that died: that ends the workflow.
+        let mut attempt = 1;
+        loop {
+            let scheduled = ctx.workflow_time();
+            let outcome = ctx
+                .execute_activity(
+                    ApiKeyActivities::create_api_key,
+                    input.clone(),
+                    activity_options(1),
+                )
+                .await;
+            let error = match outcome {
+                Ok(output) => return Ok(output),
+                Err(error) => error,
+            };
+            let retry_after = match error.cause() {
+                Some(IncomingError::Application(failure))
+                    if !failure.is_non_retryable() && attempt < MAX_ATTEMPTS =>
+                {
+                    failure.next_retry_delay()
+                }
+                Some(IncomingError::Timeout(_)) => {
+                    return Err(lost_post(&input, scheduled).into());
+                }
+                _ => return Err(error.into()),
+            };
+            let backoff = Duration::from_secs(1 << (attempt - 1).min(6));
+            ctx.timer(retry_after.unwrap_or(backoff)).await;
+            attempt += 1;
+        }
     }
+}
+
+/// The failure of a `POST` whose worker stopped answering: the plugin's outcome-unknown
+/// error, with the reconcile data for the step, as a non-retryable failure.
+fn lost_post(input: &Value, scheduled: Option<SystemTime>) -> ApplicationFailure {
+    let message = "the worker running the create stopped answering (it crashed, was killed or lost its network) while the request may have been in flight; it is not sent again";
+    let details = match (
+        serde_json::from_value::<Step>(input.clone()),
+        crate::Endpoint::builder().build(),
+    ) {
+        (Ok(step), Ok(endpoint)) => {
+            let state = WorkflowState::from_map(step.context);
+            crate::execute::outcome_unknown(
+                &endpoint,
+                step.parameters,
+                state.as_map(),
+                scheduled.unwrap_or(SystemTime::UNIX_EPOCH),
+                message,
+            )
+            .to_json()
+        }
+        _ => {
+            serde_json::json!({ "error": { "kind": "interrupted", "outcomeUnknown": true, "message": message } })
+        }
+    };
+    ApplicationFailure::builder(message)
+        .type_name(crate::ErrorKind::Interrupted.as_str().to_owned())
+        .non_retryable(true)
+        .details(details)
+        .build()
 }
 
 /// Connects to Temporal and polls until interrupted (Ctrl-C or SIGTERM).

@@ -14,7 +14,7 @@ mod operation;
 mod refs;
 
 pub use error::{DefinitionError, DefinitionErrorKind};
-pub(crate) use operation::{AuthScheme, BodySpec, Server};
+pub(crate) use operation::{AuthScheme, BodySpec, IdempotentVariant, ReconcileSpec, Server};
 pub use operation::{Operation, Selector};
 
 use error::DefinitionErrorKind as ErrorKind;
@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::Path;
 
 /// The project's own definition of `POST /api-keys`, the default endpoint.
-pub const EMBEDDED_CREATE_API_KEY: &str = include_str!("../../schemas/create-api-key.openapi.json");
+pub const EMBEDDED_API_KEYS: &str = include_str!("../../schemas/api-keys.openapi.json");
 
 /// A parsed OpenAPI document. Select an operation from it with [`crate::Endpoint::builder`].
 #[derive(Clone)]
@@ -45,10 +45,7 @@ pub(crate) enum Version {
 impl Definition {
     /// The embedded definition of Rebilly's "Create an API key".
     pub fn embedded() -> Definition {
-        match Definition::from_json(
-            EMBEDDED_CREATE_API_KEY,
-            "embedded create-api-key.openapi.json",
-        ) {
+        match Definition::from_json(EMBEDDED_API_KEYS, "embedded api-keys.openapi.json") {
             Ok(definition) => definition,
             // A build-time constant, parsed by a unit test on every run.
             Err(error) => panic!("the embedded definition is broken: {error}"),
@@ -121,6 +118,23 @@ impl Definition {
                 if let Some(op) = item.get(method) {
                     let id = op.get("operationId").and_then(Value::as_str);
                     out.push((id, method.to_uppercase(), path.as_str()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The task types the document names (`x-task-type`), each with its operationId.
+    pub fn task_types(&self) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        for (_, item) in self.paths() {
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                if let (Some(task_type), Some(id)) = (
+                    op.get("x-task-type").and_then(Value::as_str),
+                    op.get("operationId").and_then(Value::as_str),
+                ) {
+                    out.push((task_type, id));
                 }
             }
         }

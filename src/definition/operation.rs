@@ -48,7 +48,8 @@ impl Definition {
         }
         let mut headers = Vec::new();
         let mut path_params = Vec::new();
-        let mut path_schemas = Vec::new();
+        let mut query_params = Vec::new();
+        let mut param_schemas = Vec::new();
         for param in &parameters {
             let name = param
                 .get("name")
@@ -74,17 +75,35 @@ impl Definition {
                         }),
                     });
                 }
-                Some("path") => {
-                    path_params.push(name.to_owned());
+                Some(place @ ("path" | "query")) => {
                     let mut schema = param.get("schema").cloned().unwrap_or(Value::Bool(true));
                     if self.version == Version::V30 {
                         nullable_to_type(&mut schema);
                     }
-                    path_schemas.push((name.to_owned(), schema));
+                    if place == "path" {
+                        path_params.push(name.to_owned());
+                    } else {
+                        let style = param.get("style").and_then(Value::as_str).unwrap_or("form");
+                        if style != "form" {
+                            return Err(unusable(format!(
+                                "query parameter `{name}` has style {style:?}; only \"form\" is supported"
+                            )));
+                        }
+                        query_params.push(QueryParam {
+                            name: name.to_owned(),
+                            required,
+                            // OpenAPI: form style explodes arrays unless it says otherwise.
+                            explode: param
+                                .get("explode")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(true),
+                        });
+                    }
+                    param_schemas.push((name.to_owned(), schema));
                 }
                 Some(other) if required => {
                     return Err(unusable(format!(
-                        "required {other} parameter `{name}` is not supported (header and path parameters are)"
+                        "required {other} parameter `{name}` is not supported (header, path and query parameters are)"
                     )));
                 }
                 _ => {}
@@ -145,6 +164,38 @@ impl Definition {
             }
         }
 
+        // Every parameter is a top-level name in a step: two with one name would be ambiguous.
+        let mut names: Vec<&str> = vec!["server", "headers", "body"];
+        for name in variables
+            .iter()
+            .chain(&path_params)
+            .chain(query_params.iter().map(|q| &q.name))
+        {
+            if names.contains(&name.as_str()) {
+                return Err(unusable(format!(
+                    "two parameters are named `{name}` (steps name parameters without their location)"
+                )));
+            }
+            names.push(name);
+        }
+        let idempotent_variant =
+            extension::<IdempotentVariant>(op, "x-idempotent-variant").map_err(unusable)?;
+        let reconcile = extension::<ReconcileSpec>(op, "x-reconcile").map_err(unusable)?;
+        let already_done = extension::<Map<String, Value>>(op, "x-already-done")
+            .map_err(unusable)?
+            .unwrap_or_default()
+            .keys()
+            .map(|status| {
+                status.parse::<u16>().map_err(|_| {
+                    unusable(format!("x-already-done: {status:?} is not an HTTP status"))
+                })
+            })
+            .collect::<Result<Vec<u16>, _>>()?;
+        let task_type = op
+            .get("x-task-type")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+
         Ok(Operation {
             id: op
                 .get("operationId")
@@ -162,9 +213,14 @@ impl Definition {
             security,
             headers,
             path_params,
-            path_schemas,
+            query_params,
+            param_schemas,
             body,
             responses,
+            idempotent_variant,
+            reconcile,
+            already_done,
+            task_type,
         })
     }
 
@@ -283,11 +339,21 @@ pub struct Operation {
     pub(crate) security: Vec<AuthScheme>,
     pub(crate) headers: Vec<HeaderParam>,
     pub(crate) path_params: Vec<String>,
-    /// Each path parameter's schema (`$ref`s inlined): its value is validated like a body
-    /// field's.
-    pub(crate) path_schemas: Vec<(String, Value)>,
+    pub(crate) query_params: Vec<QueryParam>,
+    /// Each path and query parameter's schema (`$ref`s inlined): its value is validated like
+    /// a body field's.
+    pub(crate) param_schemas: Vec<(String, Value)>,
     pub(crate) body: Option<BodySpec>,
     pub(crate) responses: Map<String, Value>,
+    /// `x-idempotent-variant`: how the same request is made safe to repeat.
+    pub(crate) idempotent_variant: Option<IdempotentVariant>,
+    /// `x-reconcile`: how to find what a request of unknown outcome made.
+    pub(crate) reconcile: Option<ReconcileSpec>,
+    /// `x-already-done`: statuses that mean the operation's aim already holds (a delete that
+    /// finds nothing to delete), so they end the step as a success.
+    pub(crate) already_done: Vec<u16>,
+    /// `x-task-type`: the name workflows give a step of this operation, e.g. `CreateApiKey`.
+    pub(crate) task_type: Option<String>,
 }
 
 impl Operation {
@@ -312,6 +378,17 @@ impl Operation {
         }
     }
 
+    /// The task type workflows name it by (`x-task-type`), e.g. `CreateApiKey`.
+    pub fn task_type(&self) -> Option<&str> {
+        self.task_type.as_deref()
+    }
+
+    /// Whether an answer with this status means the operation's aim already holds
+    /// (`x-already-done`), e.g. a delete that finds nothing to delete.
+    pub fn is_already_done(&self, status: u16) -> bool {
+        self.already_done.contains(&status)
+    }
+
     /// The HTTP method, upper case.
     pub fn method(&self) -> &str {
         &self.method
@@ -325,6 +402,24 @@ impl Operation {
     /// The documented responses by status code, `$ref`s inlined.
     pub fn responses(&self) -> &Map<String, Value> {
         &self.responses
+    }
+
+    /// The same operation with its path parameter `from` named `to`, in the path template
+    /// too; `false` when it has no such parameter.
+    pub(crate) fn rename_path_parameter(&mut self, from: &str, to: &str) -> bool {
+        let Some(at) = self.path_params.iter().position(|name| name == from) else {
+            return false;
+        };
+        self.path_params[at] = to.to_owned();
+        for (name, _) in &mut self.param_schemas {
+            if name == from {
+                *name = to.to_owned();
+            }
+        }
+        self.path = self
+            .path
+            .replace(&format!("{{{from}}}"), &format!("{{{to}}}"));
+        true
     }
 
     /// The JSON body schema of the first documented 2xx response.
@@ -441,6 +536,52 @@ pub(crate) struct HeaderParam {
     pub required: bool,
     pub default: Option<String>,
     pub allowed: Option<Vec<String>>,
+}
+
+/// `x-idempotent-variant` on a creating operation (a `POST`): a step that gives `parameter`
+/// is sent as `operationId` instead, with the value as its path parameter `pathParameter`.
+/// That operation creates at a chosen id or answers with what is there, so repeating it is
+/// safe; `read` retrieves the resource by that id (for a secret its answer lacked).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct IdempotentVariant {
+    pub parameter: String,
+    pub operation_id: String,
+    pub path_parameter: String,
+    #[serde(default)]
+    pub read: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `x-reconcile` on a creating operation: list with `operationId`, filtered on the request
+/// body's `match` fields and on `createdField` from the time of the request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ReconcileSpec {
+    pub operation_id: String,
+    #[serde(default)]
+    pub r#match: Vec<String>,
+    pub created_field: String,
+}
+
+/// An `x-...` extension of an operation, read into its type; a malformed one is an error.
+fn extension<T: serde::de::DeserializeOwned>(op: &Value, name: &str) -> Result<Option<T>, String> {
+    match op.get(name) {
+        None => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|error| format!("{name} is malformed: {error}")),
+    }
+}
+
+/// A query parameter, sent as `name=value` in the form style.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryParam {
+    pub name: String,
+    pub required: bool,
+    /// An array value is sent as `name=a&name=b` (exploded) or `name=a,b`.
+    pub explode: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -44,7 +44,7 @@ pub(crate) fn parameters(op: &Operation) -> Value {
         // The definition's own constraints (maxLength, pattern), validated as the test request
         // validates them; a value with an expression may render to a valid one.
         let mut schema = op
-            .path_schemas
+            .param_schemas
             .iter()
             .find(|(n, _)| n == name)
             .map_or_else(|| json!({ "type": "string" }), |(_, s)| s.clone());
@@ -55,6 +55,23 @@ pub(crate) fn parameters(op: &Operation) -> Value {
         accept_expressions(&mut schema);
         properties.insert(name.clone(), schema);
         required.push(name.as_str());
+    }
+    for query in &op.query_params {
+        let mut schema = op
+            .param_schemas
+            .iter()
+            .find(|(n, _)| *n == query.name)
+            .map_or_else(|| json!({}), |(_, s)| s.clone());
+        if let Value::Object(fields) = &mut schema {
+            fields
+                .entry("title")
+                .or_insert_with(|| json!(label(&query.name)));
+        }
+        accept_expressions(&mut schema);
+        properties.insert(query.name.clone(), schema);
+        if query.required {
+            required.push(query.name.as_str());
+        }
     }
     let credential_headers: Vec<&str> = op.security.iter().map(|s| s.header()).collect();
     let mut headers = json!({

@@ -20,13 +20,16 @@ mod url;
 mod validate;
 
 pub use render::Limits;
-pub use report::TestReport;
+pub use report::{ChosenOperation, TestReport};
 pub use request::HttpRequest;
 pub use step::{Step, StepError};
 pub use validate::OperationIds;
 
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};
-use crate::definition::{AuthScheme, Definition, DefinitionError, Operation, Selector};
+use crate::definition::{
+    AuthScheme, Definition, DefinitionError, DefinitionErrorKind, IdempotentVariant, Operation,
+    Selector,
+};
 use crate::problem::{Findings, Problem, json_kind};
 use crate::util::pointer::{is_within, push_token};
 use crate::util::suggest;
@@ -34,10 +37,10 @@ use destination::Destinations;
 use render::Substitution;
 use secret_path::SecretPath;
 use serde_json::{Map, Value};
-use validate::{BodyValidator, PathValidators};
+use validate::{BodyValidator, ParamValidators};
 
 /// Options for compiling an [`Endpoint`]; see [`Endpoint::builder`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct EndpointBuilder {
     definition: Option<Definition>,
     selector: Option<Selector>,
@@ -55,7 +58,12 @@ impl EndpointBuilder {
         self
     }
 
-    /// Uses this definition instead of the embedded `POST /api-keys` one.
+    /// The definition it will build from: the one given, or the embedded one.
+    pub fn definition_or_embedded(&self) -> Definition {
+        self.definition.clone().unwrap_or_else(Definition::embedded)
+    }
+
+    /// Uses this definition instead of the embedded API-key one.
     pub fn definition(mut self, definition: Definition) -> Self {
         self.definition = Some(definition);
         self
@@ -90,7 +98,8 @@ impl EndpointBuilder {
         self
     }
 
-    /// Resolves the operation and compiles its body validator.
+    /// Resolves the operation and compiles its body validator, and those of the operations it
+    /// refers to (`x-idempotent-variant`, `x-reconcile`).
     pub fn build(self) -> Result<Endpoint, DefinitionError> {
         let (definition, selector) = match self.definition {
             Some(definition) => (definition, self.selector),
@@ -101,18 +110,70 @@ impl EndpointBuilder {
             ),
         };
         let operation = definition.operation(selector.as_ref())?;
-        let destinations = Destinations::new(&operation, &self.allowed_servers)?;
-        let path_validators = PathValidators::new(&operation.path_schemas, definition.version())?;
-        let operation_ids = self.operation_ids.unwrap_or_else(OperationIds::embedded);
+        let options = Options {
+            operation_ids: self.operation_ids.unwrap_or_else(OperationIds::embedded),
+            limits: self.limits,
+            allowed_servers: self.allowed_servers,
+        };
+        Endpoint::compile(definition, operation, &options, true)
+    }
+}
+
+/// What every endpoint compiled from one builder shares.
+struct Options {
+    operation_ids: OperationIds,
+    limits: Limits,
+    allowed_servers: Vec<String>,
+}
+
+/// An operation's idempotent variant (`x-idempotent-variant`), compiled.
+struct Variant {
+    /// The step parameter that selects it, e.g. `keyId`.
+    parameter: String,
+    /// The variant, its path parameter renamed to `parameter`.
+    endpoint: Endpoint,
+    /// The operation that reads the resource by id, for a secret the variant's answer lacked.
+    read: Option<Endpoint>,
+}
+
+impl Endpoint {
+    fn compile(
+        definition: Definition,
+        operation: Operation,
+        options: &Options,
+        with_variant: bool,
+    ) -> Result<Endpoint, DefinitionError> {
+        let destinations = Destinations::new(&operation, &options.allowed_servers)?;
+        let param_validators = ParamValidators::new(
+            &operation.param_schemas,
+            &operation.path_params,
+            definition.version(),
+        )?;
         let body = match &operation.body {
             Some(spec) => Some(BodyValidator::new(
                 spec,
                 definition.version(),
-                operation_ids,
+                options.operation_ids.clone(),
             )?),
             None => None,
         };
-        let input_schema = input_schema::parameters(&operation);
+        let variant = match &operation.idempotent_variant {
+            Some(spec) if with_variant => Some(Box::new(Variant::compile(
+                &definition,
+                &operation,
+                spec,
+                options,
+            )?)),
+            _ => None,
+        };
+        if let Some(spec) = &operation.reconcile {
+            // Checked now, so that a failed request never finds the listing missing.
+            definition.operation(Some(&Selector::OperationId(spec.operation_id.clone())))?;
+        }
+        let mut input_schema = input_schema::parameters(&operation);
+        if let Some(variant) = &variant {
+            variant.describe_in(&mut input_schema);
+        }
         let success_body = operation.success_body_schema();
         let secret_fields = success_body.map(SecretPath::find_all).unwrap_or_default();
         let request_secret_fields = operation
@@ -129,10 +190,80 @@ impl EndpointBuilder {
             output_schema,
             secret_fields,
             request_secret_fields,
-            limits: self.limits,
+            limits: options.limits,
             destinations,
-            path_validators,
+            param_validators,
+            variant,
         })
+    }
+}
+
+impl Variant {
+    fn compile(
+        definition: &Definition,
+        original: &Operation,
+        spec: &IdempotentVariant,
+        options: &Options,
+    ) -> Result<Variant, DefinitionError> {
+        let unusable = |why: String| {
+            DefinitionError::new(
+                DefinitionErrorKind::Unsupported,
+                format!("{}: x-idempotent-variant: {why}", original.label()),
+            )
+        };
+        let select = |id: &str| Selector::OperationId(id.to_owned());
+        let mut operation = definition.operation(Some(&select(&spec.operation_id)))?;
+        if !operation.rename_path_parameter(&spec.path_parameter, &spec.parameter) {
+            return Err(unusable(format!(
+                "{} has no path parameter {:?}",
+                operation.label(),
+                spec.path_parameter
+            )));
+        }
+        let endpoint = Endpoint::compile(definition.clone(), operation, options, false)?;
+        let read = match &spec.read {
+            Some(id) => {
+                let operation = definition.operation(Some(&select(id)))?;
+                if operation.path_params.len() != 1 {
+                    return Err(unusable(format!(
+                        "{} must take exactly one path parameter, the resource's id",
+                        operation.label()
+                    )));
+                }
+                Some(Endpoint::compile(
+                    definition.clone(),
+                    operation,
+                    options,
+                    false,
+                )?)
+            }
+            None => None,
+        };
+        let mut variant = Variant {
+            parameter: spec.parameter.clone(),
+            endpoint,
+            read,
+        };
+        if let Some(description) = &spec.description
+            && let Some(Value::Object(schema)) = variant
+                .endpoint
+                .input_schema
+                .pointer_mut(&push_token("/properties", &spec.parameter))
+        {
+            schema.insert("description".into(), Value::String(description.clone()));
+        }
+        Ok(variant)
+    }
+
+    /// Offers the variant's parameter in the original's input schema, as an optional one.
+    fn describe_in(&self, input_schema: &mut Value) {
+        let pointer = push_token("/properties", &self.parameter);
+        let Some(schema) = self.endpoint.input_schema.pointer(&pointer).cloned() else {
+            return;
+        };
+        if let Some(Value::Object(properties)) = input_schema.get_mut("properties") {
+            properties.insert(self.parameter.clone(), schema);
+        }
     }
 }
 
@@ -167,7 +298,9 @@ pub struct Endpoint {
     request_secret_fields: Vec<SecretPath>,
     limits: Limits,
     destinations: Destinations,
-    path_validators: PathValidators,
+    param_validators: ParamValidators,
+    /// Where a step that gives the variant's parameter is sent instead.
+    variant: Option<Box<Variant>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -223,6 +356,56 @@ impl Endpoint {
         &self.secret_fields
     }
 
+    /// The endpoint a step is sent to: this one, or its idempotent variant (`x-idempotent-variant`
+    /// in the definition) when the step gives the variant's parameter, e.g. `PUT
+    /// /api-keys/{keyId}` for a `POST /api-keys` step with `keyId`.
+    pub fn route(&self, parameters: &Map<String, Value>) -> &Endpoint {
+        match &self.variant {
+            Some(variant) if parameters.contains_key(&variant.parameter) => &variant.endpoint,
+            _ => self,
+        }
+    }
+
+    /// The parameter that sends a step as the retry-safe variant (`keyId` for the embedded
+    /// `POST /api-keys`), when the definition gives the operation one.
+    pub fn idempotent_parameter(&self) -> Option<&str> {
+        self.variant
+            .as_deref()
+            .map(|variant| variant.parameter.as_str())
+    }
+
+    /// The operation that reads back what `routed` (this endpoint's variant) made, for a
+    /// secret its answer lacked.
+    pub(crate) fn reader_for(&self, routed: &Endpoint) -> Option<&Endpoint> {
+        let variant = self.variant.as_deref()?;
+        std::ptr::eq(&variant.endpoint, routed)
+            .then_some(variant.read.as_ref())
+            .flatten()
+    }
+
+    /// Which operation `routed` is and why, when this endpoint offers a choice.
+    fn choice(&self, routed: &Endpoint) -> Option<ChosenOperation> {
+        let variant = self.variant.as_deref()?;
+        let parameter = &variant.parameter;
+        let reason = if std::ptr::eq(&variant.endpoint, routed) {
+            format!(
+                "`{parameter}` is given, so the step is sent as {}: it creates at that id or answers with what is already there, so it is retried after a timeout or a lost answer without making a second one",
+                routed.operation.label()
+            )
+        } else {
+            format!(
+                "no `{parameter}`: the step is sent as {}, once; if its answer is lost it is not repeated (a repeat could make a second one) and the error says how to look for what it made. Give `{parameter}` to make it safe to retry",
+                routed.operation.label()
+            )
+        };
+        Some(ChosenOperation {
+            operation_id: routed.operation.id.clone(),
+            method: routed.operation.method.clone(),
+            path: routed.operation.path.clone(),
+            reason,
+        })
+    }
+
     /// Renders and validates a step for sending. The request's headers hold no credential:
     /// the executor adds it at send time, from `credentials`.
     pub(crate) fn prepare(
@@ -266,6 +449,18 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> TestReport {
+        let routed = self.route(&parameters);
+        let mut report = routed.report(parameters, state, credentials);
+        report.operation = self.choice(routed);
+        report
+    }
+
+    fn report(
+        &self,
+        parameters: Map<String, Value>,
+        state: &Map<String, Value>,
+        credentials: Option<&Credentials>,
+    ) -> TestReport {
         let mut checked = self.check(parameters, state, credentials);
         // A secret pasted into the parameters (a `secretKey`, which is an error anyway) is not
         // echoed: the report and its curl line say `<redacted>`.
@@ -291,6 +486,7 @@ impl Endpoint {
             defaults: checked.findings.defaults,
             request: checked.request,
             curl,
+            operation: None,
         }
     }
 
@@ -312,7 +508,7 @@ impl Endpoint {
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
         let url = url::url(&self.operation, params, &mut findings);
-        self.path_validators.check(params, &mut findings);
+        self.param_validators.check(params, &mut findings);
         // Every request's destination, named server or not; a step's own base URL is also
         // checked for an authority that came from an expression.
         if !findings.errors.iter().any(|e| e.path == "/server") {
@@ -369,6 +565,8 @@ impl Endpoint {
                 .into_iter()
                 .chain(self.operation.variables.iter().map(String::as_str))
                 .chain(self.operation.path_params.iter().map(String::as_str))
+                .chain(self.operation.query_params.iter().map(|q| q.name.as_str()))
+                .chain(self.variant.iter().map(|v| v.parameter.as_str()))
         };
         for name in params.keys() {
             if !known().any(|k| k == name) {

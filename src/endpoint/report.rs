@@ -22,6 +22,25 @@ pub struct TestReport {
     pub request: HttpRequest,
     /// The same request as a curl command; credentials come from an environment variable.
     pub curl: String,
+    /// Which operation the step is sent as, and why, when the endpoint offers a choice (a
+    /// create that becomes a retry-safe `PUT` when the step names the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<ChosenOperation>,
+}
+
+/// The operation a step is sent as, chosen by its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ChosenOperation {
+    /// Its operationId, e.g. `PutApiKey`.
+    pub operation_id: Option<String>,
+    /// Its HTTP method.
+    pub method: String,
+    /// Its path template.
+    pub path: String,
+    /// Why this one, and what that means for retries.
+    pub reason: String,
 }
 
 impl TestReport {

@@ -24,6 +24,11 @@ impl SecretPath {
         out
     }
 
+    /// Whether it names one field, not one per list item or map member.
+    pub fn is_single(&self) -> bool {
+        !self.0.contains(&Token::Each)
+    }
+
     /// The JSON Pointers of this field in `body`, one per list item or map member it passes.
     pub fn pointers(&self, body: &Value) -> Vec<String> {
         let mut out = Vec::new();

@@ -33,14 +33,16 @@ pub(crate) fn url(op: &Operation, params: &Map<String, Value>, findings: &mut Fi
         "path parameter",
         findings,
     );
-    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let mut url = format!("{}{path}", base.trim_end_matches('/'));
+    append_query(&mut url, op, params, findings);
     if url.len() > MAX_URL_BYTES {
         // Reported at the parameter that contributes most, the one to shorten.
         let longest = ["server"]
             .into_iter()
             .chain(op.variables.iter().map(String::as_str))
             .chain(op.path_params.iter().map(String::as_str))
-            .filter_map(|name| Some((name, params.get(name)?.as_str()?.len())))
+            .chain(op.query_params.iter().map(|q| q.name.as_str()))
+            .filter_map(|name| Some((name, params.get(name)?.to_string().len())))
             .max_by_key(|(_, len)| *len);
         let (pointer, why) = match longest {
             Some((name, len)) => (push_token("", name), format!("; {name} is {len} bytes")),
@@ -253,6 +255,68 @@ fn warn_unused_variables(
                 push_token("", name),
                 format!("{name} is not used: server {server} has no {{{name}}}"),
             );
+        }
+    }
+}
+
+/// RFC 3986 unreserved characters pass in a query value; everything else is encoded, so a
+/// value's own `&`, `=`, `,` or `#` cannot start another parameter.
+const QUERY_VALUE: &AsciiSet = SEGMENT;
+
+/// Appends the query parameters the step gives, in the definition's order, in the form style:
+/// `name=value`, an array as `name=a&name=b` or, unexploded, `name=a,b`. Types and ranges are
+/// the schema's to check (see `validate`); here a value that cannot be written is reported.
+fn append_query(
+    url: &mut String,
+    op: &Operation,
+    params: &Map<String, Value>,
+    findings: &mut Findings,
+) {
+    let mut separator = '?';
+    for query in &op.query_params {
+        let Some(value) = params.get(&query.name) else {
+            if query.required {
+                findings.error("", format!("missing query parameter {:?}", query.name));
+            }
+            continue;
+        };
+        let pointer = push_token("", &query.name);
+        let items: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        let mut texts = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::String(text) => {
+                    texts.push(utf8_percent_encode(text, QUERY_VALUE).to_string())
+                }
+                Value::Number(number) => texts.push(number.to_string()),
+                Value::Bool(flag) => texts.push(flag.to_string()),
+                other => {
+                    findings.error(
+                        pointer.clone(),
+                        format!(
+                            "{} cannot be sent in the query as {}",
+                            query.name,
+                            json_kind(other)
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+        let name = utf8_percent_encode(&query.name, QUERY_VALUE).to_string();
+        if query.explode {
+            for text in texts {
+                url.push(separator);
+                url.push_str(&format!("{name}={text}"));
+                separator = '&';
+            }
+        } else {
+            url.push(separator);
+            url.push_str(&format!("{name}={}", texts.join(",")));
+            separator = '&';
         }
     }
 }

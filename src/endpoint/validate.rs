@@ -61,35 +61,45 @@ impl fmt::Debug for OperationIds {
     }
 }
 
-/// The path parameters' schemas, compiled: an `id` is checked against its `maxLength` and
-/// `pattern` as a body field is, and located at its parameter.
-pub(crate) struct PathValidators {
+/// The path and query parameters' schemas, compiled: an `id` is checked against its
+/// `maxLength` and `pattern`, a `limit` against its range, as a body field is, and located at
+/// its parameter.
+pub(crate) struct ParamValidators {
     params: Vec<(String, jsonschema::Validator)>,
+    /// The path parameters' names.
+    path: Vec<String>,
 }
 
-impl PathValidators {
-    pub fn new(schemas: &[(String, Value)], version: Version) -> Result<Self, DefinitionError> {
+impl ParamValidators {
+    pub fn new(
+        schemas: &[(String, Value)],
+        path: &[String],
+        version: Version,
+    ) -> Result<Self, DefinitionError> {
+        let path = path.to_vec();
         let params = schemas
             .iter()
             .map(|(name, schema)| {
                 let compiled = compile(schema, version).map_err(|error| {
                     DefinitionError::new(
                         ErrorKind::Schema,
-                        format!("the schema of path parameter {name:?} does not compile: {error}"),
+                        format!("the schema of parameter {name:?} does not compile: {error}"),
                     )
                 })?;
                 Ok((name.clone(), compiled))
             })
             .collect::<Result<_, DefinitionError>>()?;
-        Ok(PathValidators { params })
+        Ok(ParamValidators { params, path })
     }
 
-    /// Problems with the string values given for path parameters; other types and absent
-    /// ones are the URL stage's to report.
+    /// Problems with the values given: a path parameter's non-string value and absent ones
+    /// are the URL stage's to report.
     pub fn check(&self, params: &serde_json::Map<String, Value>, findings: &mut Findings) {
         for (name, compiled) in &self.params {
-            let Some(value @ Value::String(_)) = params.get(name) else {
-                continue;
+            let value = match params.get(name) {
+                Some(value @ Value::String(_)) => value,
+                Some(value) if !self.path.contains(name) => value,
+                _ => continue,
             };
             for error in compiled.iter_errors(value) {
                 findings.error(

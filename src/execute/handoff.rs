@@ -34,6 +34,7 @@ pub(super) async fn success(
     let endpoint = request_sent.endpoint;
     let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut sink_failure = None;
+    let mut stored = 0;
     let fields: Vec<String> = endpoint
         .secret_fields()
         .iter()
@@ -53,7 +54,10 @@ pub(super) async fn success(
             value: Secret::new(value),
         };
         match secrets.store(secret).await {
-            Ok(reference) => *slot = Value::String(reference),
+            Ok(reference) => {
+                *slot = Value::String(reference);
+                stored += 1;
+            }
             Err(error) => {
                 *slot = Value::String(REDACTED.to_owned());
                 sink_failure = Some((field, error));
@@ -74,5 +78,13 @@ pub(super) async fn success(
         .with_response(response)
         .with_source(error));
     }
-    Ok(TaskOutput { response, request })
+    // Said only of one resource's own secret, not of the items of a list.
+    let secrets = endpoint.secret_fields();
+    let secret_obtained =
+        (!secrets.is_empty() && secrets.iter().all(|path| path.is_single())).then_some(stored > 0);
+    Ok(TaskOutput {
+        response,
+        request,
+        secret_obtained,
+    })
 }

@@ -1,11 +1,12 @@
 //! What someone needs to find out whether a request whose outcome is unknown took effect.
 
 use super::wire::Outgoing;
+use crate::definition::{Operation, ReconcileSpec};
 use crate::endpoint::{Endpoint, Prepared};
-use crate::error::{ErrorKind, Reconcile, TaskError};
+use crate::error::{ErrorKind, Reconcile, ReconcileList, TaskError};
 use crate::util::clock;
-use serde_json::Value;
-use std::time::SystemTime;
+use serde_json::{Map, Value, json};
+use std::time::{Duration, SystemTime};
 
 /// Adds the attempt count, and reconcile data when the kind of failure means the request may
 /// have taken effect.
@@ -34,6 +35,9 @@ pub(super) fn finish_classified(
     )
 }
 
+/// How far before `requestedAt` a listing looks: the server's clock may be behind ours.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
 /// Adds the attempt count, and for an outcome that may have taken effect, what is needed to
 /// reconcile, in the operation's own words.
 pub(super) fn finish(
@@ -49,26 +53,28 @@ pub(super) fn finish(
         return error;
     }
     let operation = endpoint.operation();
-    let description = prepared
-        .request
-        .body
-        .as_ref()
-        .and_then(|b| b.get("description"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    // A POST adds to the collection at its own path: listing that path shows what it made.
-    let look = if operation.method() == "POST" {
-        format!(
-            "list GET {} and look for an item{} created at or after requestedAt",
-            operation.path(),
-            if description.is_some() {
-                " with this description"
+    let spec = operation.reconcile.as_ref();
+    let body = prepared.request.body.as_ref();
+    let matches: Map<String, Value> = spec
+        .into_iter()
+        .flat_map(|spec| &spec.r#match)
+        .filter_map(|field| Some((field.clone(), body?.get(field)?.clone())))
+        .collect();
+    let list = spec.and_then(|spec| list_step(spec, operation, prepared, &matches, requested_at));
+    let look = match &list {
+        Some(list) => format!(
+            "run the ready {} step in `list` and look for an item created at or after createdFrom{}",
+            list.operation_id,
+            if matches.is_empty() {
+                String::new()
             } else {
-                ""
+                format!(
+                    " with the same {}",
+                    matches.keys().cloned().collect::<Vec<_>>().join(" and ")
+                )
             }
-        )
-    } else {
-        "check the resource's state as of requestedAt".to_owned()
+        ),
+        None => "check the resource's state as of requestedAt".to_owned(),
     };
     let advice = format!(
         "{} may have taken effect: {look} before retrying",
@@ -76,8 +82,52 @@ pub(super) fn finish(
     );
     error.with_reconcile(Reconcile::new(
         prepared.request.url.clone(),
-        description,
         clock::rfc3339(requested_at),
         advice,
+        matches,
+        list,
     ))
 }
+
+/// The listing step: the request's own base URL (so it asks the same server about the same
+/// organization), a filter in the API's search-filter syntax on the creation time and on each
+/// matched field whose value the syntax can carry, newest first.
+fn list_step(
+    spec: &ReconcileSpec,
+    operation: &Operation,
+    prepared: &Prepared,
+    matches: &Map<String, Value>,
+    requested_at: SystemTime,
+) -> Option<ReconcileList> {
+    // The base is the URL without the operation's path, which has no parameters to undo.
+    let base = prepared.request.url.strip_suffix(operation.path())?;
+    let created_from = clock::rfc3339(requested_at.checked_sub(CLOCK_SKEW)?);
+    let mut filter = vec![format!("{}:{created_from}..", spec.created_field)];
+    for (field, value) in matches {
+        // `,` `;` `:` separate values and fields, `..` makes a range, and a leading `!` or
+        // `@` negates or names a list: such a value is matched on the answer instead.
+        if let Value::String(text) = value
+            && !text.is_empty()
+            && !text.contains([',', ';', ':'])
+            && !text.contains("..")
+            && !text.starts_with(['!', '@'])
+        {
+            filter.push(format!("{field}:{text}"));
+        }
+    }
+    let mut parameters = Map::new();
+    parameters.insert("server".into(), Value::String(base.to_owned()));
+    parameters.insert("filter".into(), Value::String(filter.join(";")));
+    parameters.insert("sort".into(), json!([format!("-{}", spec.created_field)]));
+    parameters.insert("limit".into(), json!(RECONCILE_LIMIT));
+    Some(ReconcileList {
+        operation_id: spec.operation_id.clone(),
+        step: json!({ "parameters": parameters }),
+        created_field: spec.created_field.clone(),
+        created_from,
+    })
+}
+
+/// Items a listing asks for: a lost create is among the newest few, and a page this size
+/// is one request.
+const RECONCILE_LIMIT: u32 = 100;

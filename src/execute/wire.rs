@@ -48,17 +48,15 @@ impl<'a> Outgoing<'a> {
         })
     }
 
-    /// RFC 9110's idempotent methods: repeating one has the effect of sending it once.
+    /// Whether repeating it has the effect of sending it once.
     pub fn idempotent(&self) -> bool {
-        matches!(
-            self.method,
-            reqwest::Method::GET
-                | reqwest::Method::HEAD
-                | reqwest::Method::OPTIONS
-                | reqwest::Method::PUT
-                | reqwest::Method::DELETE
-        )
+        is_idempotent(self.method.as_str())
     }
+}
+
+/// RFC 9110's idempotent methods: repeating one has the effect of sending it once.
+pub(super) fn is_idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
 }
 
 /// The headers to send: the prepared ones, then the credential, marked sensitive so that

@@ -176,7 +176,7 @@ fn schema_definition_prints_the_loaded_definition() {
     assert_eq!(output.status.code(), Some(0));
     let printed = stdout_json(&output);
     let file: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("schemas/create-api-key.openapi.json"))
+        &std::fs::read_to_string(root().join("schemas/api-keys.openapi.json"))
             .expect("definition file"),
     )
     .expect("definition is JSON");

@@ -12,8 +12,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub definition: Option<PathBuf>,
     /// Select the operation by operationId (default: the only one, or PostApiKey when embedded).
-    #[arg(long, global = true, value_name = "ID")]
+    #[arg(long, global = true, value_name = "ID", conflicts_with = "task")]
     pub operation: Option<String>,
+    /// Select the operation by the task type the definition gives it: CreateApiKey (the
+    /// default), GetApiKey, ListApiKeys, UpsertApiKey or DeleteApiKey.
+    #[arg(long, global = true, value_name = "TYPE")]
+    pub task: Option<String>,
     /// Let steps send credentials to this base URL's origin besides the definition's servers
     /// and loopback (repeatable). Workflow data can choose a server but never add one.
     #[arg(long = "allow-server", global = true, value_name = "URL")]
@@ -50,6 +54,17 @@ pub enum Command {
         /// Print the created key's secretKey in the output (it is redacted otherwise).
         #[arg(long)]
         reveal_secret: bool,
+    },
+    /// List the keys a create of unknown outcome may have made, from the error `run` printed.
+    ///
+    /// ERROR.json is the error document (`"outcomeUnknown": true`); its `reconcile.list` step
+    /// is run with REBILLY_API_KEY or REBILLY_JWT, and the keys created since the request with
+    /// the same description are printed as `candidates`. Exit status: 0 the listing worked
+    /// (see `candidates`), 1 it failed, 2 unusable input.
+    Reconcile {
+        /// The error document printed by `apikey-task run`.
+        #[arg(value_name = "ERROR.json")]
+        error: PathBuf,
     },
     /// Serve the local emulator of POST /api-keys and GET /api-keys/{id} until interrupted.
     Emulator {

@@ -1,6 +1,6 @@
 //! What every command shares: loading the endpoint and steps, printing JSON, exit codes.
 
-use apikey_task::{Definition, Endpoint, Step, TaskError, TaskOutput};
+use apikey_task::{Definition, Endpoint, EndpointBuilder, Step, TaskError, TaskOutput};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -19,6 +19,28 @@ pub const EXIT_UNUSABLE: u8 = 2;
 /// `also_allowed` are servers the command itself names (`run --server`, `serve
 /// --allow-run-to`): typed by the operator, so allowed too.
 pub fn endpoint(cli: &Cli, also_allowed: &[String]) -> Result<Endpoint, Unusable> {
+    let mut builder = builder(cli, also_allowed)?;
+    if let Some(id) = &cli.operation {
+        builder = builder.operation_id(id);
+    }
+    if let Some(task) = &cli.task {
+        let definition = builder.definition_or_embedded();
+        let types = definition.task_types();
+        let Some((_, id)) = types.iter().find(|(name, _)| name == task) else {
+            let known: Vec<&str> = types.iter().map(|(name, _)| *name).collect();
+            return Err(Unusable(format!(
+                "no task type {task:?} in the definition (it has: {})",
+                known.join(", ")
+            )));
+        };
+        builder = builder.operation_id(*id);
+    }
+    builder.build().map_err(|e| Unusable(e.to_string()))
+}
+
+/// The builder with the global `--definition` and `--allow-server` options, for commands
+/// that choose the operation themselves.
+pub fn builder(cli: &Cli, also_allowed: &[String]) -> Result<EndpointBuilder, Unusable> {
     let mut builder = Endpoint::builder();
     for server in cli.allow_servers.iter().chain(also_allowed) {
         builder = builder.allow_server(server);
@@ -27,10 +49,7 @@ pub fn endpoint(cli: &Cli, also_allowed: &[String]) -> Result<Endpoint, Unusable
         let definition = Definition::from_path(path).map_err(|e| Unusable(e.to_string()))?;
         builder = builder.definition(definition);
     }
-    if let Some(id) = &cli.operation {
-        builder = builder.operation_id(id);
-    }
-    builder.build().map_err(|e| Unusable(e.to_string()))
+    Ok(builder)
 }
 
 /// A step file.

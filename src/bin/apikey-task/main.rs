@@ -8,6 +8,7 @@ mod cli;
 mod demo;
 mod emulator;
 mod io;
+mod reconcile;
 mod run;
 mod schema;
 mod serve;
@@ -48,6 +49,9 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
         Command::Serve(args) => args.allow_run_to.clone(),
         _ => Vec::new(),
     };
+    if let Command::Reconcile { error } = &cli.command {
+        return reconcile::run(io::builder(&cli, &named)?, error).await;
+    }
     let endpoint = io::endpoint(&cli, &named)?;
     match cli.command {
         Command::Schema { which } => schema::run(&endpoint, which),
@@ -90,6 +94,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             accept,
         } => emulator::run(port, rate_limit, rate_window, accept).await,
         Command::Demo => demo::run(&endpoint).await,
+        Command::Reconcile { .. } => Err(Unusable("reconcile is dispatched above".into())),
         Command::Serve(args) => serve::run(endpoint, args).await,
         Command::Worker {
             temporal_address,

@@ -1,0 +1,110 @@
+//! `apikey-task reconcile ERROR.json`: list what a create of unknown outcome may have made,
+//! from the error document `run` printed.
+
+use apikey_task::secrets::Redact;
+use apikey_task::{EndpointBuilder, Executor, FromEnv, Step};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json};
+
+/// Runs the error's ready listing step and prints the items that match it: created at or
+/// after `createdFrom`, with the same values of the matched fields. Secrets stay redacted.
+pub async fn run(builder: EndpointBuilder, path: &Path) -> Result<u8, Unusable> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+    let document: Value = serde_json::from_str(&text)
+        .map_err(|e| Unusable(format!("{}: not JSON: {e}", path.display())))?;
+    let Some(reconcile) = document.pointer("/error/reconcile") else {
+        return Err(Unusable(format!(
+            "{}: no error.reconcile: the failure it records did not leave an unknown outcome",
+            path.display()
+        )));
+    };
+    let Some(list) = reconcile.get("list") else {
+        let advice = reconcile["advice"].as_str().unwrap_or("check by hand");
+        return Err(Unusable(format!(
+            "{}: the definition names no listing for this operation: {advice}",
+            path.display()
+        )));
+    };
+    let field = |name: &str| {
+        list.get(name).and_then(Value::as_str).ok_or_else(|| {
+            Unusable(format!(
+                "{}: reconcile.list.{name} is missing",
+                path.display()
+            ))
+        })
+    };
+    let operation_id = field("operationId")?;
+    let created_field = field("createdField")?;
+    let created_from = field("createdFrom")?;
+    let step: Step = serde_json::from_value(list["step"].clone())
+        .map_err(|e| Unusable(format!("{}: reconcile.list.step: {e}", path.display())))?;
+    let empty = Map::new();
+    let matches = reconcile
+        .get("matches")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+
+    let endpoint = builder
+        .operation_id(operation_id)
+        .build()
+        .map_err(|e| Unusable(e.to_string()))?;
+    let executor = Executor::builder()
+        .build()
+        .map_err(|e| Unusable(e.to_string()))?;
+    let outcome = executor.execute(&endpoint, step, &FromEnv, &Redact).await;
+    let output = match outcome {
+        Ok(output) => output,
+        Err(_) => {
+            let (text, _) = outcome_json(&outcome, true)?;
+            print_json(&text)?;
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let items = output.response.body.as_array().cloned().unwrap_or_default();
+    let candidates: Vec<&Value> = items
+        .iter()
+        .filter(|item| {
+            item.get(created_field)
+                .and_then(Value::as_str)
+                .is_some_and(|created| utc_seconds(created) >= utc_seconds(created_from))
+                && matches
+                    .iter()
+                    .all(|(name, value)| item.get(name) == Some(value))
+        })
+        .collect();
+    let total = output
+        .response
+        .headers
+        .get("pagination-total")
+        .and_then(|total| total.parse::<u64>().ok());
+    eprintln!(
+        "apikey-task: {} candidate{} among {} listed{}",
+        candidates.len(),
+        if candidates.len() == 1 { "" } else { "s" },
+        items.len(),
+        match total {
+            Some(total) if total > items.len() as u64 =>
+                format!(" ({total} match the filter: narrow it or page with offset)"),
+            _ => String::new(),
+        }
+    );
+    let report = json!({
+        "candidates": candidates,
+        "listed": items.len(),
+        "total": total,
+        "createdFrom": created_from,
+        "matches": matches,
+        "request": output.request,
+    });
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Unusable(e.to_string()))?;
+    print_json(&text)?;
+    Ok(0)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a UTC RFC 3339 time (`Z` or `+00:00`), which compares as text.
+fn utc_seconds(time: &str) -> &str {
+    time.get(..19).unwrap_or(time)
+}
