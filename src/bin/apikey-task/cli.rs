@@ -102,8 +102,10 @@ pub enum Command {
         #[arg(long, default_value = "apikey-task")]
         task_queue: String,
     },
-    /// Run a two-step workflow against a local emulator: create a key, then a second step that
-    /// uses `${createKey.output.response.body.id}`. No account and no network needed.
+    /// Run a key-rotation workflow against a local emulator: create the new key at an id of
+    /// its own (safe to retry, and the emulator loses the first answer to show it), read it
+    /// back, delete the key it replaces; then run it again with the same workflow id, which
+    /// creates nothing. No account and no network needed.
     Demo,
     /// Print a JSON document: a JSON Schema, or the loaded endpoint definition.
     Schema {

@@ -49,8 +49,13 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
         Command::Serve(args) => args.allow_run_to.clone(),
         _ => Vec::new(),
     };
-    if let Command::Reconcile { error } = &cli.command {
-        return reconcile::run(io::builder(&cli, &named)?, error).await;
+    // These two choose their operations themselves.
+    match &cli.command {
+        Command::Reconcile { error } => {
+            return reconcile::run(io::builder(&cli, &named)?, error).await;
+        }
+        Command::Demo => return demo::run(io::builder(&cli, &named)?).await,
+        _ => {}
     }
     let endpoint = io::endpoint(&cli, &named)?;
     match cli.command {
@@ -93,8 +98,9 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             rate_window,
             accept,
         } => emulator::run(port, rate_limit, rate_window, accept).await,
-        Command::Demo => demo::run(&endpoint).await,
-        Command::Reconcile { .. } => Err(Unusable("reconcile is dispatched above".into())),
+        Command::Demo | Command::Reconcile { .. } => {
+            Err(Unusable("this command is dispatched above".into()))
+        }
         Command::Serve(args) => serve::run(endpoint, args).await,
         Command::Worker {
             temporal_address,
