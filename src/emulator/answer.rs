@@ -67,17 +67,29 @@ pub(super) fn json_response(
 ) -> Answer {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    let map = response.headers_mut();
-    map.insert(
+    response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    with_headers(response, headers)
+}
+
+/// An answer without a body, as 204.
+pub(super) fn empty(status: StatusCode, headers: &[(&'static str, String)]) -> Answer {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    with_headers(response, headers)
+}
+
+/// `answer` with these headers added (or replaced).
+pub(super) fn with_headers(mut answer: Answer, headers: &[(&'static str, String)]) -> Answer {
+    let map = answer.headers_mut();
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(value) {
             map.insert(*name, value);
         }
     }
-    response
+    answer
 }
 
 #[cfg(test)]

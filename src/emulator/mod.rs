@@ -1,13 +1,29 @@
-//! A local, in-memory stand-in for Rebilly's API-key endpoints, for trying the project without
+//! A local, in-memory stand-in for Rebilly's API-key resource, for trying the project without
 //! an account and for tests and benchmarks.
 //!
-//! It serves `POST /api-keys` and `GET /api-keys/{id}`, with or without an
-//! `/organizations/{organizationId}` prefix, and behaves as the reference describes: 401
-//! without valid credentials, 422 problem details with `invalidFields` for an invalid body,
-//! 201 with a generated `id`, `secretKey`, times, `_links`, `Location` and rate-limit headers,
-//! and 429 with `X-RateLimit-Retry-After` once the configured rate is exceeded. Like the API it
-//! ignores read-only and unknown body fields. Its ids and secrets are not cryptographically
-//! random: it is for trying and testing, never for real secrets.
+//! It serves, with or without an `/organizations/{organizationId}` prefix (without one, the
+//! organization is `default`; keys of one organization are invisible to another):
+//!
+//! - `GET /api-keys`: the keys, with `filter` (Rebilly's search-filter syntax on `id`,
+//!   `description`, `type`, `createdTime`, `updatedTime`, `apiUser`), `sort`, `limit` and
+//!   `offset`, and the `Pagination-*` headers;
+//! - `POST /api-keys`: 201 with a generated `id`, `secretKey`, times, `_links`, `Location`
+//!   and rate-limit headers;
+//! - `GET /api-keys/{id}` (the key with its secret), `PUT /api-keys/{id}` (201 creating the
+//!   key at that id, 200 updating it) and `DELETE /api-keys/{id}` (204).
+//!
+//! It behaves as the reference describes: 401 without valid credentials, 422 problem details
+//! with `invalidFields` for an invalid body, id or query, 404 for a key that is not there, and
+//! 429 with `X-RateLimit-Retry-After` once an organization exceeds the configured rate of
+//! non-GET requests. Like the API it ignores read-only and unknown body fields. Its ids and
+//! secrets are not cryptographically random: it is for trying and testing, never for real
+//! secrets.
+//!
+//! It misbehaves on demand, for tests and demos of exactly-once creation:
+//! [`EmulatorBuilder::lose_answers`] (or [`RunningEmulator::lose_next_creates`]) stores the
+//! next creates and then drops their connections without an answer, and
+//! [`EmulatorBuilder::slow_creates`] (or [`RunningEmulator::set_slow_creates`]) holds each
+//! stored create or update's answer for a while.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -18,17 +34,24 @@
 //!
 //! - this file: the builder, the server loop and the running handle;
 //! - `routes`: the requests it answers;
+//! - `store`: the keys, per organization, and how a body becomes one;
+//! - `collection`: the list's query (`filter`, `sort`, `limit`, `offset`) and its page;
+//! - `filter`: the search-filter syntax;
+//! - `fault`: the misbehaviour knobs (lost and slow answers);
 //! - `rate`: the per-organization rate windows;
 //! - `answer`: problem details and JSON answers in the API's shapes.
 
 mod answer;
+mod collection;
+mod fault;
+mod filter;
 mod rate;
 mod routes;
+mod store;
 
 use crate::endpoint::Endpoint;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -40,6 +63,8 @@ use tokio::sync::watch;
 pub struct EmulatorBuilder {
     api_keys: Vec<String>,
     rate_limit: Option<(u32, Duration)>,
+    lose_answers: u32,
+    slow_creates: Option<Duration>,
 }
 
 /// The sandbox's documented limit: 3000 non-GET requests per 10 minutes.
@@ -50,6 +75,8 @@ impl Default for EmulatorBuilder {
         EmulatorBuilder {
             api_keys: Vec::new(),
             rate_limit: Some(SANDBOX_RATE),
+            lose_answers: 0,
+            slow_creates: None,
         }
     }
 }
@@ -62,8 +89,8 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Answers 429 once an organization has made `limit` POSTs within `window` (default: the
-    /// sandbox's 3000 per 10 minutes).
+    /// Answers 429 once an organization has made `limit` non-GET requests (POST, PUT, DELETE)
+    /// within `window` (default: the sandbox's 3000 per 10 minutes).
     pub fn rate_limit(mut self, limit: u32, window: Duration) -> Self {
         self.rate_limit = Some((limit, window));
         self
@@ -75,15 +102,32 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Loses the answers of the next `creates` creates (a POST, or a PUT that creates): each
+    /// key is stored, then the connection is dropped without an answer, as when a response is
+    /// lost on the way back. What does not create is answered and does not count.
+    pub fn lose_answers(mut self, creates: u32) -> Self {
+        self.lose_answers = creates;
+        self
+    }
+
+    /// Holds the answer to every create or update (POST, PUT) for `delay` after the key is
+    /// stored: a client that gives up meanwhile does not undo it.
+    pub fn slow_creates(mut self, delay: Duration) -> Self {
+        self.slow_creates = Some(delay);
+        self
+    }
+
     /// Builds the emulator (validating with the embedded endpoint definition).
     pub fn build(self) -> Emulator {
         let validator = Endpoint::builder().build().ok();
+        let faults = fault::Faults::new(self.lose_answers, self.slow_creates);
         Emulator {
             state: Arc::new(State {
                 config: self,
                 validator,
-                keys: Mutex::new(HashMap::new()),
+                keys: Mutex::new(store::Store::default()),
                 windows: Mutex::new(HashMap::new()),
+                faults,
             }),
         }
     }
@@ -106,10 +150,11 @@ impl std::fmt::Debug for Emulator {
 pub(crate) struct State {
     config: EmulatorBuilder,
     validator: Option<Endpoint>,
-    /// Created keys by id, without their secrets.
-    keys: Mutex<HashMap<String, Value>>,
-    /// Per-organization rate windows: when each started, and POSTs in it.
+    /// The keys, per organization, with their secrets.
+    keys: Mutex<store::Store>,
+    /// Per-organization rate windows: when each started, and non-GET requests in it.
     windows: Mutex<HashMap<String, (Instant, SystemTime, u32)>>,
+    faults: fault::Faults,
 }
 
 pub(crate) use crate::util::lock;
@@ -138,7 +183,8 @@ impl Emulator {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(routes::handle(&state, request).await) }
+                        // An `Err` makes hyper drop the connection without an answer.
+                        async move { routes::handle(&state, request).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -174,9 +220,43 @@ impl RunningEmulator {
         format!("http://{}", self.addr)
     }
 
-    /// How many keys it has created.
+    /// How many keys it holds, all organizations (created and not deleted).
     pub fn created(&self) -> usize {
         lock(&self.state.keys).len()
+    }
+
+    /// Every key it holds, all organizations, in creation order, without `secretKey`.
+    pub fn keys(&self) -> Vec<Value> {
+        lock(&self.state.keys).without_secrets()
+    }
+
+    /// How many POSTs and PUTs passed validation and stored a key, whether they were answered
+    /// or their answers were lost: against [`created`](Self::created), how many retries
+    /// created a duplicate.
+    pub fn create_requests(&self) -> usize {
+        self.state.faults.committed()
+    }
+
+    /// Loses the answers of the next `creates` creates from now on (replacing any count
+    /// left); see [`EmulatorBuilder::lose_answers`].
+    pub fn lose_next_creates(&self, creates: u32) {
+        self.state.faults.lose_next(creates);
+    }
+
+    /// Holds the answer to every create or update for this long from now on (`None`: answer
+    /// at once); see [`EmulatorBuilder::slow_creates`].
+    pub fn set_slow_creates(&self, delay: Option<Duration>) {
+        self.state.faults.set_slow(delay);
+    }
+
+    /// Stores a key as `PUT /organizations/{organization}/api-keys/{id}` with this
+    /// description would (creating or updating it), for demos and tests to start from. It is
+    /// not a request: no rate limit, misbehaviour or id check applies.
+    pub fn insert_key(&self, organization: &str, id: &str, description: &str) {
+        let body = json!({ "description": description });
+        let fields = body.as_object().cloned().unwrap_or_default();
+        let href = format!("{}/organizations/{organization}/api-keys/{id}", self.url());
+        lock(&self.state.keys).put(organization, id, &fields, &href);
     }
 
     /// Stops accepting connections and waits for the accept loop to end.

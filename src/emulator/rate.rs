@@ -4,7 +4,7 @@ use super::{State, lock};
 use crate::util::clock;
 use std::time::{Instant, SystemTime};
 
-/// Counts a POST against the organization's window: `Ok((limit, remaining))`, or
+/// Counts a non-GET request against the organization's window: `Ok((limit, remaining))`, or
 /// `Err(unix seconds when the window reopens)`.
 pub(super) fn admit(state: &State, organization: &str) -> Result<(u32, u32), u64> {
     let Some((limit, window)) = state.config.rate_limit else {

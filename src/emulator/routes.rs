@@ -1,12 +1,13 @@
-//! The requests the emulator answers: `POST /api-keys` and `GET /api-keys/{id}`, with or
-//! without an `/organizations/{organizationId}` prefix.
+//! The requests the emulator answers, with or without an `/organizations/{organizationId}`
+//! prefix: `GET` and `POST /api-keys`, and `GET`, `PUT` and `DELETE /api-keys/{id}`.
 
-use super::answer::{Answer, field_name, invalid, json_response, problem};
-use super::{State, lock, rate};
-use crate::util::{clock, noise};
+use super::answer::{Answer, empty, field_name, invalid, json_response, problem, with_headers};
+use super::collection::Query;
+use super::fault::LostAnswer;
+use super::{State, lock, rate, store};
+use crate::util::clock;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
 use std::time::SystemTime;
@@ -14,7 +15,27 @@ use std::time::SystemTime;
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY: usize = 1 << 20;
 
-pub(super) async fn handle(state: &State, request: Request<Incoming>) -> Answer {
+/// The API's limit on an id chosen with PUT.
+const MAX_ID: usize = 50;
+
+const SERVED: &str = "The emulator serves GET and POST /api-keys, and GET, PUT and DELETE \
+     /api-keys/{id}, with or without an /organizations/{organizationId} prefix.";
+
+/// Whose keys a request is about, where their links point, and its path for problem details.
+struct Target {
+    organization: String,
+    /// `http://host/organizations/{id}` or `http://host`: where `/api-keys...` is appended.
+    base: String,
+    /// The request's path, for `instance`.
+    path: String,
+}
+
+/// Answers a request; `Err` when its answer is to be lost on purpose (hyper then drops the
+/// connection).
+pub(super) async fn handle(
+    state: &State,
+    request: Request<Incoming>,
+) -> Result<Answer, LostAnswer> {
     let path = request.uri().path().to_owned();
     // `/organizations/{id}/api-keys...` or `/api-keys...`
     let (organization, rest) = match path.strip_prefix("/organizations/") {
@@ -31,37 +52,57 @@ pub(super) async fn handle(state: &State, request: Request<Incoming>) -> Answer 
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_owned();
-    let base = format!("http://{host}{prefix}");
+    let target = Target {
+        organization,
+        base: format!("http://{host}{prefix}"),
+        path: path.clone(),
+    };
 
     if !authorized(state, &request) {
-        return problem(
+        return Ok(problem(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "Invalid credentials: send REB-APIKEY or Authorization: Bearer.",
             &path,
-        );
+        ));
     }
-    match (request.method(), rest.as_str()) {
-        (&Method::POST, "/api-keys") => create(state, request, &organization, &base, &path).await,
-        (&Method::GET, id_path) if id_path.starts_with("/api-keys/") => {
-            let id = &id_path["/api-keys/".len()..];
-            match lock(&state.keys).get(id) {
-                Some(key) => json_response(StatusCode::OK, key, &[]),
-                None => problem(
-                    StatusCode::NOT_FOUND,
-                    "Not Found",
-                    "No such API key.",
-                    &path,
-                ),
+    let method = request.method().clone();
+    match rest.strip_prefix("/api-keys") {
+        Some("") => match method {
+            Method::GET => Ok(list(state, &request, &target)),
+            Method::POST => post(state, request, &target).await,
+            _ => Ok(not_allowed("GET, POST", &path)),
+        },
+        Some(id) if id.starts_with('/') && !id[1..].contains('/') => {
+            let id = &id[1..];
+            match method {
+                Method::GET => Ok(get(state, &target, id)),
+                Method::PUT => put(state, request, &target, id).await,
+                Method::DELETE => Ok(delete(state, &target, id)),
+                _ => Ok(not_allowed("GET, PUT, DELETE", &path)),
             }
         }
-        _ => problem(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            "The emulator serves POST /api-keys and GET /api-keys/{id}.",
-            &path,
-        ),
+        _ => Ok(problem(StatusCode::NOT_FOUND, "Not Found", SERVED, &path)),
     }
+}
+
+fn not_allowed(allow: &str, path: &str) -> Answer {
+    let answer = problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        &format!("This path takes {allow}. {SERVED}"),
+        path,
+    );
+    with_headers(answer, &[("allow", allow.to_owned())])
+}
+
+fn no_such_key(path: &str) -> Answer {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Not Found",
+        "No such API key in this organization.",
+        path,
+    )
 }
 
 fn authorized(state: &State, request: &Request<Incoming>) -> bool {
@@ -88,37 +129,156 @@ fn authorized(state: &State, request: &Request<Incoming>) -> bool {
     }
 }
 
-async fn create(
+/// GetApiKeyCollection: the organization's keys, filtered, sorted and paged.
+fn list(state: &State, request: &Request<Incoming>, target: &Target) -> Answer {
+    let query = match Query::parse(request.uri().query()) {
+        Ok(query) => query,
+        Err(fields) => return invalid(&target.path, fields),
+    };
+    let keys = lock(&state.keys).list(&target.organization);
+    let (total, page) = query.page(keys);
+    json_response(
+        StatusCode::OK,
+        &Value::Array(page.into_iter().map(Value::Object).collect()),
+        &[
+            ("pagination-total", total.to_string()),
+            ("pagination-limit", query.limit.to_string()),
+            ("pagination-offset", query.offset.to_string()),
+        ],
+    )
+}
+
+/// GetApiKey: the key, its secret included.
+fn get(state: &State, target: &Target, id: &str) -> Answer {
+    match lock(&state.keys).get(&target.organization, id) {
+        Some(key) => json_response(StatusCode::OK, &Value::Object(key.clone()), &[]),
+        None => no_such_key(&target.path),
+    }
+}
+
+/// DeleteApiKey: 204, or 404 when there was no such key.
+fn delete(state: &State, target: &Target, id: &str) -> Answer {
+    // Every non-GET request counts against the organization's window.
+    let counts = match rate::admit(state, &target.organization) {
+        Ok(counts) => counts,
+        Err(retry_at) => return too_many(target, retry_at),
+    };
+    if lock(&state.keys).remove(&target.organization, id) {
+        empty(StatusCode::NO_CONTENT, &rate_headers(counts))
+    } else {
+        no_such_key(&target.path)
+    }
+}
+
+/// PostApiKey: a new key at a generated id.
+async fn post(
     state: &State,
     request: Request<Incoming>,
-    organization: &str,
-    base: &str,
-    path: &str,
-) -> Answer {
-    let (limit, remaining) = match rate::admit(state, organization) {
+    target: &Target,
+) -> Result<Answer, LostAnswer> {
+    // Every non-GET request counts against the organization's window, refused ones too.
+    let counts = match rate::admit(state, &target.organization) {
         Ok(counts) => counts,
-        Err(retry_at) => {
-            let now = clock::unix_seconds(SystemTime::now());
-            let wait = retry_at.saturating_sub(now).max(1);
-            let mut answer = problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests",
-                "Rate limit exceeded for this organization.",
-                path,
-            );
-            let headers = answer.headers_mut();
-            for (name, value) in [
-                ("x-ratelimit-retry-after", retry_at.to_string()),
-                ("retry-after", wait.to_string()),
-                ("x-ratelimit-remaining", "0".to_owned()),
-            ] {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    headers.insert(name, value);
-                }
-            }
-            return answer;
-        }
+        Err(retry_at) => return Ok(too_many(target, retry_at)),
     };
+    let fields = match body(state, request, &target.path).await {
+        Ok(fields) => fields,
+        Err(answer) => return Ok(answer),
+    };
+    let id = store::new_id();
+    let href = format!("{}/api-keys/{id}", target.base);
+    let key = store::new_key(&id, &fields, &href);
+    lock(&state.keys).insert(&target.organization, key.clone());
+    state.faults.after_commit(true).await?;
+    let mut headers = vec![("location", href)];
+    headers.extend(rate_headers(counts));
+    Ok(json_response(
+        StatusCode::CREATED,
+        &Value::Object(key),
+        &headers,
+    ))
+}
+
+/// PutApiKey: creates the key at `id` (201), or updates the one there (200).
+async fn put(
+    state: &State,
+    request: Request<Incoming>,
+    target: &Target,
+    id: &str,
+) -> Result<Answer, LostAnswer> {
+    // Every non-GET request counts against the organization's window, refused ones too.
+    let counts = match rate::admit(state, &target.organization) {
+        Ok(counts) => counts,
+        Err(retry_at) => return Ok(too_many(target, retry_at)),
+    };
+    if let Err(message) = valid_id(id) {
+        return Ok(invalid(
+            &target.path,
+            vec![json!({ "field": "id", "message": message })],
+        ));
+    }
+    let fields = match body(state, request, &target.path).await {
+        Ok(fields) => fields,
+        Err(answer) => return Ok(answer),
+    };
+    let href = format!("{}/api-keys/{id}", target.base);
+    let (created, key) = lock(&state.keys).put(&target.organization, id, &fields, &href);
+    state.faults.after_commit(created).await?;
+    let (status, mut headers) = if created {
+        (StatusCode::CREATED, vec![("location", href)])
+    } else {
+        (StatusCode::OK, Vec::new())
+    };
+    headers.extend(rate_headers(counts));
+    Ok(json_response(status, &Value::Object(key), &headers))
+}
+
+/// The API's rule for a chosen id: `^[@~\-.\w]+$`, at most 50 characters.
+fn valid_id(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '~' | '-' | '.');
+    if id.is_empty() || !id.chars().all(allowed) {
+        Err("An id is made of letters, digits and _ @ ~ - . only.".to_owned())
+    } else if id.chars().count() > MAX_ID {
+        Err(format!("An id is at most {MAX_ID} characters long."))
+    } else {
+        Ok(())
+    }
+}
+
+/// The 429 for a non-GET request past the organization's rate window, which reopens at
+/// `retry_at` (Unix seconds).
+fn too_many(target: &Target, retry_at: u64) -> Answer {
+    let now = clock::unix_seconds(SystemTime::now());
+    let wait = retry_at.saturating_sub(now).max(1);
+    let answer = problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        "Rate limit exceeded for this organization.",
+        &target.path,
+    );
+    with_headers(
+        answer,
+        &[
+            ("x-ratelimit-retry-after", retry_at.to_string()),
+            ("retry-after", wait.to_string()),
+            ("x-ratelimit-remaining", "0".to_owned()),
+        ],
+    )
+}
+
+fn rate_headers((limit, remaining): (u32, u32)) -> [(&'static str, String); 2] {
+    [
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+    ]
+}
+
+/// A POST's or PUT's body, validated as the API validates it, or the answer refusing it.
+async fn body(
+    state: &State,
+    request: Request<Incoming>,
+    path: &str,
+) -> Result<Map<String, Value>, Answer> {
     let json_content = request
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -131,33 +291,33 @@ async fn create(
     // The reference documents 201, 401, 403, 422 and 429 for this operation, and its
     // validating mock answers 422 for a body it cannot take: so does the emulator.
     if !json_content {
-        return problem(
+        return Err(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid data",
             "Send the body as application/json.",
             path,
-        );
+        ));
     }
     let bytes = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return problem(
+            return Err(problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Payload Too Large",
                 "The body is larger than 1 MiB.",
                 path,
-            );
+            ));
         }
     };
     let body: Value = match lenient_json(&bytes) {
         Ok(body) => body,
         Err(error) => {
-            return problem(
+            return Err(problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Invalid data",
                 &format!("The body is not JSON: {error}"),
                 path,
-            );
+            ));
         }
     };
     let problems = match &state.validator {
@@ -165,66 +325,19 @@ async fn create(
         None => Vec::new(),
     };
     let Value::Object(fields) = body else {
-        return invalid(
+        return Err(invalid(
             path,
             vec![json!({"field": "", "message": "The body must be an object."})],
-        );
+        ));
     };
     if !problems.is_empty() {
         let invalid_fields = problems
             .iter()
             .map(|p| json!({ "field": field_name(p), "message": p.message }))
             .collect();
-        return invalid(path, invalid_fields);
+        return Err(invalid(path, invalid_fields));
     }
-
-    let id = format!(
-        "api_key_{}",
-        noise::string(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", 26)
-    );
-    let now = clock::rfc3339(SystemTime::now());
-    let href = format!("{base}/api-keys/{id}");
-    let mut key = Map::new();
-    key.insert("id".into(), json!(id));
-    key.insert(
-        "description".into(),
-        fields.get("description").cloned().unwrap_or(Value::Null),
-    );
-    key.insert(
-        "type".into(),
-        fields
-            .get("type")
-            .cloned()
-            .unwrap_or_else(|| json!("secret")),
-    );
-    key.insert(
-        "acl".into(),
-        fields.get("acl").cloned().unwrap_or_else(|| json!([])),
-    );
-    key.insert(
-        "allowedIps".into(),
-        fields.get("allowedIps").cloned().unwrap_or(Value::Null),
-    );
-    key.insert("apiUser".into(), json!("emulator"));
-    key.insert("createdTime".into(), json!(now));
-    key.insert("updatedTime".into(), json!(now));
-    key.insert("_links".into(), json!([{ "href": href, "rel": "self" }]));
-    lock(&state.keys).insert(id.clone(), Value::Object(key.clone()));
-
-    let secret = format!(
-        "sk_sandbox_{}",
-        noise::string(b"abcdefghijklmnopqrstuvwxyz0123456789", 32)
-    );
-    key.insert("secretKey".into(), json!(secret));
-    json_response(
-        StatusCode::CREATED,
-        &Value::Object(key),
-        &[
-            ("location", href),
-            ("x-ratelimit-limit", limit.to_string()),
-            ("x-ratelimit-remaining", remaining.to_string()),
-        ],
-    )
+    Ok(fields)
 }
 
 /// The body as JSON, taking what is valid JSON but no Rust string as the API does: a lone
@@ -284,6 +397,16 @@ fn replace_lone_surrogates(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chosen_ids_follow_the_apis_pattern() {
+        for ok in ["k1", "a@b~c-d.e_F", &"x".repeat(50)] {
+            assert!(valid_id(ok).is_ok(), "{ok}");
+        }
+        for wrong in ["", "a b", "a%2Fb", "é", "a/b", &"x".repeat(51)] {
+            assert!(valid_id(wrong).is_err(), "{wrong}");
+        }
+    }
 
     #[test]
     fn lone_surrogates_become_replacement_characters_and_pairs_stay() {

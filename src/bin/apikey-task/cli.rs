@@ -66,22 +66,14 @@ pub enum Command {
         #[arg(value_name = "ERROR.json")]
         error: PathBuf,
     },
-    /// Serve the local emulator of POST /api-keys and GET /api-keys/{id} until interrupted.
-    Emulator {
-        /// Port on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = 4010)]
-        port: u16,
-        /// Answer 429 after this many POSTs per organization within --rate-window (default:
-        /// the sandbox's 3000 per 600 s; 0 for no limit).
-        #[arg(long, value_name = "N")]
-        rate_limit: Option<u32>,
-        /// The rate-limit window, in seconds.
-        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-        rate_window: u64,
-        /// Accept only this credential (repeatable); by default any non-empty one.
-        #[arg(long, value_name = "KEY")]
-        accept: Vec<String>,
-    },
+    /// Serve the local emulator of the API-key resource until interrupted: GET and POST
+    /// /api-keys, GET, PUT and DELETE /api-keys/{id}, per organization.
+    ///
+    /// Paths may carry an /organizations/{organizationId} prefix; without one the organization
+    /// is `default`. Keys live in memory only. --lose-answers and --slow-creates-ms make it
+    /// misbehave on purpose, to try how a client copes with a create whose answer never
+    /// comes back or comes late.
+    Emulator(EmulatorArgs),
     /// Serve the editor's HTTP API and its reference panel: open http://127.0.0.1:PORT/.
     ///
     /// POST /v1/test-request, GET /v1/schemas/{input,output,report}, GET /healthz, and
@@ -145,6 +137,31 @@ pub struct ServeArgs {
     /// half of the open-file limit left after 64, at most 1024].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+}
+
+/// What `emulator` takes: where to listen, who may call, its rate limit and its misbehaviour.
+#[derive(Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 4010)]
+    pub port: u16,
+    /// Answer 429 after this many non-GET requests per organization within --rate-window
+    /// (default: the sandbox's 3000 per 600 s; 0 for no limit).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// The rate-limit window, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub rate_window: u64,
+    /// Accept only this credential (repeatable); by default any non-empty one.
+    #[arg(long, value_name = "KEY")]
+    pub accept: Vec<String>,
+    /// Lose the answers of the first N creates (POST, or a PUT that creates): store the key,
+    /// then close the connection without answering.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub lose_answers: u32,
+    /// Hold each create's or update's answer this many milliseconds after storing the key.
+    #[arg(long, value_name = "MS")]
+    pub slow_creates_ms: Option<u64>,
 }
 
 /// One step file, or many steps as JSON lines.

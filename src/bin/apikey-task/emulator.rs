@@ -1,23 +1,31 @@
-//! `apikey-task emulator`: serve the local stand-in for the API until interrupted.
+//! `apikey-task emulator`: serve the local stand-in for the API-key resource until
+//! interrupted.
 
 use apikey_task::emulator::Emulator;
 use std::io::Write;
 use std::time::Duration;
 
+use crate::cli::EmulatorArgs;
 use crate::io::Unusable;
 
-pub async fn run(
-    port: u16,
-    rate_limit: Option<u32>,
-    rate_window: u64,
-    accept: Vec<String>,
-) -> Result<u8, Unusable> {
-    let mut builder = Emulator::builder();
+pub async fn run(args: EmulatorArgs) -> Result<u8, Unusable> {
+    let EmulatorArgs {
+        port,
+        rate_limit,
+        rate_window,
+        accept,
+        lose_answers,
+        slow_creates_ms,
+    } = args;
+    let mut builder = Emulator::builder().lose_answers(lose_answers);
     builder = match rate_limit {
         Some(0) => builder.unlimited(),
         Some(limit) => builder.rate_limit(limit, Duration::from_secs(rate_window)),
         None => builder,
     };
+    if let Some(ms) = slow_creates_ms {
+        builder = builder.slow_creates(Duration::from_millis(ms));
+    }
     for credential in accept {
         builder = builder.accept(credential);
     }

@@ -92,12 +92,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
                 (None, None) => Err(Unusable("give STEP.json or --jsonl FILE".into())),
             }
         }
-        Command::Emulator {
-            port,
-            rate_limit,
-            rate_window,
-            accept,
-        } => emulator::run(port, rate_limit, rate_window, accept).await,
+        Command::Emulator(args) => emulator::run(args).await,
         Command::Demo | Command::Reconcile { .. } => {
             Err(Unusable("this command is dispatched above".into()))
         }
