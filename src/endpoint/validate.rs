@@ -444,6 +444,14 @@ fn schema_message(kind: &ValidationErrorKind, instance: &Value) -> String {
         ValidationErrorKind::MaxItems { limit } => format!("has more than {limit} items"),
         ValidationErrorKind::MinItems { limit } => format!("has fewer than {limit} items"),
         ValidationErrorKind::UniqueItems => "has duplicate items".to_owned(),
+        ValidationErrorKind::Maximum { limit } => format!("is {instance}; the most is {limit}"),
+        ValidationErrorKind::Minimum { limit } => format!("is {instance}; the least is {limit}"),
+        ValidationErrorKind::ExclusiveMaximum { limit } => {
+            format!("is {instance}; it must be below {limit}")
+        }
+        ValidationErrorKind::ExclusiveMinimum { limit } => {
+            format!("is {instance}; it must be above {limit}")
+        }
         other => format!("violates the schema's {} rule", other.keyword()),
     }
 }

@@ -361,18 +361,43 @@ fn run_jsonl_keeps_input_order_under_concurrency() {
 }
 
 #[test]
-fn demo_creates_a_key_and_a_second_step_uses_its_id() {
+fn demo_rotates_a_key_exactly_once_across_a_lost_answer_and_a_second_run() {
     let output = run(cli().arg("demo"), None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    let first_id = stdout
-        .split("\"id\": \"")
+    // Run 1, in full: the create was repeated after its lost answer and found its key.
+    let first: Value = serde_json::from_str(
+        stdout
+            .split("== newKey (CreateApiKey)\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n== ").next())
+            .expect("the create's output"),
+    )
+    .expect("output JSON");
+    assert_eq!(first["request"]["method"], "PUT");
+    assert_eq!(first["request"]["attempts"], 2, "{first}");
+    assert_eq!(first["secretObtained"], true);
+    assert!(stdout.contains("== retireOld (DeleteApiKey)\n"), "{stdout}");
+    assert!(stdout.contains("\"statusCode\": 204"), "{stdout}");
+    // Run 2, one line a step: nothing new.
+    let second = stdout
+        .split("== run 2 of workflow")
         .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("first key id");
+        .expect("a second run");
+    assert!(second.contains("newKey (CreateApiKey): PUT "), "{second}");
+    assert!(second.contains("-> 200 OK"), "{second}");
     assert!(
-        stdout.contains(&format!("Storefront companion of {first_id}")),
+        second.contains("retireOld (DeleteApiKey): DELETE "),
+        "{second}"
+    );
+    assert!(second.contains("-> 404 Not Found"), "{second}");
+    assert!(
+        stdout.contains("== the emulator holds 1 key (rotate-storefront-2026-11)"),
         "{stdout}"
+    );
+    assert!(
+        !stdout.contains("sk_"),
+        "a secret or credential leaked: {stdout}"
     );
 }
 

@@ -344,17 +344,25 @@ async fn server_errors_are_outcome_unknown_and_not_retried() {
     assert_eq!(error.kind(), ErrorKind::ServerError);
     assert!(error.is_outcome_unknown() && !error.is_retryable());
     let reconcile = error.reconcile().expect("reconcile");
-    assert_eq!(
-        reconcile.description.as_deref(),
-        Some("CI key for payments")
-    );
+    assert_eq!(reconcile.matches["description"], "CI key for payments");
     assert!(reconcile.requested_at.ends_with('Z'));
     assert_eq!(
         reconcile.advice,
         format!(
-            "{CREATE} may have taken effect: list GET /api-keys and look for an item with this description created at or after requestedAt before retrying"
+            "{CREATE} may have taken effect: run the ready GetApiKeyCollection step in `list` and look for an item created at or after createdFrom with the same description before retrying"
         )
     );
+    let list = reconcile.list.as_ref().expect("a listing");
+    assert_eq!(list.operation_id, "GetApiKeyCollection");
+    assert_eq!(list.step["parameters"]["server"], server.uri());
+    assert_eq!(
+        list.step["parameters"]["filter"],
+        format!(
+            "createdTime:{}..;description:CI key for payments",
+            list.created_from
+        )
+    );
+    assert!(list.created_from < reconcile.requested_at);
     assert_eq!(
         error.response().map(|r| r.body.clone()),
         Some(json!("upstream down"))
@@ -543,7 +551,7 @@ async fn an_error_serializes_as_the_document_the_cli_prints() {
     assert_eq!(failed.to_json()["error"]["kind"], "server_error");
     assert_eq!(failed.to_json()["response"]["statusCode"], 503);
     assert_eq!(
-        failed.to_json()["error"]["reconcile"]["description"],
+        failed.to_json()["error"]["reconcile"]["matches"]["description"],
         "CI key for payments"
     );
 }
@@ -552,8 +560,18 @@ async fn an_error_serializes_as_the_document_the_cli_prints() {
 fn step_for(operation_id: &str, server: &str) -> Step {
     match operation_id {
         "PostApiKey" => minimal(server),
-        "GetApiKey" => serde_json::from_value(json!({
+        "GetApiKey" | "DeleteApiKey" => serde_json::from_value(json!({
             "parameters": { "server": server, "organizationId": "org-1", "id": "api_key_1" }
+        }))
+        .expect("step"),
+        "PutApiKey" => serde_json::from_value(json!({
+            "parameters": { "server": server, "organizationId": "org-1", "id": "api_key_1",
+                            "body": { "description": "CI key" } }
+        }))
+        .expect("step"),
+        "GetApiKeyCollection" => serde_json::from_value(json!({
+            "parameters": { "server": server, "organizationId": "org-1",
+                            "filter": "description:CI key", "limit": 10 }
         }))
         .expect("step"),
         other => panic!("{other} is shipped in the definition but has no step here: add one"),

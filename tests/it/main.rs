@@ -10,6 +10,7 @@ mod canary;
 mod cli;
 mod client;
 mod emulator;
+mod exactly_once;
 mod execute;
 mod fixtures;
 mod hostile;

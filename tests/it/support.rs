@@ -317,9 +317,14 @@ impl LiveEmulator {
         self.running.as_ref().map(|r| r.url()).unwrap_or_default()
     }
 
-    /// How many keys it created.
+    /// How many keys it holds.
     pub fn created(&self) -> usize {
         self.running.as_ref().map_or(0, RunningEmulator::created)
+    }
+
+    /// The running emulator: its keys, its counters and its misbehaviour switches.
+    pub fn running(&self) -> &RunningEmulator {
+        self.running.as_ref().expect("running until dropped")
     }
 }
 

@@ -95,6 +95,7 @@ pub async fn run(builder: EndpointBuilder, path: &Path) -> Result<u8, Unusable> 
         "candidates": candidates,
         "listed": items.len(),
         "total": total,
+        "requestedAt": reconcile.get("requestedAt"),
         "createdFrom": created_from,
         "matches": matches,
         "request": output.request,
