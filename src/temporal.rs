@@ -331,7 +331,8 @@ impl CreateApiKeyWorkflow {
                     failure.next_retry_delay()
                 }
                 Some(IncomingError::Timeout(_)) => {
-                    return Err(lost_post(&input, scheduled).into());
+                    let workflow_id = ctx.info().workflow_id().to_owned();
+                    return Err(lost_post(&input, &workflow_id, scheduled).into());
                 }
                 _ => return Err(error.into()),
             };
@@ -344,14 +345,23 @@ impl CreateApiKeyWorkflow {
 
 /// The failure of a `POST` whose worker stopped answering: the plugin's outcome-unknown
 /// error, with the reconcile data for the step, as a non-retryable failure.
-fn lost_post(input: &Value, scheduled: Option<SystemTime>) -> ApplicationFailure {
+fn lost_post(
+    input: &Value,
+    workflow_id: &str,
+    scheduled: Option<SystemTime>,
+) -> ApplicationFailure {
     let message = "the worker running the create stopped answering (it crashed, was killed or lost its network) while the request may have been in flight; it is not sent again";
+    let mut step = input.clone();
+    if let Value::Object(fields) = &mut step {
+        fields.remove(DERIVE_KEY_ID);
+    }
     let details = match (
-        serde_json::from_value::<Step>(input.clone()),
+        serde_json::from_value::<Step>(step),
         crate::Endpoint::builder().build(),
     ) {
         (Ok(step), Ok(endpoint)) => {
-            let state = WorkflowState::from_map(step.context);
+            // As the activity rendered it.
+            let state = WorkflowState::from_map(step.context).with_default_workflow_id(workflow_id);
             crate::execute::outcome_unknown(
                 &endpoint,
                 step.parameters,

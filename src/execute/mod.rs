@@ -33,15 +33,15 @@ pub fn outcome_unknown(
 ) -> TaskError {
     let error = TaskError::new(ErrorKind::Interrupted, message);
     let endpoint = endpoint.route(&parameters);
+    let effect_maybe = !wire::is_idempotent(endpoint.operation().method());
     match endpoint.prepare(parameters, state, None) {
-        Ok(prepared) => reconcile::finish(
-            error,
-            0,
-            endpoint,
-            &prepared,
-            requested_at,
-            !wire::is_idempotent(endpoint.operation().method()),
-        ),
+        Ok(prepared) => {
+            reconcile::finish(error, 0, endpoint, &prepared, requested_at, effect_maybe)
+        }
+        // Rendered once, it would render again; if not, the outcome is no less unknown.
+        Err(problems) if effect_maybe => {
+            reconcile::unrendered(error, endpoint, &problems, requested_at)
+        }
         Err(_) => error,
     }
 }

@@ -4,6 +4,7 @@ use super::wire::Outgoing;
 use crate::definition::{Operation, ReconcileSpec};
 use crate::endpoint::{Endpoint, Prepared};
 use crate::error::{ErrorKind, Reconcile, ReconcileList, TaskError};
+use crate::problem::Problem;
 use crate::util::clock;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, SystemTime};
@@ -86,6 +87,32 @@ pub(super) fn finish(
         advice,
         matches,
         list,
+    ))
+}
+
+/// Reconcile data for a step that cannot be rendered now (the state it read is gone): when
+/// and what, without a listing.
+pub(super) fn unrendered(
+    error: TaskError,
+    endpoint: &Endpoint,
+    problems: &[Problem],
+    requested_at: SystemTime,
+) -> TaskError {
+    let operation = endpoint.operation();
+    let why = problems
+        .first()
+        .map(|p| format!(" ({} at {})", p.message, p.path))
+        .unwrap_or_default();
+    let advice = format!(
+        "{} may have taken effect: check the resource's state as of requestedAt before retrying; the step cannot be rendered again to list candidates{why}",
+        operation.label()
+    );
+    error.with_reconcile(Reconcile::new(
+        format!("{} {}", operation.method(), operation.path()),
+        clock::rfc3339(requested_at),
+        advice,
+        Map::new(),
+        None,
     ))
 }
 
