@@ -12,8 +12,19 @@ use crate::util::suggest;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-/// RFC 3986 unreserved characters pass; everything else in a path segment is encoded.
+/// RFC 3986 unreserved characters pass, and `@` (a path character, and one of the API's id
+/// alphabet, which its servers match undecoded); everything else in a path segment is
+/// encoded.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
+
+/// A query value: RFC 3986 unreserved characters pass, everything else is encoded, so a
+/// value's own `&`, `=`, `,` or `#` cannot start another parameter.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -259,10 +270,6 @@ fn warn_unused_variables(
     }
 }
 
-/// RFC 3986 unreserved characters pass in a query value; everything else is encoded, so a
-/// value's own `&`, `=`, `,` or `#` cannot start another parameter.
-const QUERY_VALUE: &AsciiSet = SEGMENT;
-
 /// Appends the query parameters the step gives, in the definition's order, in the form style:
 /// `name=value`, an array as `name=a&name=b` or, unexploded, `name=a,b`. Types and ranges are
 /// the schema's to check (see `validate`); here a value that cannot be written is reported.
@@ -377,7 +384,7 @@ mod tests {
 
     #[test]
     fn segments_are_encoded() {
-        let encoded = utf8_percent_encode("a/b?c#d e.f", SEGMENT).to_string();
-        assert_eq!(encoded, "a%2Fb%3Fc%23d%20e.f");
+        let encoded = utf8_percent_encode("a/b?c#d e.f@g", SEGMENT).to_string();
+        assert_eq!(encoded, "a%2Fb%3Fc%23d%20e.f@g");
     }
 }

@@ -394,9 +394,10 @@ fn killed_workers_leave_exactly_one_key_per_workflow() {
     completion.sort();
     let workflows = keys_per_workflow.len();
     eprintln!(
-        "chaos: {rounds} rounds, {workflows} workflows whose worker was killed mid-create; keys per workflow: min {} max {}; time from starting a round's workflows to their last result median {:.1} s, max {:.1} s",
+        "chaos: {rounds} rounds, {workflows} workflows whose worker was killed mid-create; keys per workflow: min {} max {}; time from starting a round's workflows to their last result min {:.1} s, median {:.1} s, max {:.1} s",
         keys_per_workflow.iter().min().copied().unwrap_or(0),
         keys_per_workflow.iter().max().copied().unwrap_or(0),
+        completion.first().map_or(0.0, Duration::as_secs_f64),
         completion[completion.len() / 2].as_secs_f64(),
         completion.last().map_or(0.0, Duration::as_secs_f64),
     );
