@@ -12,13 +12,13 @@
 
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::Redact;
-use apikey_task::task::{HttpTask, TaskRegistry};
+use apikey_task::task::TaskRegistry;
 use apikey_task::{
-    Credentials, CredentialsSource, Executor, Secret, TaskError, TaskOutput, WorkflowState,
+    Credentials, CredentialsSource, Endpoint, Executor, Secret, TaskError, TaskOutput,
+    WorkflowState,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A workflow definition: the workflow's input and its steps.
@@ -33,7 +33,7 @@ struct Workflow {
 struct StepDefinition {
     /// The reference name later steps use: `${name.output...}`.
     name: String,
-    /// The task type: `CreateApiKey`, `GetApiKey`.
+    /// The task type: `CreateApiKey`, `GetApiKey`, `ListApiKeys`, `UpsertApiKey`, `DeleteApiKey`.
     #[serde(rename = "type")]
     task_type: String,
     parameters: Map<String, Value>,
@@ -103,11 +103,11 @@ async fn run(
 
 fn registry() -> Result<TaskRegistry, Box<dyn std::error::Error>> {
     let executor = Executor::builder().build()?;
-    let mut registry = TaskRegistry::new();
-    registry
-        .register(Arc::new(HttpTask::create_api_key(executor.clone())?))
-        .register(Arc::new(HttpTask::get_api_key(executor)?));
-    Ok(registry)
+    // Every task type the definition names: CreateApiKey, GetApiKey, ListApiKeys, ...
+    Ok(TaskRegistry::from_definition(
+        Endpoint::builder(),
+        executor,
+    )?)
 }
 
 #[tokio::main]
