@@ -21,6 +21,17 @@ fn step_file(dir: &std::path::Path, name: &str, step: &Value) -> std::path::Path
     file
 }
 
+/// `apikey-task COMMAND FILE` with the canary credential.
+fn with_credentials(command: &str, file: &std::path::Path) -> std::process::Output {
+    run(
+        cli()
+            .arg(command)
+            .arg(file)
+            .env("REBILLY_API_KEY", CANARY_KEY),
+        None,
+    )
+}
+
 #[test]
 fn a_lost_answer_with_key_id_is_retried_into_exactly_one_key() {
     let emulator = LiveEmulator::start(Emulator::builder().lose_answers(1));
@@ -36,13 +47,7 @@ fn a_lost_answer_with_key_id_is_retried_into_exactly_one_key() {
     });
     let file = step_file(&dir, "step.json", &step);
 
-    let first = run(
-        cli()
-            .arg("run")
-            .arg(&file)
-            .env("REBILLY_API_KEY", CANARY_KEY),
-        None,
-    );
+    let first = with_credentials("run", &file);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let output = stdout_json(&first);
     // The first PUT made the key and its answer was lost; the repeat found it.
@@ -56,13 +61,7 @@ fn a_lost_answer_with_key_id_is_retried_into_exactly_one_key() {
     assert_eq!(emulator.running().create_requests(), 2);
 
     // The same step again (a workflow replayed): still one key.
-    let again = run(
-        cli()
-            .arg("run")
-            .arg(&file)
-            .env("REBILLY_API_KEY", CANARY_KEY),
-        None,
-    );
+    let again = with_credentials("run", &file);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     assert_eq!(stdout_json(&again)["request"]["attempts"], 1);
     assert_eq!(emulator.created(), 1);
@@ -88,13 +87,7 @@ fn a_lost_answer_without_key_id_is_never_resent_and_reconcile_finds_the_key() {
         .running()
         .insert_key("org-1", "older-key", "Back office key (2025)");
     let file = step_file(&dir, "step.json", &step);
-    let failed = run(
-        cli()
-            .arg("run")
-            .arg(&file)
-            .env("REBILLY_API_KEY", CANARY_KEY),
-        None,
-    );
+    let failed = with_credentials("run", &file);
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
     let error = stdout_json(&failed);
     assert_eq!(error["error"]["kind"], "connection_lost", "{error}");
@@ -116,13 +109,7 @@ fn a_lost_answer_without_key_id_is_never_resent_and_reconcile_finds_the_key() {
 
     let error_file = dir.join("error.json");
     std::fs::write(&error_file, &failed.stdout).expect("error file");
-    let found = run(
-        cli()
-            .arg("reconcile")
-            .arg(&error_file)
-            .env("REBILLY_API_KEY", CANARY_KEY),
-        None,
-    );
+    let found = with_credentials("reconcile", &error_file);
     assert_eq!(found.status.code(), Some(0), "{}", text(&found.stderr));
     let report = stdout_json(&found);
     let made: Vec<Value> = emulator

