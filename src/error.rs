@@ -86,6 +86,9 @@ pub enum ErrorKind {
     /// The process sending the request stopped (crashed, was killed) while the request may
     /// have been in flight; a supervisor (a workflow engine) reports it.
     Interrupted,
+    /// A create at a chosen id found something else already there (other values); nothing
+    /// was written. See [`TaskError::response`] for what is there.
+    Conflict,
 }
 
 impl ErrorKind {
@@ -110,6 +113,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Conflict => "conflict",
         }
     }
 }
@@ -172,6 +176,9 @@ pub struct Reconcile {
 pub struct ReconcileList {
     /// The listing operation, e.g. `GetApiKeyCollection`.
     pub operation_id: String,
+    /// Its task type, when the definition names one (`ListApiKeys`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<String>,
     /// The step: `{"parameters": {"server", "filter", ...}}`, in the API's filter syntax.
     pub step: Value,
     /// The item field holding its creation time, e.g. `createdTime`.
@@ -226,6 +233,12 @@ impl TaskError {
             ),
         )
         .with_problems(problems)
+    }
+
+    /// The same error, its message prefixed with what was being done: `"{doing}: {message}"`.
+    pub(crate) fn in_context(mut self, doing: &str) -> Self {
+        self.0.message = format!("{doing}: {}", self.0.message);
+        self
     }
 
     pub(crate) fn with_problems(mut self, problems: Vec<Problem>) -> Self {

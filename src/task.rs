@@ -132,6 +132,11 @@ impl HttpTask {
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
+
+    /// The compiled endpoint, shared.
+    pub fn endpoint_arc(&self) -> Arc<Endpoint> {
+        self.endpoint.clone()
+    }
 }
 
 #[async_trait]
@@ -187,6 +192,12 @@ impl TaskRegistry {
         let definition = builder.definition_or_embedded();
         let mut registry = TaskRegistry::new();
         for (task_type, _) in definition.task_types() {
+            if registry.get(task_type).is_some() {
+                return Err(DefinitionError::new(
+                    DefinitionErrorKind::Unsupported,
+                    format!("two operations name the task type {task_type:?} (x-task-type)"),
+                ));
+            }
             let task = HttpTask::of_type(task_type, builder.clone(), executor.clone())?;
             registry.register(Arc::new(task));
         }

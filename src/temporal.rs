@@ -14,16 +14,17 @@
 //! wire (`kill -9`, a lost node); Temporal then times the activity out and retries it on
 //! another worker. A retried `POST` would create a second key, so by default the activity
 //! creates with `PUT /api-keys/{keyId}`, at an id it derives from the namespace, workflow
-//! id, run id and activity id ([`derived_key_id`]): the same for every retry of that activity
-//! in that run, different for any other, at most 50 characters. A retry then answers 200 with
+//! id, the id of the workflow's first run and the activity id ([`derived_key_id`]): the same
+//! for every retry of that activity, in that run or a retry or reset of it, different for any
+//! other, at most 50 characters; a failure's details name it (`keyId`). A retry then answers 200 with
 //! the key the lost attempt made. A step's own `keyId` wins over the derived one.
 //!
 //! The opt-out, `"temporal": {"createWith": "post"}` in the workflow input, keeps `POST`
 //! (keys with server-made ids). Then the activity runs at most once per failure that may have
 //! reached the server: the workflow retries only what the plugin says is safe (nothing was
 //! sent, or a 429), and an attempt that timed out (its worker died) ends the workflow with a
-//! non-retryable `outcome_unknown` failure whose details hold the reconcile data, never a
-//! second `POST`.
+//! non-retryable `interrupted` failure whose details hold the reconcile data (outcome
+//! unknown), never a second `POST`.
 //!
 //! Failures keep the plugin's classification: terminal and outcome-unknown errors become
 //! non-retryable application failures whose details are the error document (with what is
@@ -96,10 +97,17 @@ impl ApiKeyActivities {
         ctx: ActivityContext,
         mut input: Value,
     ) -> Result<Value, ActivityError> {
-        // Put by default; the workflow says when the step opted out.
-        let derive_key_id = match &mut input {
-            Value::Object(fields) => fields.remove(DERIVE_KEY_ID) != Some(Value::Bool(false)),
-            _ => true,
+        // Put by default; the workflow says when the step opted out, and which run's id the
+        // key id derives from (the first of the workflow's chain of runs).
+        let (derive_key_id, key_id_run) = match &mut input {
+            Value::Object(fields) => (
+                fields.remove(DERIVE_KEY_ID) != Some(Value::Bool(false)),
+                match fields.remove(KEY_ID_RUN) {
+                    Some(Value::String(run)) => Some(run),
+                    _ => None,
+                },
+            ),
+            _ => (true, None),
         };
         let Step {
             mut parameters,
@@ -115,17 +123,23 @@ impl ApiKeyActivities {
             )
         })?;
         let info = ctx.info();
+        let mut derived = None;
         if derive_key_id
             && let Some(parameter) = self.task.endpoint().idempotent_parameter()
             && !parameters.contains_key(parameter)
         {
+            let run = key_id_run
+                .as_deref()
+                .or(info.workflow_run_id.as_deref())
+                .unwrap_or_default();
             let id = derived_key_id(
                 &info.namespace,
                 info.workflow_id.as_deref().unwrap_or_default(),
-                info.workflow_run_id.as_deref().unwrap_or_default(),
+                run,
                 &info.activity_id,
             );
-            parameters.insert(parameter.to_owned(), Value::String(id));
+            parameters.insert(parameter.to_owned(), Value::String(id.clone()));
+            derived = Some(id);
         }
         // `${workflow.workflowId}` is the Temporal workflow's id unless the input says otherwise.
         let mut state = WorkflowState::from_map(context);
@@ -172,13 +186,16 @@ impl ApiKeyActivities {
                         .build(),
                 )
             }),
-            Err(error) => Err(activity_error(&error)),
+            Err(error) => Err(activity_error(&error, derived.as_deref())),
         }
     }
 }
 
 /// The activity input member by which the workflow says whether to derive a key id.
 const DERIVE_KEY_ID: &str = "deriveKeyId";
+/// The activity input member naming the run the key id derives from: the workflow's first
+/// execution, so that a workflow retried or reset as a new run still finds its key.
+const KEY_ID_RUN: &str = "keyIdRun";
 
 /// The id an activity creates its key at when the step gives none: `tw-` and 40 hex digits
 /// of SHA-256 over the namespace, workflow id, run id and activity id (each length-prefixed,
@@ -206,8 +223,9 @@ pub fn derived_key_id(
 /// The longest server-requested wait the activity retries after.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
-/// The plugin's classification, in Temporal's terms.
-fn activity_error(error: &TaskError) -> ActivityError {
+/// The plugin's classification, in Temporal's terms; the details also name the key id the
+/// activity derived, so that whoever looks after a failure knows where the key would be.
+fn activity_error(error: &TaskError, derived_key_id: Option<&str>) -> ActivityError {
     if error.is_cancelled() {
         return ActivityError::cancelled_with_details(error.to_json());
     }
@@ -221,9 +239,18 @@ fn activity_error(error: &TaskError) -> ActivityError {
         // Only what is safe to repeat is retried; an outcome-unknown error is not.
         .non_retryable(!error.is_retryable() || wait_too_long)
         .maybe_next_retry_delay(error.retry_after().filter(|_| !wait_too_long))
-        .details(error.to_json())
+        .details(details(error, derived_key_id))
         .build();
     ActivityError::application(failure)
+}
+
+/// The error document, with `"keyId"` when the activity derived one.
+fn details(error: &TaskError, derived_key_id: Option<&str>) -> Value {
+    let mut document = error.to_json();
+    if let (Some(id), Value::Object(fields)) = (derived_key_id, &mut document) {
+        fields.insert("keyId".into(), Value::String(id.to_owned()));
+    }
+    document
 }
 
 /// Runs the `CreateApiKey` activity: with `PUT` at a derived id (retried by Temporal, safe),
@@ -279,6 +306,10 @@ impl CreateApiKeyWorkflow {
         };
         if let Value::Object(fields) = &mut input {
             fields.insert(DERIVE_KEY_ID.into(), Value::Bool(!post));
+            fields.insert(
+                KEY_ID_RUN.into(),
+                Value::String(ctx.info().first_execution_run_id().to_owned()),
+            );
         }
         let heartbeat = Duration::from_secs(options.heartbeat_timeout_seconds.unwrap_or(15).max(1));
         let activity_options = |attempts: u32| {
@@ -354,16 +385,15 @@ fn lost_post(
     let mut step = input.clone();
     if let Value::Object(fields) = &mut step {
         fields.remove(DERIVE_KEY_ID);
+        fields.remove(KEY_ID_RUN);
     }
-    let details = match (
-        serde_json::from_value::<Step>(step),
-        crate::Endpoint::builder().build(),
-    ) {
-        (Ok(step), Ok(endpoint)) => {
+    let endpoint = WORKER_ENDPOINT.get();
+    let details = match (serde_json::from_value::<Step>(step), endpoint) {
+        (Ok(step), Some(endpoint)) => {
             // As the activity rendered it.
             let state = WorkflowState::from_map(step.context).with_default_workflow_id(workflow_id);
             crate::execute::outcome_unknown(
-                &endpoint,
+                endpoint,
                 step.parameters,
                 state.as_map(),
                 scheduled.unwrap_or(SystemTime::UNIX_EPOCH),
@@ -382,11 +412,17 @@ fn lost_post(
         .build()
 }
 
+/// The endpoint the worker's activity runs, for workflow code that must render a step as the
+/// activity would (the reconcile data of a `POST` whose worker died). Set once by
+/// [`run_worker`]; workflow code only reads it, so replays see the same endpoint.
+static WORKER_ENDPOINT: std::sync::OnceLock<Arc<crate::Endpoint>> = std::sync::OnceLock::new();
+
 /// Connects to Temporal and polls until interrupted (Ctrl-C or SIGTERM).
 pub async fn run_worker(
     config: WorkerConfig,
     task: HttpTask,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let _ = WORKER_ENDPOINT.set(task.endpoint_arc());
     let url = Url::from_str(&format!("http://{}", config.address))?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let connection = Connection::connect(ConnectionOptions::new(url).build()).await?;

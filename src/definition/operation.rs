@@ -191,10 +191,23 @@ impl Definition {
                 })
             })
             .collect::<Result<Vec<u16>, _>>()?;
-        let task_type = op
-            .get("x-task-type")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let task_type = match op.get("x-task-type") {
+            None => None,
+            Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
+            Some(other) => {
+                return Err(unusable(format!(
+                    "x-task-type must be a non-empty string, not {other}"
+                )));
+            }
+        };
+        if let Some(variant) = &idempotent_variant
+            && names.contains(&variant.parameter.as_str())
+        {
+            return Err(unusable(format!(
+                "x-idempotent-variant: its parameter {:?} is already a parameter of the operation",
+                variant.parameter
+            )));
+        }
 
         Ok(Operation {
             id: op
@@ -349,8 +362,9 @@ pub struct Operation {
     pub(crate) idempotent_variant: Option<IdempotentVariant>,
     /// `x-reconcile`: how to find what a request of unknown outcome made.
     pub(crate) reconcile: Option<ReconcileSpec>,
-    /// `x-already-done`: statuses that mean the operation's aim already holds (a delete that
-    /// finds nothing to delete), so they end the step as a success.
+    /// `x-already-done`: statuses that mean, for a repeat (a retry, or a runner's later
+    /// attempt), that the operation's aim already holds (a delete that finds nothing to
+    /// delete), so they end the step as a success.
     pub(crate) already_done: Vec<u16>,
     /// `x-task-type`: the name workflows give a step of this operation, e.g. `CreateApiKey`.
     pub(crate) task_type: Option<String>,
@@ -383,8 +397,8 @@ impl Operation {
         self.task_type.as_deref()
     }
 
-    /// Whether an answer with this status means the operation's aim already holds
-    /// (`x-already-done`), e.g. a delete that finds nothing to delete.
+    /// Whether an answer with this status to a repeated request means the operation's aim
+    /// already holds (`x-already-done`), e.g. a delete that finds nothing to delete.
     pub fn is_already_done(&self, status: u16) -> bool {
         self.already_done.contains(&status)
     }
@@ -554,12 +568,18 @@ pub(crate) struct IdempotentVariant {
     pub description: Option<String>,
 }
 
-/// `x-reconcile` on a creating operation: list with `operationId`, filtered on the request
-/// body's `match` fields and on `createdField` from the time of the request.
+/// `x-reconcile` on a creating operation: list with `operationId` (a `GET`), its
+/// `filterParameter` on the request body's `match` fields and on `createdField` from the time
+/// of the request, newest first by `sortParameter`, at most a page by `limitParameter`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ReconcileSpec {
     pub operation_id: String,
+    pub filter_parameter: String,
+    #[serde(default)]
+    pub sort_parameter: Option<String>,
+    #[serde(default)]
+    pub limit_parameter: Option<String>,
     #[serde(default)]
     pub r#match: Vec<String>,
     pub created_field: String,

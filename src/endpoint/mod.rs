@@ -28,7 +28,7 @@ pub use validate::OperationIds;
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};
 use crate::definition::{
     AuthScheme, Definition, DefinitionError, DefinitionErrorKind, IdempotentVariant, Operation,
-    Selector,
+    ReconcileSpec, Selector,
 };
 use crate::problem::{Findings, Problem, json_kind};
 use crate::util::pointer::{is_within, push_token};
@@ -168,7 +168,7 @@ impl Endpoint {
         };
         if let Some(spec) = &operation.reconcile {
             // Checked now, so that a failed request never finds the listing missing.
-            definition.operation(Some(&Selector::OperationId(spec.operation_id.clone())))?;
+            check_listing(&definition, &operation, spec)?;
         }
         let mut input_schema = input_schema::parameters(&operation);
         if let Some(variant) = &variant {
@@ -198,6 +198,43 @@ impl Endpoint {
     }
 }
 
+/// `x-reconcile` names a `GET` that takes the query parameters it uses.
+fn check_listing(
+    definition: &Definition,
+    original: &Operation,
+    spec: &ReconcileSpec,
+) -> Result<(), DefinitionError> {
+    let unusable = |why: String| {
+        DefinitionError::new(
+            DefinitionErrorKind::Unsupported,
+            format!("{}: x-reconcile: {why}", original.label()),
+        )
+    };
+    let listing = definition
+        .operation(Some(&Selector::OperationId(spec.operation_id.clone())))
+        .map_err(|error| unusable(error.to_string()))?;
+    if listing.method() != "GET" {
+        return Err(unusable(format!(
+            "{} is a {}, not a GET: reconciling must only read",
+            listing.label(),
+            listing.method()
+        )));
+    }
+    let takes = |name: &str| listing.query_params.iter().any(|q| q.name == name);
+    for name in std::iter::once(&spec.filter_parameter)
+        .chain(&spec.sort_parameter)
+        .chain(&spec.limit_parameter)
+    {
+        if !takes(name) {
+            return Err(unusable(format!(
+                "{} has no query parameter {name:?}",
+                listing.label()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Variant {
     fn compile(
         definition: &Definition,
@@ -212,7 +249,9 @@ impl Variant {
             )
         };
         let select = |id: &str| Selector::OperationId(id.to_owned());
-        let mut operation = definition.operation(Some(&select(&spec.operation_id)))?;
+        let mut operation = definition
+            .operation(Some(&select(&spec.operation_id)))
+            .map_err(|error| unusable(error.to_string()))?;
         if !operation.rename_path_parameter(&spec.path_parameter, &spec.parameter) {
             return Err(unusable(format!(
                 "{} has no path parameter {:?}",
@@ -223,10 +262,12 @@ impl Variant {
         let endpoint = Endpoint::compile(definition.clone(), operation, options, false)?;
         let read = match &spec.read {
             Some(id) => {
-                let operation = definition.operation(Some(&select(id)))?;
-                if operation.path_params.len() != 1 {
+                let operation = definition
+                    .operation(Some(&select(id)))
+                    .map_err(|error| unusable(error.to_string()))?;
+                if operation.method() != "GET" || operation.path_params.len() != 1 {
                     return Err(unusable(format!(
-                        "{} must take exactly one path parameter, the resource's id",
+                        "its read, {}, must be a GET that takes exactly one path parameter, the resource's id",
                         operation.label()
                     )));
                 }
@@ -364,6 +405,15 @@ impl Endpoint {
             Some(variant) if parameters.contains_key(&variant.parameter) => &variant.endpoint,
             _ => self,
         }
+    }
+
+    /// The operationId of the listing that reconciles this operation's unknown outcomes
+    /// (`x-reconcile`), checked at build to be a `GET`.
+    pub fn reconcile_listing(&self) -> Option<&str> {
+        self.operation
+            .reconcile
+            .as_ref()
+            .map(|spec| spec.operation_id.as_str())
     }
 
     /// The parameter that sends a step as the retry-safe variant (`keyId` for the embedded

@@ -69,7 +69,7 @@ pub(super) async fn success(
         return Err(TaskError::new(
             ErrorKind::SecretSink,
             format!(
-                "{} succeeded ({}{}) but the secret sink refused the secret at {field}: {error}. The secret cannot be read again; revoke or replace what it belongs to",
+                "{} succeeded ({}{}) but the secret sink refused the secret at {field}: {error}. Unless the API shows the secret again (for a resource created at a chosen id, repeating the step reads it back), revoke or replace what it belongs to",
                 endpoint.operation().label(),
                 raw.status,
                 resource_id.map(|id| format!(", id {id}")).unwrap_or_default()

@@ -6,10 +6,12 @@
 //! - `send`: one attempt, the response read within its limit;
 //! - `scrub`: the credential sent, removed from whatever the answer echoes;
 //! - `classify`: a failed attempt as a [`TaskError`] of the right kind;
+//! - `chosen_id`: a create at an id the step chose: look, then create-or-update, retried;
 //! - `handoff`: a success as [`TaskOutput`], its secrets handed to the sink;
 //! - `reconcile`: what to look for when a request may have taken effect;
 //! - `retry`: the [`RetryPolicy`].
 
+mod chosen_id;
 mod classify;
 mod handoff;
 mod reconcile;
@@ -199,27 +201,6 @@ impl std::error::Error for ExecutorBuildError {
     }
 }
 
-/// Puts `value` at `pointer`, adding the last member if its object lacks it.
-fn set_at(body: &mut Value, pointer: &str, value: Value) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    if let Some(Value::Object(members)) = body.pointer_mut(parent) {
-        members.insert(last.replace("~1", "/").replace("~0", "~"), value);
-    }
-}
-
-/// The parameters that choose where a request goes (`server` and the server variables), as
-/// the step gave them: a read-back goes where the create went.
-fn server_parameters(parameters: &Map<String, Value>, endpoint: &Endpoint) -> Map<String, Value> {
-    let operation = endpoint.operation();
-    parameters
-        .iter()
-        .filter(|(name, _)| *name == "server" || operation.variables.contains(name))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect()
-}
-
 /// Sends prepared requests: one HTTP client (and connection pool) reused across executions.
 /// Cheap to clone; share one per process.
 ///
@@ -301,55 +282,15 @@ impl Executor {
         ctx: &TaskContext<'_>,
     ) -> Result<TaskOutput, TaskError> {
         // A create that names its id goes out as the definition's retry-safe variant.
-        let original = endpoint;
-        let endpoint = original.route(&parameters);
-        let read_back = original
-            .reader_for(endpoint)
-            .map(|read| (read, server_parameters(&parameters, endpoint)));
-        let mut output = self.execute_routed(endpoint, parameters, ctx).await?;
-        if output.secret_obtained == Some(false)
-            && let Some((read, parameters)) = read_back
-        {
-            self.read_secret(read, parameters, &mut output, ctx).await;
-        }
-        Ok(output)
-    }
-
-    /// Reads back by id a resource whose answer lacked its secret (a repeated create-or-update
-    /// may answer without it), and puts the secret's reference in `output`. A failure to read
-    /// leaves `secretObtained: false`: the resource exists either way.
-    async fn read_secret(
-        &self,
-        read: &Endpoint,
-        mut parameters: Map<String, Value>,
-        output: &mut TaskOutput,
-        ctx: &TaskContext<'_>,
-    ) {
-        let (Some(id), Some(name)) = (
-            output.response.body.get("id").and_then(Value::as_str),
-            read.operation().path_params.first(),
-        ) else {
-            return;
-        };
-        parameters.insert(name.clone(), Value::String(id.to_owned()));
-        match Box::pin(self.execute_routed(read, parameters, ctx)).await {
-            Ok(read_output) => {
-                for path in read.secret_fields() {
-                    for pointer in path.pointers(&read_output.response.body) {
-                        if let Some(value) = read_output.response.body.pointer(&pointer) {
-                            set_at(&mut output.response.body, &pointer, value.clone());
-                        }
-                    }
-                }
-                output.secret_obtained = read_output.secret_obtained;
-            }
-            Err(error) => {
-                tracing::warn!(kind = %error.kind(), "the answer lacked the secret and reading it back failed: {error}");
-            }
+        let routed = endpoint.route(&parameters);
+        match endpoint.reader_for(routed) {
+            Some(read) => chosen_id::create(self, endpoint, routed, read, parameters, ctx).await,
+            None => self.execute_routed(routed, parameters, ctx).await,
         }
     }
 
-    async fn execute_routed(
+    /// One operation, its step already routed: prepare, send with retries, hand off.
+    pub(super) async fn execute_routed(
         &self,
         endpoint: &Endpoint,
         parameters: Map<String, Value>,
@@ -476,10 +417,13 @@ impl Executor {
             let failure: TaskError = match sent {
                 Ok(raw)
                     if raw.status.is_success()
-                        || request
-                            .endpoint
-                            .operation()
-                            .is_already_done(raw.status.as_u16()) =>
+                        // "Already done" only for a repeat: a first attempt that finds
+                        // nothing to delete may name the wrong thing.
+                        || ((attempt > 1 || ctx.attempt() > 1)
+                            && request
+                                .endpoint
+                                .operation()
+                                .is_already_done(raw.status.as_u16())) =>
                 {
                     tracing::info!(attempt, status = raw.status.as_u16(), "request succeeded");
                     let summary = RequestSummary {

@@ -61,11 +61,22 @@ pub(super) fn finish(
         .flat_map(|spec| &spec.r#match)
         .filter_map(|field| Some((field.clone(), body?.get(field)?.clone())))
         .collect();
-    let list = spec.and_then(|spec| list_step(spec, operation, prepared, &matches, requested_at));
+    let list = spec.and_then(|spec| {
+        let task_type = endpoint
+            .definition()
+            .task_types()
+            .into_iter()
+            .find(|(_, id)| *id == spec.operation_id)
+            .map(|(task_type, _)| task_type.to_owned());
+        list_step(spec, operation, prepared, &matches, requested_at, task_type)
+    });
     let look = match &list {
         Some(list) => format!(
             "run the ready {} step in `list` and look for an item created at or after createdFrom{}",
-            list.operation_id,
+            match &list.task_type {
+                Some(task_type) => format!("{task_type} ({})", list.operation_id),
+                None => list.operation_id.clone(),
+            },
             if matches.is_empty() {
                 String::new()
             } else {
@@ -125,6 +136,7 @@ fn list_step(
     prepared: &Prepared,
     matches: &Map<String, Value>,
     requested_at: SystemTime,
+    task_type: Option<String>,
 ) -> Option<ReconcileList> {
     // The base is the URL without the operation's path, which has no parameters to undo.
     let base = prepared.request.url.strip_suffix(operation.path())?;
@@ -133,8 +145,10 @@ fn list_step(
     for (field, value) in matches {
         // `,` `;` `:` separate values and fields, `..` makes a range, and a leading `!` or
         // `@` negates or names a list: such a value is matched on the answer instead.
+        // So is one too long for a URL (a query string has to fit in 8000 bytes).
         if let Value::String(text) = value
             && !text.is_empty()
+            && text.len() <= MAX_FILTER_VALUE
             && !text.contains([',', ';', ':'])
             && !text.contains("..")
             && !text.starts_with(['!', '@'])
@@ -144,16 +158,27 @@ fn list_step(
     }
     let mut parameters = Map::new();
     parameters.insert("server".into(), Value::String(base.to_owned()));
-    parameters.insert("filter".into(), Value::String(filter.join(";")));
-    parameters.insert("sort".into(), json!([format!("-{}", spec.created_field)]));
-    parameters.insert("limit".into(), json!(RECONCILE_LIMIT));
+    parameters.insert(
+        spec.filter_parameter.clone(),
+        Value::String(filter.join(";")),
+    );
+    if let Some(sort) = &spec.sort_parameter {
+        parameters.insert(sort.clone(), json!([format!("-{}", spec.created_field)]));
+    }
+    if let Some(limit) = &spec.limit_parameter {
+        parameters.insert(limit.clone(), json!(RECONCILE_LIMIT));
+    }
     Some(ReconcileList {
         operation_id: spec.operation_id.clone(),
+        task_type,
         step: json!({ "parameters": parameters }),
         created_field: spec.created_field.clone(),
         created_from,
     })
 }
+
+/// The longest value put in the filter, in bytes; percent-encoded it may triple.
+const MAX_FILTER_VALUE: usize = 1024;
 
 /// Items a listing asks for: a lost create is among the newest few, and a page this size
 /// is one request.

@@ -384,7 +384,7 @@ fn demo_rotates_a_key_exactly_once_across_a_lost_answer_and_a_second_run() {
         .split("== run 2 of workflow")
         .nth(1)
         .expect("a second run");
-    assert!(second.contains("newKey (CreateApiKey): PUT "), "{second}");
+    assert!(second.contains("newKey (CreateApiKey): GET "), "{second}");
     assert!(second.contains("-> 200 OK"), "{second}");
     assert!(
         second.contains("retireOld (DeleteApiKey): DELETE "),

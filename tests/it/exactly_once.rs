@@ -60,11 +60,32 @@ fn a_lost_answer_with_key_id_is_retried_into_exactly_one_key() {
     assert_eq!(emulator.created(), 1);
     assert_eq!(emulator.running().create_requests(), 2);
 
-    // The same step again (a workflow replayed): still one key.
+    // The same step again (a workflow replayed): it finds its key and writes nothing.
     let again = with_credentials("run", &file);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert_eq!(stdout_json(&again)["request"]["attempts"], 1);
+    let found = stdout_json(&again);
+    assert_eq!(found["request"]["method"], "GET", "{found}");
+    assert_eq!(found["response"]["body"]["id"], "rotate-7-storefront");
+    assert_eq!(found["secretObtained"], true);
     assert_eq!(emulator.created(), 1);
+    assert_eq!(emulator.running().create_requests(), 2, "nothing written");
+
+    // Another step with the same keyId but other values: a conflict, nothing written.
+    let mut other = step.clone();
+    other["parameters"]["body"]["description"] = json!("Someone else's key");
+    let other_file = step_file(&dir, "other.json", &other);
+    let conflict = with_credentials("run", &other_file);
+    assert_eq!(conflict.status.code(), Some(1));
+    let error = stdout_json(&conflict);
+    assert_eq!(error["error"]["kind"], "conflict", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("(description)")),
+        "{error}"
+    );
+    assert_eq!(error["response"]["body"]["secretKey"], "<redacted>");
+    assert_eq!(emulator.running().create_requests(), 2, "nothing written");
     for output in [&first, &again] {
         assert!(!text(&output.stdout).contains("sk_sandbox_"));
         assert!(!text(&output.stdout).contains(CANARY_KEY));
@@ -184,6 +205,14 @@ async fn a_repeat_answered_without_the_secret_reads_it_back() {
         .expect(1)
         .mount(&server)
         .await;
+    // Not there when the step looks first; there, with its secret, when it reads back.
+    Mock::given(method("GET"))
+        .and(path("/api-keys/ci-key"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "title": "Not Found" })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
     let mut with_secret = key.clone();
     with_secret["secretKey"] = json!("sk_read_back_SECRET");
     Mock::given(method("GET"))
@@ -224,9 +253,10 @@ async fn a_secret_that_cannot_be_read_back_is_said_to_be_missing() {
         )
         .mount(&server)
         .await;
+    // Neither when the step looks first nor when it reads back.
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "title": "Not Found" })))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let registry =
@@ -352,10 +382,161 @@ async fn every_task_type_works_against_the_emulator() {
         .await
         .expect("deleted");
     assert_eq!(deleted.response.status_code, 204);
-    // Deleting what is not there is what a delete asks for: a repeat succeeds, and says 404.
-    let again = execute("DeleteApiKey", json!({ "server": server, "id": id }))
+    // A first attempt that finds nothing to delete may name the wrong key: an error.
+    let missing = execute("DeleteApiKey", json!({ "server": server, "id": id }))
+        .await
+        .expect_err("not there");
+    assert_eq!(missing.status(), Some(404));
+    // The runner's second attempt finds it gone, which is what it asked for.
+    let retried = registry
+        .get("DeleteApiKey")
+        .expect("task")
+        .execute(
+            params(json!({ "server": server, "id": id })),
+            &TaskContext::new(&state, &creds, &sink).with_attempt(2),
+        )
         .await
         .expect("already gone");
-    assert_eq!(again.response.status_code, 404);
+    assert_eq!(retried.response.status_code, 404);
     assert_eq!(running.created(), 1);
+}
+
+#[test]
+fn reconcile_runs_only_the_listing_the_definition_names() {
+    let emulator = LiveEmulator::start(Emulator::builder());
+    emulator
+        .running()
+        .insert_key("org-1", "precious", "keep me");
+    let dir = scratch_dir("reconcile-forged");
+    // A forged error document asking to delete a key.
+    let file = dir.join("forged.json");
+    std::fs::write(
+        &file,
+        json!({"error": {"reconcile": {"matches": {}, "list": {
+            "operationId": "DeleteApiKey", "createdField": "createdTime",
+            "createdFrom": "2000-01-01T00:00:00Z",
+            "step": {"parameters": {
+                "server": format!("{}/organizations/org-1", emulator.url()), "id": "precious"}}
+        }}}})
+        .to_string(),
+    )
+    .expect("file");
+    let output = with_credentials("reconcile", &file);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stderr).contains("is reconciled with \"GetApiKeyCollection\""),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(emulator.created(), 1, "nothing was deleted");
+}
+
+#[tokio::test]
+async fn a_description_too_long_for_a_url_is_matched_on_the_answer() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let description = "ab ".repeat(2000);
+    let endpoint = Endpoint::builder().build().expect("endpoint");
+    let step: Step = serde_json::from_value(json!({
+        "parameters": { "server": server.uri(), "body": { "description": description } }
+    }))
+    .expect("step");
+    let error = fast_executor()
+        .execute(
+            &endpoint,
+            step,
+            &credentials(),
+            &apikey_task::secrets::Redact,
+        )
+        .await
+        .expect_err("outcome unknown");
+    let reconcile = error.reconcile().expect("reconcile");
+    assert_eq!(reconcile.matches["description"], description.as_str());
+    let list = reconcile.list.as_ref().expect("a listing");
+    let filter = list.step["parameters"]["filter"].as_str().expect("filter");
+    assert!(!filter.contains("description"), "{filter}");
+    // The step is one the listing accepts.
+    let listing = Endpoint::builder()
+        .operation_id(list.operation_id.as_str())
+        .build()
+        .expect("listing");
+    let step: Step = serde_json::from_value(list.step.clone()).expect("step");
+    let report = listing.test_request(step, Some(&credentials()));
+    assert!(report.valid, "{:?}", report.errors);
+}
+
+/// The embedded definition with one change, for the build-time checks of the extensions.
+fn definition_with(change: impl FnOnce(&mut Value)) -> apikey_task::Definition {
+    let mut document = apikey_task::Definition::embedded().document().clone();
+    change(&mut document);
+    apikey_task::Definition::from_value(document, "changed").expect("loads")
+}
+
+#[test]
+fn malformed_extensions_are_refused_when_the_definition_is_built() {
+    let post = "/paths/~1api-keys/post";
+    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        (
+            Box::new(move |d| {
+                d.pointer_mut(post).expect("post")["x-reconcile"]["operationId"] =
+                    json!("DeleteApiKey")
+            }),
+            "not a GET: reconciling must only read",
+        ),
+        (
+            Box::new(move |d| {
+                d.pointer_mut(post).expect("post")["x-reconcile"]["filterParameter"] = json!("q")
+            }),
+            "has no query parameter \"q\"",
+        ),
+        (
+            Box::new(move |d| {
+                d.pointer_mut(post).expect("post")["x-idempotent-variant"]["parameter"] =
+                    json!("organizationId")
+            }),
+            "is already a parameter of the operation",
+        ),
+        (
+            Box::new(move |d| {
+                d.pointer_mut(post).expect("post")["x-idempotent-variant"]["read"] =
+                    json!("DeleteApiKey")
+            }),
+            "must be a GET that takes exactly one path parameter",
+        ),
+        (
+            Box::new(move |d| {
+                d.pointer_mut(post).expect("post")["x-idempotent-variant"]["operationId"] =
+                    json!("Nope")
+            }),
+            "x-idempotent-variant: ",
+        ),
+        (
+            Box::new(move |d| d.pointer_mut(post).expect("post")["x-task-type"] = json!(5)),
+            "x-task-type must be a non-empty string",
+        ),
+    ];
+    for (change, expected) in cases {
+        let error = Endpoint::builder()
+            .definition(definition_with(change))
+            .operation_id("PostApiKey")
+            .build()
+            .expect_err(expected);
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+    // Two operations of one task type: a registry cannot choose.
+    let twice = definition_with(|d| {
+        d.pointer_mut("/paths/~1api-keys/get").expect("get")["x-task-type"] = json!("CreateApiKey");
+    });
+    let error =
+        TaskRegistry::from_definition(Endpoint::builder().definition(twice), fast_executor())
+            .expect_err("duplicate task type");
+    assert!(
+        error
+            .to_string()
+            .contains("two operations name the task type"),
+        "{error}"
+    );
 }

@@ -349,7 +349,7 @@ async fn server_errors_are_outcome_unknown_and_not_retried() {
     assert_eq!(
         reconcile.advice,
         format!(
-            "{CREATE} may have taken effect: run the ready GetApiKeyCollection step in `list` and look for an item created at or after createdFrom with the same description before retrying"
+            "{CREATE} may have taken effect: run the ready ListApiKeys (GetApiKeyCollection) step in `list` and look for an item created at or after createdFrom with the same description before retrying"
         )
     );
     let list = reconcile.list.as_ref().expect("a listing");

@@ -14,8 +14,9 @@ pub struct Cli {
     /// Select the operation by operationId (default: the only one, or PostApiKey when embedded).
     #[arg(long, global = true, value_name = "ID", conflicts_with = "task")]
     pub operation: Option<String>,
-    /// Select the operation by the task type the definition gives it: CreateApiKey (the
-    /// default), GetApiKey, ListApiKeys, UpsertApiKey or DeleteApiKey.
+    /// Select the operation by the task type the definition gives it (`x-task-type`); the
+    /// embedded definition has CreateApiKey (its default), GetApiKey, ListApiKeys,
+    /// UpsertApiKey and DeleteApiKey.
     #[arg(long, global = true, value_name = "TYPE")]
     pub task: Option<String>,
     /// Let steps send credentials to this base URL's origin besides the definition's servers

@@ -4,8 +4,8 @@
 //! The workflow creates the new key idempotently (`keyId`, so `PUT`), reads it back and
 //! deletes the key it replaces. The emulator loses the answer to the first create after
 //! making the key, as a network might: the step repeats its `PUT` and gets the same key. The
-//! workflow then runs a second time with the same workflow id, as an engine replaying it
-//! would, and creates nothing new.
+//! workflow then runs a second time with the same workflow id, as an engine's second attempt
+//! would: the create finds its key and writes nothing, and the delete finds the old key gone.
 
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::Redact;
@@ -62,9 +62,9 @@ pub async fn run(builder: EndpointBuilder) -> Result<u8, Unusable> {
                 .ok_or_else(|| Unusable(format!("demo step {name}: no task type {task_type:?}")))?;
             let mut parameters = step["parameters"].as_object().cloned().unwrap_or_default();
             parameters.insert("server".into(), Value::String(server.clone()));
-            let outcome = task
-                .execute(parameters, &state.context(&credentials, &Redact))
-                .await;
+            // Run 2 is the engine's second attempt at the same workflow.
+            let ctx = state.context(&credentials, &Redact).with_attempt(round);
+            let outcome = task.execute(parameters, &ctx).await;
             match (&outcome, round) {
                 (Ok(output), 2) => println!(
                     "{name} ({task_type}): {} {} -> {} {}",

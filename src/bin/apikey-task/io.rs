@@ -26,6 +26,11 @@ pub fn endpoint(cli: &Cli, also_allowed: &[String]) -> Result<Endpoint, Unusable
     if let Some(task) = &cli.task {
         let definition = builder.definition_or_embedded();
         let types = definition.task_types();
+        if types.iter().filter(|(name, _)| name == task).count() > 1 {
+            return Err(Unusable(format!(
+                "two operations of the definition name the task type {task:?}"
+            )));
+        }
         let Some((_, id)) = types.iter().find(|(name, _)| name == task) else {
             let known: Vec<&str> = types.iter().map(|(name, _)| *name).collect();
             return Err(Unusable(format!(
@@ -52,10 +57,15 @@ pub fn builder(cli: &Cli, also_allowed: &[String]) -> Result<EndpointBuilder, Un
     Ok(builder)
 }
 
+/// A file's text.
+pub fn read_text(path: &Path) -> Result<String, Unusable> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))
+}
+
 /// A step file.
 pub fn read_step(path: &Path) -> Result<Step, Unusable> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+    let text = read_text(path)?;
     Step::from_json(&text)
         .map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))
 }

@@ -52,7 +52,8 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
     // These two choose their operations themselves.
     match &cli.command {
         Command::Reconcile { error } => {
-            return reconcile::run(io::builder(&cli, &named)?, error).await;
+            let create = io::endpoint(&cli, &named)?;
+            return reconcile::run(io::builder(&cli, &named)?, &create, error).await;
         }
         Command::Demo => return demo::run(io::builder(&cli, &named)?).await,
         _ => {}

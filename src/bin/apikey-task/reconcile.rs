@@ -2,7 +2,7 @@
 //! from the error document `run` printed.
 
 use apikey_task::secrets::Redact;
-use apikey_task::{EndpointBuilder, Executor, FromEnv, Step};
+use apikey_task::{Endpoint, EndpointBuilder, Executor, FromEnv, Step};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -10,16 +10,27 @@ use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json};
 
 /// Runs the error's ready listing step and prints the items that match it: created at or
 /// after `createdFrom`, with the same values of the matched fields. Secrets stay redacted.
-pub async fn run(builder: EndpointBuilder, path: &Path) -> Result<u8, Unusable> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+///
+/// The file is data: it may name only the listing the definition's create operation names
+/// (`x-reconcile`, a `GET`), so a forged file can read, never write.
+pub async fn run(builder: EndpointBuilder, create: &Endpoint, path: &Path) -> Result<u8, Unusable> {
+    let text = crate::io::read_text(path)?;
     let document: Value = serde_json::from_str(&text)
         .map_err(|e| Unusable(format!("{}: not JSON: {e}", path.display())))?;
-    let Some(reconcile) = document.pointer("/error/reconcile") else {
-        return Err(Unusable(format!(
-            "{}: no error.reconcile: the failure it records did not leave an unknown outcome",
-            path.display()
-        )));
+    let reconcile = match document.pointer("/error/reconcile") {
+        Some(reconcile @ Value::Object(_)) => reconcile,
+        Some(_) => {
+            return Err(Unusable(format!(
+                "{}: error.reconcile is not an object",
+                path.display()
+            )));
+        }
+        None => {
+            return Err(Unusable(format!(
+                "{}: no error.reconcile: the failure it records did not leave an unknown outcome",
+                path.display()
+            )));
+        }
     };
     let Some(list) = reconcile.get("list") else {
         let advice = reconcile["advice"].as_str().unwrap_or("check by hand");
@@ -39,6 +50,21 @@ pub async fn run(builder: EndpointBuilder, path: &Path) -> Result<u8, Unusable> 
     let operation_id = field("operationId")?;
     let created_field = field("createdField")?;
     let created_from = field("createdFrom")?;
+    let expected = create.reconcile_listing();
+    if expected != Some(operation_id) {
+        return Err(Unusable(format!(
+            "{}: reconcile.list.operationId is {operation_id:?}, but {} is reconciled with {}",
+            path.display(),
+            create.operation().label(),
+            expected.map_or("no listing".to_owned(), |id| format!("{id:?}"))
+        )));
+    }
+    if !is_utc_time(created_from) {
+        return Err(Unusable(format!(
+            "{}: reconcile.list.createdFrom {created_from:?} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)",
+            path.display()
+        )));
+    }
     let step: Step = serde_json::from_value(list["step"].clone())
         .map_err(|e| Unusable(format!("{}: reconcile.list.step: {e}", path.display())))?;
     let empty = Map::new();
@@ -103,6 +129,18 @@ pub async fn run(builder: EndpointBuilder, path: &Path) -> Result<u8, Unusable> 
     let text = serde_json::to_string_pretty(&report).map_err(|e| Unusable(e.to_string()))?;
     print_json(&text)?;
     Ok(0)
+}
+
+/// Whether `time` starts as an RFC 3339 time does: `YYYY-MM-DDTHH:MM:SS`.
+fn is_utc_time(time: &str) -> bool {
+    let bytes = time.as_bytes();
+    bytes.len() >= 19
+        && bytes[..19].iter().enumerate().all(|(at, byte)| match at {
+            4 | 7 => *byte == b'-',
+            10 => *byte == b'T',
+            13 | 16 => *byte == b':',
+            _ => byte.is_ascii_digit(),
+        })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a UTC RFC 3339 time (`Z` or `+00:00`), which compares as text.

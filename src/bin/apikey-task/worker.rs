@@ -16,6 +16,15 @@ pub async fn run(
     use apikey_task::task::HttpTask;
     use apikey_task::temporal::{WorkerConfig, run_worker};
 
+    // The activity is `CreateApiKey`: an operation the definition names otherwise is not one.
+    if let Some(task_type) = endpoint.operation().task_type()
+        && task_type != "CreateApiKey"
+    {
+        return Err(Unusable(format!(
+            "the worker runs CreateApiKey; {} is {task_type}",
+            endpoint.operation().label()
+        )));
+    }
     let executor = Executor::builder()
         .build()
         .map_err(|e| Unusable(e.to_string()))?;
