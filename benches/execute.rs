@@ -174,7 +174,10 @@ async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: us
                     .await
                     .expect("bare POST");
                 assert_eq!(response.status().as_u16(), 201);
-                let _ = response.bytes().await.expect("bare body");
+                // What a user of the bare client does with the answer: read the key from it.
+                let bytes = response.bytes().await.expect("bare body");
+                let key: serde_json::Value = serde_json::from_slice(&bytes).expect("bare JSON");
+                assert!(key["id"].is_string());
             }
         })
         .buffer_unordered(concurrency)

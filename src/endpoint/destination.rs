@@ -76,7 +76,14 @@ impl Destinations {
     /// written: its authority must be literal, and its origin one that may receive credentials.
     /// Checks the final URL of every request, and for a step's own base URL (`template`, as
     /// written before rendering) that its authority is literal.
-    pub fn check(&self, template: Option<&str>, rendered: &str, findings: &mut Findings) {
+    /// Reports a destination the credentials may not go to. Returns the URL as parsed when it
+    /// is complete (no `{variable}` left), so that sending it needs no second parse.
+    pub fn check(
+        &self,
+        template: Option<&str>,
+        rendered: &str,
+        findings: &mut Findings,
+    ) -> Option<url::Url> {
         if let Some(literal) = template.and_then(crate::endpoint::render::before_first_expression)
             && !authority_is_complete(literal)
         {
@@ -84,13 +91,19 @@ impl Destinations {
                 "/server",
                 "the server's scheme, host and port must be written in the step, not come from an expression (which could send the credentials anywhere): select a named server with an expression instead, or put the expression in the path",
             );
-            return;
+            return None;
         }
-        let Ok(parsed) = url::Url::parse(&template_placeholders(rendered)) else {
-            return; // reported by the URL stage
+        let complete = !rendered.contains('{');
+        let parsed = if complete {
+            url::Url::parse(rendered)
+        } else {
+            url::Url::parse(&template_placeholders(rendered))
+        };
+        let Ok(parsed) = parsed else {
+            return None; // reported by the URL stage
         };
         if self.admits(&parsed) {
-            return;
+            return complete.then_some(parsed);
         }
         let origin = parsed.origin().ascii_serialization();
         findings.error(
@@ -104,6 +117,7 @@ impl Destinations {
                 }
             ),
         );
+        None
     }
 }
 

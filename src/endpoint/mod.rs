@@ -480,6 +480,7 @@ impl Endpoint {
         Ok(Prepared {
             request: checked.request,
             credential,
+            url: checked.url,
         })
     }
 
@@ -559,6 +560,7 @@ impl Endpoint {
         self.check_parameter_names(params, &mut findings);
         let url = url::url(&self.operation, params, &mut findings);
         self.param_validators.check(params, &mut findings);
+        let mut parsed_url = None;
         // Every request's destination, named server or not; a step's own base URL is also
         // checked for an authority that came from an expression.
         if !findings.errors.iter().any(|e| e.path == "/server") {
@@ -566,7 +568,7 @@ impl Endpoint {
                 Some(Value::String(server)) if server.contains("://") => server_template.as_deref(),
                 _ => None,
             };
-            self.destinations.check(own_base, &url, &mut findings);
+            parsed_url = self.destinations.check(own_base, &url, &mut findings);
         }
         let headers = headers::headers(&self.operation, params, credentials, &mut findings);
         let sends_body = self.check_body(params, &mut findings);
@@ -593,6 +595,7 @@ impl Endpoint {
         let credential_hint = scheme.map(|scheme| (scheme.header(), env_var(scheme)));
         Checked {
             findings,
+            url: parsed_url,
             request: HttpRequest {
                 method: self.operation.method.clone(),
                 url,
@@ -666,11 +669,15 @@ impl Endpoint {
 pub(crate) struct Prepared {
     pub request: HttpRequest,
     pub credential: Option<(String, Secret)>,
+    /// `request.url`, parsed once by the destination check.
+    pub url: Option<::url::Url>,
 }
 
 struct Checked<'e> {
     findings: Findings,
     request: HttpRequest,
+    /// The request's URL as the destination check parsed it.
+    url: Option<::url::Url>,
     /// The credential header and the environment variable a curl line reads it from.
     credential_hint: Option<(&'e str, &'static str)>,
 }

@@ -29,8 +29,11 @@ pub(super) async fn success(
             .with_source(error)
         })?
     };
-    // Before the sink sees anything: a reflected credential is not a returned secret.
-    request_sent.scrub.value(&mut body);
+    // Before the sink sees anything: a reflected credential is not a returned secret. The
+    // bytes were scrubbed already; only an escape could spell it again.
+    if request_sent.scrub.needs_value_pass(&raw.body) {
+        request_sent.scrub.value(&mut body);
+    }
     let endpoint = request_sent.endpoint;
     let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut sink_failure = None;

@@ -53,21 +53,29 @@ impl Scrub {
         self.text(text).unwrap_or_else(|| text.to_owned())
     }
 
+    /// Whether `bytes` hold a secret as written.
+    fn found_in(&self, bytes: &[u8]) -> bool {
+        self.secrets
+            .iter()
+            .any(|secret| memchr::memmem::find(bytes, secret.as_bytes()).is_some())
+    }
+
     /// In raw bytes, whatever their encoding claims to be.
     pub fn bytes(&self, bytes: &mut Vec<u8>) {
         for secret in &self.secrets {
-            let needle = secret.as_bytes();
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                let mut out = Vec::with_capacity(bytes.len());
-                let mut rest = &bytes[..];
-                while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
-                    out.extend_from_slice(&rest[..at]);
-                    out.extend_from_slice(REDACTED.as_bytes());
-                    rest = &rest[at + needle.len()..];
-                }
-                out.extend_from_slice(rest);
-                *bytes = out;
+            let finder = memchr::memmem::Finder::new(secret.as_bytes());
+            if finder.find(bytes).is_none() {
+                continue;
             }
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut rest = &bytes[..];
+            while let Some(at) = finder.find(rest) {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(REDACTED.as_bytes());
+                rest = &rest[at + secret.len()..];
+            }
+            out.extend_from_slice(rest);
+            *bytes = out;
         }
     }
 
@@ -77,13 +85,20 @@ impl Scrub {
             return;
         }
         for value in headers.values_mut() {
+            if !self.found_in(value.as_bytes()) {
+                continue;
+            }
             let mut bytes = value.as_bytes().to_vec();
             self.bytes(&mut bytes);
-            if bytes != value.as_bytes() {
-                *value = HeaderValue::from_bytes(&bytes)
-                    .unwrap_or_else(|_| HeaderValue::from_static(REDACTED));
-            }
+            *value = HeaderValue::from_bytes(&bytes)
+                .unwrap_or_else(|_| HeaderValue::from_static(REDACTED));
         }
+    }
+
+    /// Whether parsed JSON of these (already scrubbed) bytes can still spell a secret: only
+    /// through an escape (`\u0073k_...`, `\/`), so not when the text has no backslash.
+    pub fn needs_value_pass(&self, bytes: &[u8]) -> bool {
+        !self.secrets.is_empty() && memchr::memchr(b'\\', bytes).is_some()
     }
 
     /// In every string and key of parsed JSON.

@@ -17,9 +17,8 @@ pub(super) async fn once(
     embedder_timeout: Option<Duration>,
     max_bytes: usize,
 ) -> Result<Raw, TaskError> {
-    let url = &request.prepared.request.url;
     let mut builder = client
-        .request(request.method.clone(), url)
+        .request(request.method.clone(), request.url.clone())
         .headers(request.headers.clone())
         .body(request.body.clone());
     if let Some(timeout) = embedder_timeout {
@@ -32,8 +31,7 @@ pub(super) async fn once(
     let status = response.status();
     let mut headers = std::mem::take(response.headers_mut());
     request.scrub.headers(&mut headers);
-    if embedder_timeout.is_some() && reqwest::Url::parse(url).ok().as_ref() != Some(response.url())
-    {
+    if embedder_timeout.is_some() && &request.url != response.url() {
         return Err(classify::followed_redirect(
             request,
             status,

@@ -12,6 +12,8 @@ pub(super) struct Outgoing<'a> {
     pub endpoint: &'a Endpoint,
     pub prepared: &'a Prepared,
     pub method: reqwest::Method,
+    /// The URL, parsed once (by the destination check when it could).
+    pub url: reqwest::Url,
     pub headers: HeaderMap,
     /// Serialized once; each attempt shares the same bytes.
     pub body: Bytes,
@@ -38,10 +40,21 @@ impl<'a> Outgoing<'a> {
                     "the definition's method is not a valid HTTP method",
                 )
             })?;
+        let url = match &prepared.url {
+            Some(url) => url.clone(),
+            None => reqwest::Url::parse(&prepared.request.url).map_err(|error| {
+                TaskError::new(
+                    ErrorKind::InvalidStep,
+                    format!("the URL cannot be sent: {error}"),
+                )
+                .with_source(error)
+            })?,
+        };
         Ok(Outgoing {
             endpoint,
             prepared,
             method,
+            url,
             headers: wire_headers(prepared)?,
             body: Bytes::from(body),
             scrub: Scrub::new(prepared.credential.as_ref().map(|(_, s)| s.expose())),
