@@ -475,10 +475,13 @@ fn definition_with(change: impl FnOnce(&mut Value)) -> apikey_task::Definition {
     apikey_task::Definition::from_value(document, "changed").expect("loads")
 }
 
+/// A change to a definition document.
+type Change = Box<dyn FnOnce(&mut Value)>;
+
 #[test]
 fn malformed_extensions_are_refused_when_the_definition_is_built() {
     let post = "/paths/~1api-keys/post";
-    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(move |d| {
                 d.pointer_mut(post).expect("post")["x-reconcile"]["operationId"] =
