@@ -261,6 +261,44 @@ test("import and export say clearly when the server cannot convert", async () =>
   assert.match(await page.textContent("#transfer-notes"), /cannot convert/);
 });
 
+test("import fills the form from what v1/convert answers, and export writes its answer", async () => {
+  // The route is built on another branch: its contract is stood in for here.
+  const sent = [];
+  await page.route("**/v1/convert", async (route) => {
+    const body = JSON.parse(route.request().postData());
+    sent.push(body);
+    if (body.to === "step") {
+      await route.fulfill({ json: { operationId: "GetApiKey", taskType: "GetApiKey",
+        step: { parameters: { organizationId: "org-imported", id: "key-imported" } },
+        warnings: ["the REB-APIKEY header was left out: the server sends its own credentials"] } });
+    } else {
+      await route.fulfill({ json: { operationId: body.input.operationId, taskType: "GetApiKey", warnings: [],
+        [body.to]: body.to === "curl" ? "curl -X GET https://api-sandbox.rebilly.com/x" : { type: "HTTP", name: "get_key" } } });
+    }
+  });
+  await page.fill("#transfer-text",
+    "curl -H 'REB-APIKEY: x' https://api-sandbox.rebilly.com/organizations/org-imported/api-keys/key-imported");
+  await page.click("#import-curl");
+  await page.waitForFunction(() => document.getElementById("operation").textContent.includes("(GetApiKey)"));
+  assert.equal(await page.inputValue(`${field("/id")} input`), "key-imported");
+  assert.equal(await page.inputValue(`${field("/organizationId")} input`), "org-imported");
+  assert.match(await page.textContent("#transfer-notes"), /Imported as GetApiKey/);
+  assert.match(await page.textContent("#transfer-notes .notice.warning"), /REB-APIKEY header was left out/);
+  assert.equal(sent[0].from, "curl");
+  assert.equal(sent[0].to, "step");
+  assert.match(sent[0].input, /^curl /);
+
+  await page.click("#export-conductor");
+  await page.waitForFunction(() => document.getElementById("transfer-text").value.includes('"HTTP"'));
+  assert.deepEqual(JSON.parse(await page.inputValue("#transfer-text")), { type: "HTTP", name: "get_key" });
+  assert.equal(sent[1].from, "step");
+  assert.equal(sent[1].input.operationId, "GetApiKey");
+  assert.equal(sent[1].input.parameters.id, "key-imported");
+  await page.click("#export-curl");
+  await page.waitForFunction(() => document.getElementById("transfer-text").value.startsWith("curl -X GET"));
+  await page.unroute("**/v1/convert");
+});
+
 test("light, dark and narrow: no serious or critical accessibility violation", async () => {
   await chooseOperation("create");
   await page.click("#load-example");
