@@ -219,6 +219,11 @@ impl Definition {
                 .and_then(Value::as_str)
                 .filter(|summary| !summary.trim().is_empty())
                 .map(str::to_owned),
+            description: op
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            parameters,
             method: method.to_uppercase(),
             path,
             servers,
@@ -344,6 +349,9 @@ impl fmt::Display for Selector {
 pub struct Operation {
     pub(crate) id: Option<String>,
     pub(crate) summary: Option<String>,
+    pub(crate) description: Option<String>,
+    /// The parameters as the definition documents them (`$ref`s inlined), for editors.
+    pub(crate) parameters: Vec<Value>,
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) servers: Vec<Server>,
@@ -379,6 +387,22 @@ impl Operation {
     /// The summary, e.g. "Create an API key", if the definition gives one.
     pub fn summary(&self) -> Option<&str> {
         self.summary.as_deref()
+    }
+
+    /// The longer description, if the definition gives one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Every header, path and query parameter as the definition documents it (`name`, `in`,
+    /// `required`, `description`, `schema`), `$ref`s inlined: what a reference page shows.
+    pub fn parameters(&self) -> &[Value] {
+        &self.parameters
+    }
+
+    /// The request body's JSON Schema (`$ref`s inlined), if the operation takes one.
+    pub fn body_schema(&self) -> Option<&Value> {
+        self.body.as_ref().map(|body| &body.schema)
     }
 
     /// How messages name the operation, in the definition's own words:

@@ -120,6 +120,7 @@ impl EndpointBuilder {
 }
 
 /// What every endpoint compiled from one builder shares.
+#[derive(Clone)]
 struct Options {
     operation_ids: OperationIds,
     limits: Limits,
@@ -191,6 +192,7 @@ impl Endpoint {
             secret_fields,
             request_secret_fields,
             limits: options.limits,
+            options: options.clone(),
             destinations,
             param_validators,
             variant,
@@ -338,6 +340,8 @@ pub struct Endpoint {
     /// The same for the request body, redacted in test-request reports.
     request_secret_fields: Vec<SecretPath>,
     limits: Limits,
+    /// The builder's options, for [`Endpoint::sibling`].
+    options: Options,
     destinations: Destinations,
     param_validators: ParamValidators,
     /// Where a step that gives the variant's parameter is sent instead.
@@ -368,6 +372,19 @@ impl Endpoint {
     /// The definition it was built from.
     pub fn definition(&self) -> &Definition {
         &self.definition
+    }
+
+    /// Another operation of the same definition, compiled with the same options (allowed
+    /// servers, operationIds, limits): how the editor API offers every operation it documents.
+    pub fn sibling(&self, operation_id: &str) -> Result<Endpoint, DefinitionError> {
+        let selector = Selector::OperationId(operation_id.to_owned());
+        let operation = self.definition.operation(Some(&selector))?;
+        Endpoint::compile(self.definition.clone(), operation, &self.options, true)
+    }
+
+    /// The operationIds an ACL permission may name (besides `*`).
+    pub fn operation_ids(&self) -> &OperationIds {
+        &self.options.operation_ids
     }
 
     /// JSON Schema (2020-12) of a step's parameters, for editors: the body without read-only

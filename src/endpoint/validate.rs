@@ -44,6 +44,13 @@ impl OperationIds {
         permission == "*" || self.ids.contains(permission)
     }
 
+    /// The known operationIds, sorted: what an editor offers for a permission.
+    pub fn sorted(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// How many operationIds are known.
     pub fn len(&self) -> usize {
         self.ids.len()

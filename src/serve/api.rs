@@ -1,6 +1,7 @@
 //! [`EditorApi`] and its builder: the options checked, the routes assembled.
 
 use super::error::{BuildError, BuildErrorKind};
+use super::operations::Catalogue;
 use super::policy::{cors_layer, guard, host_entry, panel_csp};
 use super::state::AppState;
 use super::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, LOOPBACK_HOSTS, PANEL, handlers};
@@ -133,13 +134,17 @@ impl EditorApiBuilder {
                 .map(|h| host_entry(h))
                 .collect::<Result<Vec<_>, _>>()?,
         };
-        let mut run_origins: Vec<String> = self
-            .endpoint
-            .operation()
-            .servers
-            .iter()
-            .filter_map(|server| origin_of(&template_placeholders(&server.url)))
-            .collect();
+        let catalogue = Catalogue::new(self.endpoint.clone());
+        let mut run_origins: Vec<String> = Vec::new();
+        for endpoint in catalogue.endpoints() {
+            for server in &endpoint.operation().servers {
+                if let Some(origin) = origin_of(&template_placeholders(&server.url))
+                    && !run_origins.contains(&origin)
+                {
+                    run_origins.push(origin);
+                }
+            }
+        }
         for base in &self.run_to {
             run_origins.push(origin_of(base).ok_or_else(|| {
                 BuildError::new(
@@ -160,6 +165,7 @@ impl EditorApiBuilder {
             }),
             report_schema: TestReport::schema(),
             endpoint: self.endpoint,
+            catalogue,
             credentials: self.credentials,
             run: self.run,
             run_origins,
@@ -175,6 +181,8 @@ impl EditorApiBuilder {
             .route("/v1/schemas/input", get(handlers::input_schema))
             .route("/v1/schemas/output", get(handlers::output_schema))
             .route("/v1/schemas/report", get(handlers::report_schema))
+            .route("/v1/operations", get(handlers::operations))
+            .route("/v1/operation-ids", get(handlers::operation_ids))
             .route("/v1/test-request", post(handlers::test_request))
             .route("/v1/run", post(handlers::run))
             .fallback(handlers::not_found)

@@ -1,7 +1,9 @@
 //! A request body to a [`Step`]: the media type, the size limit, JSON, and the shape
-//! `{"parameters": {...}, "context": {...}}`, each refused with a located 4xx.
+//! `{"parameters": {...}, "context": {...}, "operationId"?: "..."}`, each refused with a
+//! located 4xx.
 
 use super::error::ApiError;
+use super::operations::Choice;
 use crate::endpoint::{Step, StepError};
 use crate::problem::json_kind;
 use crate::util::pointer::push_token;
@@ -10,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Reads `{"parameters": {...}, "context": {...}}`, refusing with a located 4xx whatever is
+/// Reads `{"parameters": {...}, "context": {...}}` and the operation it names, if any
+/// (`"operationId"` or `"taskType"`), refusing with a located 4xx whatever is
 /// not that: another media type (which also makes cross-origin browsers ask first), too many
 /// bytes, text that is not JSON, or JSON of another shape.
 pub(super) async fn read_step(
@@ -18,7 +21,7 @@ pub(super) async fn read_step(
     body: Body,
     limit: usize,
     timeout: Duration,
-) -> Result<Step, ApiError> {
+) -> Result<(Step, Option<Choice>), ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -87,8 +90,9 @@ pub(super) async fn read_step(
     step_from_value(value)
 }
 
-/// The step in a parsed body, or a 422 at the pointer of the first thing that is wrong.
-fn step_from_value(value: Value) -> Result<Step, ApiError> {
+/// The step in a parsed body and the operation it names, or a 422 at the pointer of the first
+/// thing that is wrong.
+fn step_from_value(value: Value) -> Result<(Step, Option<Choice>), ApiError> {
     let invalid = |pointer: &str, message: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_step", message).at(pointer)
     };
@@ -106,11 +110,32 @@ fn step_from_value(value: Value) -> Result<Step, ApiError> {
         ));
     }
     let mut step = Step::default();
+    let mut choice = None;
     for (name, value) in fields {
         let pointer = push_token("", &name);
         match (name.as_str(), value) {
             ("parameters", Value::Object(parameters)) => step.parameters = parameters,
             ("context", Value::Object(context)) => step.context = context,
+            ("operationId" | "taskType", Value::String(chosen)) => {
+                let this = if name == "operationId" {
+                    Choice::OperationId(chosen)
+                } else {
+                    Choice::TaskType(chosen)
+                };
+                if choice.is_some() {
+                    return Err(invalid(
+                        &pointer,
+                        "give operationId or taskType, not both".into(),
+                    ));
+                }
+                choice = Some(this);
+            }
+            ("operationId" | "taskType", other) => {
+                return Err(invalid(
+                    &pointer,
+                    format!("{name} must be a string, not {}", json_kind(&other)),
+                ));
+            }
             ("parameters" | "context", other) => {
                 return Err(invalid(
                     &pointer,
@@ -120,12 +145,14 @@ fn step_from_value(value: Value) -> Result<Step, ApiError> {
             _ => {
                 return Err(invalid(
                     &pointer,
-                    format!("unknown field {name:?}: a step has only parameters and context"),
+                    format!(
+                        "unknown field {name:?}: a step has parameters and context, and may name its operationId or taskType"
+                    ),
                 ));
             }
         }
     }
-    Ok(step)
+    Ok((step, choice))
 }
 
 #[cfg(test)]
@@ -150,7 +177,20 @@ mod tests {
             pointer(json!({"parameters": {}, "a/b": 1})),
             Some("/a~1b".into())
         );
+        assert_eq!(
+            pointer(json!({"parameters": {}, "operationId": 7})),
+            Some("/operationId".into())
+        );
+        assert_eq!(
+            pointer(json!({"parameters": {}, "operationId": "A", "taskType": "B"})),
+            Some("/taskType".into())
+        );
         let step = step_from_value(json!({"parameters": {"x": 1}})).ok();
-        assert_eq!(step.map(|s| s.parameters.len()), Some(1));
+        assert_eq!(step.map(|(s, _)| s.parameters.len()), Some(1));
+        let chosen = step_from_value(json!({"parameters": {}, "taskType": "ListApiKeys"})).ok();
+        assert_eq!(
+            chosen.and_then(|(_, c)| c),
+            Some(Choice::TaskType("ListApiKeys".into()))
+        );
     }
 }

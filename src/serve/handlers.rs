@@ -7,7 +7,7 @@ use super::state::AppState;
 use super::state::Shared;
 use crate::credentials::Credentials;
 use crate::endpoint::destination::origin_of;
-use crate::endpoint::{Step, TestReport};
+use crate::endpoint::{Endpoint, Step, TestReport};
 use crate::error::TaskError;
 use crate::secrets::Redact;
 use axum::body::Body;
@@ -46,13 +46,33 @@ pub(super) async fn report_schema(State(state): Shared) -> Response {
     json_response(StatusCode::OK, &state.report_schema)
 }
 
+pub(super) async fn operations(State(state): Shared) -> Response {
+    json_response(StatusCode::OK, &state.catalogue.listing)
+}
+
+pub(super) async fn operation_ids(State(state): Shared) -> Response {
+    json_response(StatusCode::OK, &state.catalogue.operation_ids)
+}
+
+/// The step in the body and the endpoint it names (the configured one unless it names
+/// another), or the 4xx that says why not.
+async fn read_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Step, Arc<Endpoint>), ApiError> {
+    let (step, choice) = read_step(headers, body, state.body_limit, state.body_timeout).await?;
+    let endpoint = state.catalogue.select(choice.as_ref())?;
+    Ok((step, endpoint))
+}
+
 pub(super) async fn test_request(State(state): Shared, headers: HeaderMap, body: Body) -> Response {
-    let step = match read_step(&headers, body, state.body_limit, state.body_timeout).await {
-        Ok(step) => step,
+    let (step, endpoint) = match read_request(&state, &headers, body).await {
+        Ok(read) => read,
         Err(error) => return error.into_response(),
     };
     let credentials = state.credentials.credentials();
-    match check(&state, step, credentials).await {
+    match check(&state, endpoint, step, credentials).await {
         Ok(mut report) => {
             // The curl line repeats the body; for a large one, the answer says so instead, so
             // that an answer stays under about a megabyte whatever the step substitutes.
@@ -75,12 +95,12 @@ const MAX_CURL_BYTES: usize = 128 << 10;
 /// costly step waits its turn instead of occupying an async worker.
 async fn check(
     state: &Arc<AppState>,
+    endpoint: Arc<Endpoint>,
     step: Step,
     credentials: Option<Credentials>,
 ) -> Result<TestReport, ApiError> {
     // The semaphore is never closed.
     let _permit = state.checks.acquire().await.ok();
-    let endpoint = state.endpoint.clone();
     tokio::task::spawn_blocking(move || endpoint.test_request(step, credentials.as_ref()))
         .await
         .map_err(|_| internal())
@@ -97,13 +117,13 @@ pub(super) async fn run(State(state): Shared, headers: HeaderMap, body: Body) ->
         )
         .into_response();
     };
-    let step = match read_step(&headers, body, state.body_limit, state.body_timeout).await {
-        Ok(step) => step,
+    let (step, endpoint) = match read_request(&state, &headers, body).await {
+        Ok(read) => read,
         Err(error) => return error.into_response(),
     };
     // Where would it go, and is it valid at all? Checked without credentials, off the async
     // workers; an invalid step is answered here and never reaches the executor.
-    let destination = match check(&state, step.clone(), None).await {
+    let destination = match check(&state, endpoint.clone(), step.clone(), None).await {
         Ok(report) => report,
         Err(error) => return error.into_response(),
     };
@@ -126,7 +146,7 @@ pub(super) async fn run(State(state): Shared, headers: HeaderMap, body: Body) ->
     }
     // Always redacted: a secret in an HTTP answer would end up in browser tools and logs.
     let outcome = executor
-        .execute(&state.endpoint, step, state.credentials.as_ref(), &Redact)
+        .execute(&endpoint, step, state.credentials.as_ref(), &Redact)
         .await;
     match outcome {
         Ok(output) => json_response(StatusCode::OK, &output),

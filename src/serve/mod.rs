@@ -4,7 +4,9 @@
 //! | Route                     | Answer                                                      |
 //! |---------------------------|-------------------------------------------------------------|
 //! | `GET /`                   | the reference panel: one self-contained HTML page           |
-//! | `POST /v1/test-request`   | a [`TestReport`] for `{"parameters": ..., "context": ...}`  |
+//! | `POST /v1/test-request`   | a [`TestReport`] for `{"parameters": ..., "context": ...}`, optionally naming `"operationId"` or `"taskType"` |
+//! | `GET /v1/operations`      | every operation of the definition: reference documentation and its step's schema |
+//! | `GET /v1/operation-ids`   | the operationIds an ACL permission may name                 |
 //! | `GET /v1/schemas/input`   | JSON Schema of a step's parameters                          |
 //! | `GET /v1/schemas/output`  | JSON Schema of the task output                              |
 //! | `GET /v1/schemas/report`  | JSON Schema of the test-request report                      |
@@ -39,6 +41,7 @@
 //! - `policy`: who may call (the `Host` guard, CORS) and what the panel may load (CSP);
 //! - `handlers`: one function per route;
 //! - `listen`: [`serve`], the connection loop with its timeouts and connection cap;
+//! - `operations`: every operation of the definition, compiled once, and its documentation;
 //! - `body`: a request body to a [`Step`](crate::Step), refused with a located 4xx otherwise;
 //! - `state`: what the handlers share;
 //! - `error`: [`BuildError`], and the JSON error answers.
@@ -48,6 +51,7 @@ mod body;
 mod error;
 mod handlers;
 mod listen;
+mod operations;
 mod policy;
 mod state;
 

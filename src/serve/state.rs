@@ -1,5 +1,6 @@
 //! What the handlers share: the compiled endpoint, the policies and the precomputed answers.
 
+use super::operations::Catalogue;
 use crate::credentials::CredentialsSource;
 use crate::endpoint::Endpoint;
 use crate::execute::Executor;
@@ -11,7 +12,11 @@ use tokio::sync::Semaphore;
 
 /// What the handlers share.
 pub(super) struct AppState {
+    /// The configured operation: the schemas' routes describe it, and a step that names no
+    /// operation is sent as it.
     pub endpoint: Arc<Endpoint>,
+    /// Every operation of the definition, compiled once, for steps that name one.
+    pub catalogue: Catalogue,
     pub credentials: Arc<dyn CredentialsSource>,
     pub run: Option<Executor>,
     /// The origins `/v1/run` may send to: the definition's servers and `allow_run_to`.

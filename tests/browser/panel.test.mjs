@@ -2,23 +2,14 @@
 //
 //   cargo build && npm --prefix tests/browser ci && npm --prefix tests/browser test
 //
-// APIKEY_TASK_BIN overrides the binary (default: target/debug/apikey-task), CHROMIUM the
-// browser (default: /usr/bin/chromium). Screenshots go to target/browser/.
+// APIKEY_TASK_BIN overrides the binary (default: $CARGO_TARGET_DIR/debug/apikey-task, else
+// target/debug/apikey-task), CHROMIUM the browser (default: /usr/bin/chromium). Screenshots go
+// to target/browser/. The panel's newer features are driven in panel.flow.test.mjs.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const bin = process.env.APIKEY_TASK_BIN || join(root, "target/debug/apikey-task");
-const shots = join(root, "target/browser");
-// Stands in for the configured key: it must never reach the page.
-const CANARY = "sk_live_CANARY_browser_41c2";
+import { join } from "node:path";
+import { CANARY, field, fieldErrors, launch, pressTestRequest as press, shots, startChild, watch } from "./harness.mjs";
 
 let emulator;
 let emulatorUrl;
@@ -26,53 +17,19 @@ let server;
 let base;
 let browser;
 let page;
-const outside = [];
-const consoleErrors = [];
-
-/** Starts `apikey-task ARGS` and resolves with the child and the URL it prints first. */
-function startChild(args) {
-  const child = spawn(bin, args, {
-    env: { ...process.env, REBILLY_API_KEY: CANARY },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolveUrl, reject) => {
-    child.on("error", reject);
-    child.on("exit", (code) => reject(new Error(`apikey-task ${args[0]} exited with ${code}`)));
-    createInterface({ input: child.stdout }).once("line", (line) => {
-      const match = /https?:\/\/\S+/.exec(line);
-      if (match) resolveUrl({ child, url: match[0] });
-      else reject(new Error(`unexpected first line: ${line}`));
-    });
-  });
-}
+let outside;
+let consoleErrors;
 
 before(async () => {
-  mkdirSync(shots, { recursive: true });
   // The emulator accepts only the server's key, so a run proves the key travelled.
   let url;
   ({ child: emulator, url } = await startChild(["emulator", "--port", "0", "--accept", CANARY]));
   emulatorUrl = url;
   ({ child: server, url: base } = await startChild(
     ["serve", "--port", "0", "--allow-run", "--allow-run-to", emulatorUrl]));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    // This machine's network is closed: without these Chromium keeps dialling Google.
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-    // Playwright gives each launch a new, empty profile directory.
-  });
+  browser = await launch();
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  page.on("request", (request) => {
-    if (!request.url().startsWith(base)) outside.push(request.url());
-  });
-  page.on("console", (message) => {
-    // A 4xx answer the page handles (the refused run) is logged by Chromium; that is not an error.
-    const handled = /^Failed to load resource: the server responded with a status of 4\d\d/;
-    if (message.type() === "error" && !handled.test(message.text())) consoleErrors.push(message.text());
-  });
-  page.on("pageerror", (error) => consoleErrors.push(String(error)));
+  ({ outside, consoleErrors } = watch(page, base));
   await page.goto(base);
   await page.waitForSelector("body[data-ready]");
 });
@@ -83,16 +40,7 @@ after(async () => {
   emulator?.kill("SIGINT");
 });
 
-const field = (pointer) => `#form .field[data-pointer="${pointer}"]`;
-const fieldErrors = (pointer) => `${field(pointer)} > ul.errors li`;
-
-async function pressTestRequest() {
-  const answered = page.waitForResponse((r) => r.url().endsWith("/v1/test-request"));
-  await page.click("#test-request");
-  await answered;
-  // The page updates the status after the body is parsed.
-  await page.waitForFunction(() => !["", "Checking…"].includes(document.getElementById("status").textContent));
-}
+const pressTestRequest = () => press(page);
 
 test("the form is built from the parameters schema", async () => {
   for (const pointer of ["/server", "/organizationId", "/headers", "/body/description",

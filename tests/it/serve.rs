@@ -268,6 +268,250 @@ async fn raw_exchange(base: &str, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+async fn get_json(base: &str, route: &str) -> (StatusCode, Value) {
+    let response = crate::support::http()
+        .get(format!("{base}{route}"))
+        .send()
+        .await
+        .expect("send");
+    answer(response).await
+}
+
+/// The operation a listing names `id`.
+fn listed<'a>(listing: &'a Value, id: &str) -> &'a Value {
+    listing["operations"]
+        .as_array()
+        .and_then(|ops| ops.iter().find(|op| op["operationId"] == id))
+        .unwrap_or_else(|| panic!("{id} is not listed: {listing}"))
+}
+
+#[tokio::test]
+async fn operations_lists_every_operation_with_its_reference() {
+    let base = default_server().await;
+    let (status, listing) = get_json(&base, "v1/operations").await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    assert_eq!(listing["default"], "PostApiKey");
+    let definition = endpoint().definition().clone();
+    let ids: Vec<&str> = listing["operations"]
+        .as_array()
+        .map(|ops| {
+            ops.iter()
+                .filter_map(|op| op["operationId"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let expected: Vec<&str> = definition
+        .operations()
+        .iter()
+        .filter_map(|(id, _, _)| *id)
+        .collect();
+    assert_eq!(ids, expected);
+    for op in listing["operations"].as_array().into_iter().flatten() {
+        for key in ["taskType", "method", "path", "summary", "description"] {
+            assert!(op[key].is_string(), "{key} of {}", op["operationId"]);
+        }
+        assert!(
+            op["inputSchema"]["properties"].is_object(),
+            "{}",
+            op["operationId"]
+        );
+        let responses = op["responses"].as_array().expect("responses");
+        assert!(!responses.is_empty());
+        assert!(
+            responses
+                .iter()
+                .all(|r| r["status"].is_string() && r["description"].is_string())
+        );
+        assert_eq!(op["default"], op["operationId"] == "PostApiKey");
+    }
+
+    // The body's fields, with their types, constraints, enums and defaults.
+    let create = listed(&listing, "PostApiKey");
+    assert_eq!(create["taskType"], "CreateApiKey");
+    assert_eq!(create["idempotentParameter"], "keyId");
+    let fields = create["requestBody"]["fields"].as_array().expect("fields");
+    let field = |pointer: &str| {
+        fields
+            .iter()
+            .find(|f| f["pointer"] == pointer)
+            .unwrap_or_else(|| panic!("no {pointer} in {fields:?}"))
+    };
+    assert_eq!(field("/description")["type"], "string");
+    assert_eq!(field("/description")["required"], true);
+    assert!(field("/description")["description"].is_string());
+    assert_eq!(field("/type")["enum"], json!(["secret", "publishable"]));
+    assert!(field("/acl/0/permissions/0")["constraints"]["format"] == "operationId");
+    assert!(create["requestBody"]["schema"]["properties"].is_object());
+    assert_eq!(create["exampleResponse"]["status"], "201");
+    assert!(create["exampleResponse"]["body"]["id"].is_string());
+
+    // Parameters as documented, and an example built from the response schema.
+    let list = listed(&listing, "GetApiKeyCollection");
+    let limit = list["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("limit");
+    assert_eq!(limit["in"], "query");
+    assert!(limit["description"].is_string());
+    assert!(limit["schema"].is_object());
+    assert_eq!(list["requestBody"], Value::Null);
+    assert!(
+        list["exampleResponse"]["body"].is_array(),
+        "{}",
+        list["exampleResponse"]
+    );
+    let delete = listed(&listing, "DeleteApiKey");
+    assert_eq!(delete["exampleResponse"]["status"], "204");
+}
+
+#[tokio::test]
+async fn operation_ids_are_served_sorted_for_the_permission_picker() {
+    let base = default_server().await;
+    let (status, answer) = get_json(&base, "v1/operation-ids").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["wildcard"], "*");
+    let ids: Vec<&str> = answer["operationIds"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(answer["count"], ids.len());
+    assert!(ids.len() > 500, "{}", ids.len());
+    assert!(ids.contains(&"PostCustomer"));
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+}
+
+#[tokio::test]
+async fn test_request_takes_the_operation_a_step_names() {
+    let base = default_server().await;
+    let endpoint = endpoint();
+    let parameters = json!({ "organizationId": "org-1", "id": "${workflow.input.key}" });
+    let context = json!({ "workflow": { "input": { "key": "key-7" } } });
+    for (field, name, operation, method) in [
+        ("operationId", "GetApiKey", "GetApiKey", "GET"),
+        ("taskType", "DeleteApiKey", "DeleteApiKey", "DELETE"),
+        ("taskType", "GetApiKey", "GetApiKey", "GET"),
+    ] {
+        let body = json!({ field: name, "parameters": parameters, "context": context });
+        let (status, report) = post_json(&base, "v1/test-request", body.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["request"]["method"], method);
+        assert_eq!(
+            report["request"]["url"],
+            "https://api-sandbox.rebilly.com/organizations/org-1/api-keys/key-7"
+        );
+        // The same report the library gives for that operation.
+        let step: Step =
+            serde_json::from_value(json!({ "parameters": parameters, "context": context }))
+                .expect("step");
+        let sibling = endpoint.sibling(operation).expect("sibling");
+        let expected =
+            serde_json::to_value(sibling.test_request(step, Some(&credentials()))).expect("json");
+        assert_eq!(report, expected, "{name}");
+    }
+    // A listing with a query parameter.
+    let body = json!({ "operationId": "GetApiKeyCollection",
+                       "parameters": { "organizationId": "org-1", "limit": 5 } });
+    let (status, report) = post_json(&base, "v1/test-request", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["request"]["method"], "GET");
+    assert!(
+        report["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/api-keys?limit=5")),
+        "{report}"
+    );
+    // Without a name: the configured operation, as before.
+    let body = json!({ "parameters": { "body": { "description": "x" } } });
+    let (_, report) = post_json(&base, "v1/test-request", body.to_string()).await;
+    assert_eq!(report["request"]["method"], "POST");
+}
+
+#[tokio::test]
+async fn an_unknown_operation_is_a_422_naming_the_known_ones() {
+    let base = default_server().await;
+    let cases = [
+        (
+            json!({ "operationId": "GetApiKeys", "parameters": {} }),
+            "/operationId",
+            "GetApiKeyCollection",
+        ),
+        (
+            json!({ "taskType": "CreateKey", "parameters": {} }),
+            "/taskType",
+            "CreateApiKey",
+        ),
+        (
+            json!({ "operationId": 7, "parameters": {} }),
+            "/operationId",
+            "must be a string",
+        ),
+        (
+            json!({ "operationId": "GetApiKey", "taskType": "GetApiKey", "parameters": {} }),
+            "/taskType",
+            "not both",
+        ),
+    ];
+    for route in ["v1/test-request", "v1/run"] {
+        for (body, pointer, mentions) in &cases {
+            let (status, error) = post_json(&base, route, body.to_string()).await;
+            if route == "v1/run" {
+                // Refused before the body is read: this server does not run.
+                assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+                continue;
+            }
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
+            assert_eq!(error["error"]["pointer"], *pointer, "{error}");
+            let message = error["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(mentions), "{message}");
+        }
+    }
+    let (_, error) = post_json(&base, "v1/test-request", cases[0].0.to_string()).await;
+    assert_eq!(error["error"]["kind"], "unknown_operation");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    for known in [
+        "GetApiKeyCollection",
+        "PostApiKey",
+        "GetApiKey",
+        "PutApiKey",
+        "DeleteApiKey",
+    ] {
+        assert!(message.contains(known), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn run_sends_the_operation_a_step_names() {
+    let emulator = emulator(Emulator::builder().accept(CANARY_KEY)).await;
+    let server = EditorApi::builder(shared())
+        .credentials(credentials())
+        .allow_run(Executor::builder().build().expect("executor"))
+        .allow_run_to(emulator.url())
+        .build()
+        .expect("server");
+    let base = start(server).await;
+    let create =
+        json!({ "parameters": { "server": emulator.url(), "body": { "description": "x" } } });
+    let (status, created) = post_json(&base, "v1/run", create.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["response"]["body"]["id"].clone();
+    let read = json!({ "operationId": "GetApiKey",
+                       "parameters": { "server": emulator.url(), "id": id } });
+    let (status, output) = post_json(&base, "v1/run", read.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{output}");
+    assert_eq!(output["request"]["method"], "GET");
+    assert_eq!(output["response"]["body"]["id"], id);
+    assert_eq!(output["response"]["body"]["description"], "x");
+    let (status, error) = post_json(
+        &base,
+        "v1/run",
+        json!({ "taskType": "ReadKey", "parameters": {} }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["kind"], "unknown_operation");
+}
+
 #[tokio::test]
 async fn run_is_refused_unless_allowed() {
     let base = default_server().await;
@@ -587,7 +831,8 @@ async fn the_panel_is_one_self_contained_page() {
     }
     // The routes its script calls exist.
     for route in [
-        "v1/schemas/input",
+        "v1/operations",
+        "v1/operation-ids",
         "v1/schemas/output",
         "v1/test-request",
         "healthz",
