@@ -149,7 +149,22 @@ impl EditorApiBuilder {
             })?);
         }
         let panel_csp = panel_csp(PANEL);
+        let definition = self.endpoint.definition();
+        let operations = definition
+            .operations()
+            .into_iter()
+            .filter_map(|(id, _, _)| {
+                let id = id?.to_owned();
+                let endpoint = Endpoint::builder()
+                    .definition(definition.clone())
+                    .operation_id(&id)
+                    .build()
+                    .ok()?;
+                Some((id, Arc::new(endpoint)))
+            })
+            .collect();
         let state = Arc::new(AppState {
+            operations,
             healthz: json!({
                 "status": "ok",
                 "operation": self.endpoint.operation().id,
@@ -177,6 +192,7 @@ impl EditorApiBuilder {
             .route("/v1/schemas/report", get(handlers::report_schema))
             .route("/v1/test-request", post(handlers::test_request))
             .route("/v1/run", post(handlers::run))
+            .route("/v1/convert", post(handlers::convert))
             .fallback(handlers::not_found)
             .method_not_allowed_fallback(handlers::method_not_allowed)
             .layer(middleware::from_fn_with_state(state.clone(), guard))

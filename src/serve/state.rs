@@ -12,6 +12,9 @@ use tokio::sync::Semaphore;
 /// What the handlers share.
 pub(super) struct AppState {
     pub endpoint: Arc<Endpoint>,
+    /// Every other operation of the definition with an operationId, compiled, for what
+    /// `/v1/convert` recognises.
+    pub operations: Vec<(String, Arc<Endpoint>)>,
     pub credentials: Arc<dyn CredentialsSource>,
     pub run: Option<Executor>,
     /// The origins `/v1/run` may send to: the definition's servers and `allow_run_to`.
