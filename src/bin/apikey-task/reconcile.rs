@@ -6,41 +6,37 @@ use apikey_task::{EndpointBuilder, Executor, FromEnv, Step};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
-use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json};
+use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json, read_text, shown};
 
 /// Runs the error's ready listing step and prints the items that match it: created at or
 /// after `createdFrom`, with the same values of the matched fields. Secrets stay redacted.
 pub async fn run(builder: EndpointBuilder, path: &Path) -> Result<u8, Unusable> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+    let text = read_text(path)?;
     let document: Value = serde_json::from_str(&text)
-        .map_err(|e| Unusable(format!("{}: not JSON: {e}", path.display())))?;
+        .map_err(|e| Unusable(format!("{}: not JSON: {e}", shown(path))))?;
     let Some(reconcile) = document.pointer("/error/reconcile") else {
         return Err(Unusable(format!(
             "{}: no error.reconcile: the failure it records did not leave an unknown outcome",
-            path.display()
+            shown(path)
         )));
     };
     let Some(list) = reconcile.get("list") else {
         let advice = reconcile["advice"].as_str().unwrap_or("check by hand");
         return Err(Unusable(format!(
             "{}: the definition names no listing for this operation: {advice}",
-            path.display()
+            shown(path)
         )));
     };
     let field = |name: &str| {
-        list.get(name).and_then(Value::as_str).ok_or_else(|| {
-            Unusable(format!(
-                "{}: reconcile.list.{name} is missing",
-                path.display()
-            ))
-        })
+        list.get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Unusable(format!("{}: reconcile.list.{name} is missing", shown(path))))
     };
     let operation_id = field("operationId")?;
     let created_field = field("createdField")?;
     let created_from = field("createdFrom")?;
     let step: Step = serde_json::from_value(list["step"].clone())
-        .map_err(|e| Unusable(format!("{}: reconcile.list.step: {e}", path.display())))?;
+        .map_err(|e| Unusable(format!("{}: reconcile.list.step: {e}", shown(path))))?;
     let empty = Map::new();
     let matches = reconcile
         .get("matches")
