@@ -184,8 +184,18 @@ fn typos_get_a_suggestion() {
         "{}",
         text(&output.stderr)
     );
-    // Off a terminal, errors carry no colour.
+    // Off a terminal, errors carry no colour; on one they do, unless NO_COLOR says not to.
     assert!(!output.stderr.contains(&0x1b));
+    let shown = on_a_terminal(&format!("{} test-reqest", binary()));
+    assert!(
+        shown.contains("test-request") && shown.contains("\u{1b}["),
+        "{shown:?}"
+    );
+    let shown = on_a_terminal(&format!("NO_COLOR=1 {} test-reqest", binary()));
+    assert!(
+        shown.contains("test-request") && !shown.contains("\u{1b}["),
+        "{shown:?}"
+    );
 }
 
 #[test]
@@ -275,6 +285,17 @@ fn options_that_do_not_apply_are_refused() {
         );
         assert!(output.stdout.is_empty());
     }
+    // --format is for one step; a batch is JSON lines.
+    let output = run(
+        cli().args(["test-request", "--jsonl", "-", "--format", "text"]),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("cannot be used with"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub enum Command {
         input: Input,
         /// `json` (the report), or `text`: valid or not, each problem as `POINTER: message`,
         /// the request line and the curl line.
-        #[arg(long, value_enum, default_value_t = Format::Json)]
+        #[arg(long, value_enum, default_value_t = Format::Json, conflicts_with = "jsonl")]
         format: Format,
     },
     /// Execute a step: send the request and print the task output.
@@ -68,7 +68,7 @@ pub enum Command {
         unordered: bool,
         /// `json` (the output or error document), or `text`: the status line and the key's
         /// id, or the error.
-        #[arg(long, value_enum, default_value_t = Format::Json)]
+        #[arg(long, value_enum, default_value_t = Format::Json, conflicts_with = "jsonl")]
         format: Format,
     },
     /// List the keys a create of unknown outcome may have made, from the error `run` printed.
