@@ -127,6 +127,18 @@ fn a_terminal_gets_progress_and_the_summary() {
         shown.contains("200 valid, 0 invalid, 0 unusable"),
         "{shown:?}"
     );
+    // Records on the same terminal are written with the bar lifted off: each one whole.
+    let shown = on_a_terminal(&format!(
+        "{} test-request --jsonl {}",
+        binary(),
+        file.display()
+    ));
+    let records = shown
+        .lines()
+        .filter_map(|line| line.rsplit("\u{1b}[2K").next())
+        .filter(|line| line.starts_with("{\"line\":") && line.ends_with('}'))
+        .count();
+    assert_eq!(records, 200, "{shown:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2,7 +2,7 @@
 //! one closing summary line (counts by outcome, time taken) in any case.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 pub struct Progress {
@@ -40,6 +40,18 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_message(self.tally());
             bar.inc(1);
+        }
+    }
+
+    /// Writes a record line to `out` (stdout), lifting the bar off the terminal meanwhile so
+    /// the two do not mix when both streams are the terminal.
+    pub fn print(&self, out: &mut impl Write, text: &str) -> std::io::Result<()> {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| {
+                writeln!(out, "{text}")?;
+                out.flush()
+            }),
+            None => writeln!(out, "{text}"),
         }
     }
 

@@ -122,6 +122,7 @@ pub async fn lines_of(
     };
     let mut progress = Progress::new(lines.len(), &["ok", "failed", "unusable"]);
     let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let order = if batch.unordered {
         Order::AsFinished
     } else {
@@ -129,15 +130,13 @@ pub async fn lines_of(
             window: batch.concurrency.saturating_mul(4).max(1),
         }
     };
-    let code = each_line(
-        lines,
-        batch.concurrency,
-        order,
-        execute,
-        &mut stdout.lock(),
-        &mut |code| progress.record(outcome_name(code)),
-    )
-    .await;
+    let mut emit = |text: &str, code: u8| {
+        progress.print(&mut out, text).map_err(write_error)?;
+        out.flush().map_err(write_error)?;
+        progress.record(outcome_name(code));
+        Ok(())
+    };
+    let code = each_line(lines, batch.concurrency, order, execute, &mut emit).await;
     progress.finish();
     code
 }
@@ -164,14 +163,13 @@ enum Order {
 /// per line, `{"line": N, ...}`: its output or error document, `{"line": N, "error": "..."}`
 /// for a line that is not a step, and for a step whose execution panicked an error record
 /// that says its outcome is unknown. The exit code is the worst seen: 2 for an unusable
-/// line, 1 for a failed step. `done` hears each record's code as it is written.
+/// line, 1 for a failed step. `emit` writes each record, with its line's exit code.
 async fn each_line<F, Fut>(
     lines: Vec<(usize, Line)>,
     concurrency: usize,
     order: Order,
     execute: F,
-    out: &mut impl Write,
-    done: &mut dyn FnMut(u8),
+    emit: &mut dyn FnMut(&str, u8) -> Result<(), Unusable>,
 ) -> Result<u8, Unusable>
 where
     F: Fn(Step) -> Fut,
@@ -204,10 +202,7 @@ where
     let (mut started, mut next_out, mut code) = (0, 0, 0);
     let mut write = |text: &str, line_code: u8, code: &mut u8| -> Result<(), Unusable> {
         *code = (*code).max(line_code);
-        writeln!(out, "{text}").map_err(write_error)?;
-        out.flush().map_err(write_error)?;
-        done(line_code);
-        Ok(())
+        emit(text, line_code)
     };
     while next_out < total {
         let room = match order {
@@ -279,6 +274,11 @@ mod tests {
     const STEP: &str = r#"{"parameters": {"n": 1}}"#;
     const ORDERED: Order = Order::Input { window: 8 };
 
+    /// Records written to `out`, one per line.
+    fn collect(out: &mut Vec<u8>) -> impl FnMut(&str, u8) -> Result<(), Unusable> + '_ {
+        |text, _| writeln!(out, "{text}").map_err(write_error)
+    }
+
     /// Steps whose `n` is how many milliseconds they take.
     fn timed(step: Step) -> impl Future<Output = Result<(Value, bool), Unusable>> {
         let ms = step.parameters["n"].as_u64().unwrap_or(0);
@@ -318,7 +318,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let order = Order::Input { window: 8 };
-        let code = each_line(steps(&ms), 2, order, execute, &mut out, &mut |_| {})
+        let code = each_line(steps(&ms), 2, order, execute, &mut collect(&mut out))
             .await
             .ok();
         assert_eq!(code, Some(0));
@@ -339,8 +339,7 @@ mod tests {
             3,
             Order::AsFinished,
             timed,
-            &mut out,
-            &mut |_| {},
+            &mut collect(&mut out),
         )
         .await
         .ok();
@@ -363,7 +362,7 @@ mod tests {
         lines.push((4, Err("not UTF-8: invalid byte at offset 3".to_owned())));
         let execute = |_step: Step| async { Ok((json!({"ok": true}), true)) };
         let mut out = Vec::new();
-        let code = each_line(lines, 2, ORDERED, execute, &mut out, &mut |_| {})
+        let code = each_line(lines, 2, ORDERED, execute, &mut collect(&mut out))
             .await
             .ok();
         let records = records(&out);
@@ -389,7 +388,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let lines = numbered(&[STEP, STEP, STEP]);
-        let code = each_line(lines, 3, ORDERED, panicking, &mut out, &mut |_| {})
+        let code = each_line(lines, 3, ORDERED, panicking, &mut collect(&mut out))
             .await
             .ok();
         let records = records(&out);

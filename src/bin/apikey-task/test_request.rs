@@ -80,7 +80,7 @@ pub fn lines_of(endpoint: &Endpoint, path: &Path) -> Result<u8, Unusable> {
                 unusable_line(number, &why)
             }
         };
-        writeln!(out, "{text}").map_err(write_error)?;
+        progress.print(&mut out, &text).map_err(write_error)?;
     }
     out.flush().map_err(write_error)?;
     progress.finish();
