@@ -49,6 +49,23 @@ const IGNORED_WITH_VALUE: [&str; 14] = [
     "--proxy",
 ];
 
+/// Long options that take a value and that a step holds (or that name a credential).
+const LONG_WITH_VALUE: [&str; 13] = [
+    "--request",
+    "--header",
+    "--data",
+    "--data-raw",
+    "--data-binary",
+    "--data-ascii",
+    "--json",
+    "--url",
+    "--user",
+    "--oauth2-bearer",
+    "--cookie",
+    "--referer",
+    "--data-urlencode",
+];
+
 /// Short options that can be clustered (`-sS`) and take no value.
 const SHORT_FLAGS: &str = "sSivLfkgN";
 /// Short options that take a value, attached (`-XPOST`) or as the next word.
@@ -86,6 +103,11 @@ pub(crate) fn parse(text: &str, warnings: &mut Vec<String>) -> Result<RawRequest
             if IGNORED_FLAGS.contains(&name.as_str()) || name == "--get" {
                 options.push((name, None));
                 continue;
+            }
+            if !LONG_WITH_VALUE.contains(&name.as_str())
+                && !IGNORED_WITH_VALUE.contains(&name.as_str())
+            {
+                return Err(unsupported(&name));
             }
             let value = match attached {
                 Some(value) => value,

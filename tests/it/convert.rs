@@ -213,12 +213,13 @@ fn real_curl_lines_convert() {
             "CreateApiKey",
             json!({"server": "live", "organizationId": "o", "body": {"description": "x"}}),
         ),
-        // -G moves the data to the query.
+        // An option that could change the request is refused by name.
         (
-            "curl -G https://api.rebilly.com/organizations/o/api-keys -d limit=10 -d offset=20 --data-urlencode-is-not-here 2>/dev/null",
+            "curl -G https://api.rebilly.com/organizations/o/api-keys --negotiate",
             "",
             Value::Null,
         ),
+        // -G moves the data to the query.
         (
             "curl -G https://api.rebilly.com/organizations/o/api-keys -d limit=10 -d offset=20 -d sort=-createdTime,description",
             "ListApiKeys",
