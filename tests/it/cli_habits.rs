@@ -411,6 +411,32 @@ fn a_closed_stdout_ends_the_run_quietly() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+
+    // The demo too: `apikey-task demo | head -1`.
+    let mut demo = KillOnDrop(
+        cli()
+            .arg("demo")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    );
+    let mut first = String::new();
+    let stdout = demo.0.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("one line");
+    assert!(first.starts_with("== "), "{first}");
+    let status = demo.0.wait().expect("exits");
+    let mut stderr = String::new();
+    let _ = demo
+        .0
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// Starts `command`, waits for its first stdout line and returns it with the process.
