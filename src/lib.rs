@@ -38,7 +38,8 @@
 //!    [`workflow`] state, or a [`TaskError`] that says whether a retry is safe.
 //!
 //! Around them: [`task`] (the [`Task`](task::Task) trait a runner embeds) with its
-//! [`TaskContext`]; [`credentials`] and [`secrets`] (what goes in, what comes out); and,
+//! [`TaskContext`]; [`convert`] (curl lines and Conductor tasks to steps and back);
+//! [`credentials`] and [`secrets`] (what goes in, what comes out); and,
 //! behind cargo features, `emulator` (a local stand-in for the API), `serve` (the editor's
 //! HTTP API) and `temporal` (a Temporal activity worker). The command-line tool lives in
 //! `src/bin/apikey-task/` and uses only this public API.
@@ -48,6 +49,7 @@
 #![cfg_attr(test, deny(warnings))]
 
 pub mod context;
+pub mod convert;
 pub mod credentials;
 pub mod definition;
 pub mod endpoint;

@@ -159,6 +159,9 @@ pub(crate) struct State {
 
 pub(crate) use crate::util::lock;
 
+/// How long a shutdown waits for the requests in flight.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Emulator {
     /// Starts building an emulator.
     pub fn builder() -> EmulatorBuilder {
@@ -173,24 +176,42 @@ impl Emulator {
         let (stop, mut stopped) = watch::channel(false);
         let state = self.state.clone();
         let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let accepted = tokio::select! {
                     accepted = listener.accept() => accepted,
                     _ = stopped.changed() => break,
                 };
+                // Reap the connections that have ended.
+                while connections.try_join_next().is_some() {}
                 let Ok((stream, _)) = accepted else { continue };
                 let state = state.clone();
-                tokio::spawn(async move {
+                let mut stop = stopped.clone();
+                connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let state = state.clone();
                         // An `Err` makes hyper drop the connection without an answer.
                         async move { routes::handle(&state, request).await }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    tokio::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        _ = stop.changed() => {
+                            // Idle connections close now; one answering finishes first.
+                            connection.as_mut().graceful_shutdown();
+                            let _ = connection.await;
+                        }
+                    }
                 });
             }
+            // Shut down: the requests in flight are answered (a slow create included) within
+            // a bound, then the rest are dropped.
+            let _ = tokio::time::timeout(GRACE, async {
+                while connections.join_next().await.is_some() {}
+            })
+            .await;
         });
         Ok(RunningEmulator {
             addr: local,
@@ -259,7 +280,8 @@ impl RunningEmulator {
         lock(&self.state.keys).put(organization, id, &fields, &href);
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
+    /// Stops accepting connections, lets the requests in flight be answered (for up to 10 s)
+    /// and waits for that.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {

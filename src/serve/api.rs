@@ -185,6 +185,7 @@ impl EditorApiBuilder {
             .route("/v1/operation-ids", get(handlers::operation_ids))
             .route("/v1/test-request", post(handlers::test_request))
             .route("/v1/run", post(handlers::run))
+            .route("/v1/convert", post(handlers::convert))
             .fallback(handlers::not_found)
             .method_not_allowed_fallback(handlers::method_not_allowed)
             .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -22,6 +22,17 @@ pub(super) async fn read_step(
     limit: usize,
     timeout: Duration,
 ) -> Result<(Step, Option<Choice>), ApiError> {
+    step_from_value(read_json(headers, body, limit, timeout).await?)
+}
+
+/// Reads a JSON body within the limits, refusing with a located 4xx another media type, too
+/// many bytes, a body too slow to arrive, or text that is not JSON.
+pub(super) async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -87,12 +98,12 @@ pub(super) async fn read_step(
             None => answer,
         }
     })?;
-    step_from_value(value)
+    Ok(value)
 }
 
 /// The step in a parsed body and the operation it names, or a 422 at the pointer of the first
 /// thing that is wrong.
-fn step_from_value(value: Value) -> Result<(Step, Option<Choice>), ApiError> {
+pub(super) fn step_from_value(value: Value) -> Result<(Step, Option<Choice>), ApiError> {
     let invalid = |pointer: &str, message: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_step", message).at(pointer)
     };

@@ -1,7 +1,8 @@
 //! One function per route.
 
 use super::PANEL;
-use super::body::read_step;
+use super::body::{read_json, read_step};
+use super::conversion;
 use super::error::{ApiError, json_response};
 use super::state::AppState;
 use super::state::Shared;
@@ -85,6 +86,23 @@ pub(super) async fn test_request(State(state): Shared, headers: HeaderMap, body:
             json_response(StatusCode::OK, &report)
         }
         Err(error) => error.into_response(),
+    }
+}
+
+/// Converts between a step, a curl line and a Conductor HTTP task (see `conversion`), on a
+/// blocking thread within the budget of parallel checks, as a test request is.
+pub(super) async fn convert(State(state): Shared, headers: HeaderMap, body: Body) -> Response {
+    let request = match read_json(&headers, body, state.body_limit, state.body_timeout).await {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let _permit = state.checks.acquire().await.ok();
+    let shared = state.clone();
+    let answered = tokio::task::spawn_blocking(move || conversion::answer(&shared, request)).await;
+    match answered {
+        Ok(Ok(answer)) => json_response(StatusCode::OK, &answer),
+        Ok(Err(error)) => error.into_response(),
+        Err(_) => internal().into_response(),
     }
 }
 

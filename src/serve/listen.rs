@@ -80,7 +80,8 @@ struct Open {
 }
 
 /// Serves `api` on `listener` within `limits` until `shutdown` completes, then closes every
-/// connection gracefully. Errors accepting a connection (such as running out of file
+/// connection gracefully and returns once the requests in flight are answered (or the
+/// grace has passed). Errors accepting a connection (such as running out of file
 /// descriptors) are waited out, not returned.
 pub async fn serve(
     listener: TcpListener,
@@ -95,7 +96,7 @@ pub async fn serve(
     let alive = Arc::new(AtomicUsize::new(0));
     let hard_cap = limits.max_connections + limits.max_connections / 8 + 8;
     tokio::pin!(shutdown);
-    loop {
+    'accepting: loop {
         // Closed connections finishing a request (up to `grace`) are still descriptors: past
         // a little headroom over the cap, stop accepting until some have gone.
         while alive.load(Ordering::SeqCst) >= hard_cap {
@@ -104,12 +105,12 @@ pub async fn serve(
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(5)) => {}
-                () = &mut shutdown => return close_all(&open),
+                () = &mut shutdown => break 'accepting,
             }
         }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
+            () = &mut shutdown => break 'accepting,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
@@ -179,6 +180,12 @@ pub async fn serve(
         });
     }
     close_all(&open);
+    // Requests being answered finish (within the grace) before `serve` returns, so a
+    // process that exits after it cuts none of them off.
+    let deadline = tokio::time::Instant::now() + limits.grace + Duration::from_millis(100);
+    while alive.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Closes every open connection (gracefully: one answering a request may finish).

@@ -12,6 +12,7 @@
 //! | `GET /v1/schemas/report`  | JSON Schema of the test-request report                      |
 //! | `GET /healthz`            | `{"status": "ok", ...}`                                     |
 //! | `POST /v1/run`            | executes the step; only when built with [`EditorApiBuilder::allow_run`] |
+//! | `POST /v1/convert`        | a step, curl line or Conductor HTTP task as another of them (see [`crate::convert`]) |
 //!
 //! Every failure is JSON, `{"error": {"kind", "message", "pointer"?}}`, with a 4xx status for
 //! bad input. No answer ever holds a credential: reports show `<redacted>`, and `/v1/run`
@@ -43,11 +44,13 @@
 //! - `listen`: [`serve`], the connection loop with its timeouts and connection cap;
 //! - `operations`: every operation of the definition, compiled once, and its documentation;
 //! - `body`: a request body to a [`Step`](crate::Step), refused with a located 4xx otherwise;
+//! - `conversion`: `/v1/convert`'s request and answer;
 //! - `state`: what the handlers share;
 //! - `error`: [`BuildError`], and the JSON error answers.
 
 mod api;
 mod body;
+mod conversion;
 mod error;
 mod handlers;
 mod listen;

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "apikey-task", version)]
 pub struct Cli {
+    /// How log lines on stderr are written (RUST_LOG sets which): text, coloured only on a
+    /// terminal and without NO_COLOR, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Load this endpoint definition (OpenAPI 3.0/3.1 JSON) instead of the embedded one.
     #[arg(long, global = true, value_name = "PATH")]
     pub definition: Option<PathBuf>,
@@ -38,6 +42,10 @@ pub enum Command {
     TestRequest {
         #[command(flatten)]
         input: Input,
+        /// `json` (the report), or `text`: valid or not, each problem as `POINTER: message`,
+        /// the request line and the curl line.
+        #[arg(long, value_enum, default_value_t = Format::Json, conflicts_with = "jsonl")]
+        format: Format,
     },
     /// Execute a step: send the request and print the task output.
     ///
@@ -55,6 +63,14 @@ pub enum Command {
         /// Print the created key's secretKey in the output (it is redacted otherwise).
         #[arg(long)]
         reveal_secret: bool,
+        /// With --jsonl: print each record as its step finishes, not in input order (each
+        /// still carries its `line`).
+        #[arg(long, requires = "jsonl")]
+        unordered: bool,
+        /// `json` (the output or error document), or `text`: the status line and the key's
+        /// id, or the error.
+        #[arg(long, value_enum, default_value_t = Format::Json, conflicts_with = "jsonl")]
+        format: Format,
     },
     /// List the keys a create of unknown outcome may have made, from the error `run` printed.
     ///
@@ -63,7 +79,7 @@ pub enum Command {
     /// the same description are printed as `candidates`. Exit status: 0 the listing worked
     /// (see `candidates`), 1 it failed, 2 unusable input.
     Reconcile {
-        /// The error document printed by `apikey-task run`.
+        /// The error document printed by `apikey-task run` (`-` for stdin).
         #[arg(value_name = "ERROR.json")]
         error: PathBuf,
     },
@@ -73,17 +89,20 @@ pub enum Command {
     /// Paths may carry an /organizations/{organizationId} prefix; without one the organization
     /// is `default`. Keys live in memory only. --lose-answers and --slow-creates-ms make it
     /// misbehave on purpose, to try how a client copes with a create whose answer never
-    /// comes back or comes late.
+    /// comes back or comes late. Ctrl-C or SIGTERM: the requests in flight are answered, then
+    /// exit 0.
     Emulator(EmulatorArgs),
     /// Serve the editor's HTTP API and its reference panel: open http://127.0.0.1:PORT/.
     ///
-    /// POST /v1/test-request, GET /v1/schemas/{input,output,report}, GET /healthz, and
-    /// POST /v1/run with --allow-run. The first line on stdout is `serving on URL`.
+    /// POST /v1/test-request, POST /v1/convert, GET /v1/schemas/{input,output,report}, GET
+    /// /healthz, and POST /v1/run with --allow-run. The first line on stdout is `serving on
+    /// URL`. Ctrl-C or SIGTERM: the requests in flight are answered, then exit 0.
     Serve(ServeArgs),
     /// Run a Temporal activity worker: activity `CreateApiKey`, workflow `CreateApiKeyWorkflow`.
     ///
     /// Needs a build with `--features temporal`. Credentials come from REBILLY_API_KEY or
     /// REBILLY_JWT in the worker's environment.
+    #[cfg_attr(not(feature = "temporal"), command(hide = true))]
     Worker {
         /// The Temporal frontend, HOST:PORT.
         #[arg(long, default_value = "127.0.0.1:7233", value_name = "HOST:PORT")]
@@ -105,6 +124,63 @@ pub enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+    /// Convert between a step, a curl command line and a Conductor HTTP task.
+    ///
+    /// A curl line or Conductor task becomes a step of the definition's operation with its
+    /// method and path (`--task` and `--operation` are not needed); credential headers are
+    /// left out, with a warning on stderr. A step is read for the operation `--task` or
+    /// `--operation` selects. Exit status: 0 converted, 1 no operation of the definition
+    /// matches, 2 unusable input.
+    Convert {
+        /// What FILE holds.
+        #[arg(long, value_enum)]
+        from: Kind,
+        /// What to print: JSON, or for `curl` the command line as text.
+        #[arg(long, value_enum)]
+        to: Kind,
+        /// The Conductor task's name and taskReferenceName, with --to conductor.
+        #[arg(long, default_value = "api_key", value_name = "NAME")]
+        name: String,
+        /// The input (`-` for stdin).
+        #[arg(value_name = "FILE", default_value = "-")]
+        input: PathBuf,
+    },
+    /// Print a shell completion script: `apikey-task completions bash > /etc/bash_completion.d/apikey-task`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `apikey-task man | man -l -`.
+    Man,
+}
+
+/// What `convert` reads and writes.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// A step file: {"parameters": {...}, "context": {...}}.
+    Step,
+    /// A curl command line.
+    Curl,
+    /// A Conductor HTTP task (JSON).
+    Conductor,
+}
+
+/// How `test-request` and `run` print their result.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The JSON document.
+    Json,
+    /// A short human-readable rendering.
+    Text,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// What `serve` takes: where to listen, who may call, and what it may do.
@@ -168,14 +244,15 @@ pub struct EmulatorArgs {
 /// One step file, or many steps as JSON lines.
 #[derive(Args)]
 pub struct Input {
-    /// The step file: {"parameters": {...}, "context": {...}}.
+    /// The step file: {"parameters": {...}, "context": {...}} (`-` for stdin).
     #[arg(
         value_name = "STEP.json",
         required_unless_present = "jsonl",
         conflicts_with = "jsonl"
     )]
     pub step: Option<PathBuf>,
-    /// One step per line of FILE (`-` for stdin); one output line per step, in input order.
+    /// One step per line of FILE (`-` for stdin); one record per step, in input order, each
+    /// with its `line` number.
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
 }

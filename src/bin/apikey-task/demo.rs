@@ -12,8 +12,9 @@ use apikey_task::secrets::Redact;
 use apikey_task::task::TaskRegistry;
 use apikey_task::{Credentials, EndpointBuilder, Executor, Secret, WorkflowState};
 use serde_json::Value;
+use std::io::Write;
 
-use crate::io::{EXIT_FAILED, Unusable, outcome_json};
+use crate::io::{EXIT_FAILED, Unusable, outcome_json, write_error};
 
 const WORKFLOW: &str = include_str!("../../../fixtures/demo/workflow.json");
 
@@ -49,9 +50,15 @@ pub async fn run(builder: EndpointBuilder) -> Result<u8, Unusable> {
         TaskRegistry::from_definition(builder, executor).map_err(|e| Unusable(e.to_string()))?;
     let credentials = Credentials::ApiKey(Secret::new("sk_demo_local_emulator_only"));
 
+    // Written, not println!: a reader that went away (`| head`) ends the demo quietly.
+    let mut out = std::io::stdout();
     for round in 1..=2 {
         if round == 2 {
-            println!("== run 2 of workflow {workflow_id}: the same steps again");
+            writeln!(
+                out,
+                "== run 2 of workflow {workflow_id}: the same steps again"
+            )
+            .map_err(write_error)?;
         }
         let mut state = WorkflowState::new(workflow_id, workflow["input"].clone());
         for step in &steps {
@@ -66,7 +73,8 @@ pub async fn run(builder: EndpointBuilder) -> Result<u8, Unusable> {
             let ctx = state.context(&credentials, &Redact).with_attempt(round);
             let outcome = task.execute(parameters, &ctx).await;
             match (&outcome, round) {
-                (Ok(output), 2) => println!(
+                (Ok(output), 2) => writeln!(
+                    out,
                     "{name} ({task_type}): {} {} -> {} {}",
                     output.request.method,
                     output.request.url,
@@ -75,9 +83,10 @@ pub async fn run(builder: EndpointBuilder) -> Result<u8, Unusable> {
                 ),
                 _ => {
                     let (text, _) = outcome_json(&outcome, true)?;
-                    println!("== {name} ({task_type})\n{text}");
+                    writeln!(out, "== {name} ({task_type})\n{text}")
                 }
             }
+            .map_err(write_error)?;
             let Ok(output) = outcome else {
                 return Ok(EXIT_FAILED);
             };
@@ -89,13 +98,15 @@ pub async fn run(builder: EndpointBuilder) -> Result<u8, Unusable> {
         .iter()
         .filter_map(|key| key["id"].as_str().map(str::to_owned))
         .collect();
-    println!(
+    writeln!(
+        out,
         "== the emulator holds {} key{} ({}), after {} create requests",
         ids.len(),
         if ids.len() == 1 { "" } else { "s" },
         ids.join(", "),
         running.create_requests()
-    );
+    )
+    .map_err(write_error)?;
     running.shutdown().await;
     Ok(0)
 }

@@ -34,6 +34,7 @@ pub async fn run(args: EmulatorArgs) -> Result<u8, Unusable> {
         .start(&format!("127.0.0.1:{port}"))
         .await
         .map_err(|e| Unusable(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let stop = crate::io::shutdown_signal();
     // Whoever started us may stop reading after the first line; that is no reason to stop
     // serving.
     let mut out = std::io::stdout();
@@ -44,7 +45,7 @@ pub async fn run(args: EmulatorArgs) -> Result<u8, Unusable> {
         running.url()
     );
     let _ = out.flush();
-    let _ = tokio::signal::ctrl_c().await;
+    stop.await;
     running.shutdown().await;
     Ok(0)
 }

@@ -5,10 +5,69 @@ use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 
 /// Input that cannot be used at all: exit 2 with one line on stderr.
 pub struct Unusable(pub String);
+
+/// What [`write_error`] says when stdout's reader has gone (`| head -1`).
+const CLOSED_OUTPUT: &str = "the output was closed";
+
+impl Unusable {
+    /// Stdout's reader went away: nothing is left to say, and nobody to say it to.
+    pub fn is_closed_output(&self) -> bool {
+        self.0 == CLOSED_OUTPUT
+    }
+}
+
+/// Global options that mean nothing to a command are refused rather than ignored, so a
+/// mistaken `emulator --definition X` does not look as if it had worked.
+pub fn refuse_inapplicable(cli: &Cli) -> Result<(), Unusable> {
+    let (name, takes_definition, takes_operation, takes_servers) = match &cli.command {
+        Command::Emulator(_) => ("emulator", false, false, false),
+        Command::Completions { .. } => ("completions", false, false, false),
+        Command::Man => ("man", false, false, false),
+        Command::Demo => ("demo", true, false, false),
+        Command::Reconcile { .. } => ("reconcile", true, false, true),
+        Command::Schema { .. } => ("schema", true, true, false),
+        _ => return Ok(()),
+    };
+    let given = [
+        ("--definition", cli.definition.is_some(), takes_definition),
+        ("--operation", cli.operation.is_some(), takes_operation),
+        ("--task", cli.task.is_some(), takes_operation),
+        (
+            "--allow-server",
+            !cli.allow_servers.is_empty(),
+            takes_servers,
+        ),
+    ];
+    match given.iter().find(|(_, given, applies)| *given && !applies) {
+        Some((option, ..)) => Err(Unusable(format!("{option} does not apply to `{name}`"))),
+        None => Ok(()),
+    }
+}
+
+/// The text of FILE, or of stdin for `-`.
+pub fn read_text(path: &Path) -> Result<String, Unusable> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+            .map_err(|e| Unusable(format!("cannot read stdin: {e}")))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))
+}
+
+/// How messages name FILE: `stdin` for `-`.
+pub fn shown(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    }
+}
 
 /// The step failed, or a test request found errors.
 pub const EXIT_FAILED: u8 = 1;
@@ -57,17 +116,10 @@ pub fn builder(cli: &Cli, also_allowed: &[String]) -> Result<EndpointBuilder, Un
     Ok(builder)
 }
 
-/// A file's text.
-pub fn read_text(path: &Path) -> Result<String, Unusable> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))
-}
-
-/// A step file.
+/// A step file, or a step on stdin for `-`.
 pub fn read_step(path: &Path) -> Result<Step, Unusable> {
     let text = read_text(path)?;
-    Step::from_json(&text)
-        .map_err(|e| Unusable(format!("{}: not a step file: {e}", path.display())))
+    Step::from_json(&text).map_err(|e| Unusable(format!("{}: not a step file: {e}", shown(path))))
 }
 
 /// `--server`: send to this base URL instead of the step's own.
@@ -153,9 +205,54 @@ pub fn print_json(text: &str) -> Result<(), Unusable> {
 }
 
 pub fn json_error(error: serde_json::Error) -> Unusable {
+    if error.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) {
+        return Unusable(CLOSED_OUTPUT.into());
+    }
     Unusable(format!("cannot write JSON: {error}"))
 }
 
 pub fn write_error(error: std::io::Error) -> Unusable {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        return Unusable(CLOSED_OUTPUT.into());
+    }
     Unusable(format!("cannot write output: {error}"))
+}
+
+/// A `--jsonl` record: `{"line": N, ...}` with the document's own fields after it.
+pub fn record(number: usize, document: Value) -> String {
+    let mut fields = serde_json::Map::new();
+    fields.insert("line".into(), Value::from(number));
+    match document {
+        Value::Object(own) => fields.extend(own),
+        other => {
+            fields.insert("value".into(), other);
+        }
+    }
+    Value::Object(fields).to_string()
+}
+
+/// Ctrl-C or SIGTERM (what `docker stop` and systemd send): the servers stop accepting,
+/// finish the requests in flight and exit 0. The handlers are installed when this is called,
+/// before the server says it is ready: a signal right after that line is not the default
+/// (fatal) one.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Some(mut terminate), Some(mut interrupt)) = signals {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

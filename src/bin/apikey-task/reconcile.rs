@@ -6,7 +6,7 @@ use apikey_task::{Endpoint, EndpointBuilder, Executor, FromEnv, Step};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
-use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json};
+use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json, read_text, shown};
 
 /// Runs the error's ready listing step and prints the items that match it: created at or
 /// after `createdFrom`, with the same values of the matched fields. Secrets stay redacted.
@@ -14,21 +14,21 @@ use crate::io::{EXIT_FAILED, Unusable, outcome_json, print_json};
 /// The file is data: it may name only the listing the definition's create operation names
 /// (`x-reconcile`, a `GET`), so a forged file can read, never write.
 pub async fn run(builder: EndpointBuilder, create: &Endpoint, path: &Path) -> Result<u8, Unusable> {
-    let text = crate::io::read_text(path)?;
+    let text = read_text(path)?;
     let document: Value = serde_json::from_str(&text)
-        .map_err(|e| Unusable(format!("{}: not JSON: {e}", path.display())))?;
+        .map_err(|e| Unusable(format!("{}: not JSON: {e}", shown(path))))?;
     let reconcile = match document.pointer("/error/reconcile") {
         Some(reconcile @ Value::Object(_)) => reconcile,
         Some(_) => {
             return Err(Unusable(format!(
                 "{}: error.reconcile is not an object",
-                path.display()
+                shown(path)
             )));
         }
         None => {
             return Err(Unusable(format!(
                 "{}: no error.reconcile: the failure it records did not leave an unknown outcome",
-                path.display()
+                shown(path)
             )));
         }
     };
@@ -36,16 +36,13 @@ pub async fn run(builder: EndpointBuilder, create: &Endpoint, path: &Path) -> Re
         let advice = reconcile["advice"].as_str().unwrap_or("check by hand");
         return Err(Unusable(format!(
             "{}: the definition names no listing for this operation: {advice}",
-            path.display()
+            shown(path)
         )));
     };
     let field = |name: &str| {
-        list.get(name).and_then(Value::as_str).ok_or_else(|| {
-            Unusable(format!(
-                "{}: reconcile.list.{name} is missing",
-                path.display()
-            ))
-        })
+        list.get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Unusable(format!("{}: reconcile.list.{name} is missing", shown(path))))
     };
     let operation_id = field("operationId")?;
     let created_field = field("createdField")?;
@@ -54,7 +51,7 @@ pub async fn run(builder: EndpointBuilder, create: &Endpoint, path: &Path) -> Re
     if expected != Some(operation_id) {
         return Err(Unusable(format!(
             "{}: reconcile.list.operationId is {operation_id:?}, but {} is reconciled with {}",
-            path.display(),
+            shown(path),
             create.operation().label(),
             expected.map_or("no listing".to_owned(), |id| format!("{id:?}"))
         )));
@@ -62,11 +59,11 @@ pub async fn run(builder: EndpointBuilder, create: &Endpoint, path: &Path) -> Re
     if !is_utc_time(created_from) {
         return Err(Unusable(format!(
             "{}: reconcile.list.createdFrom {created_from:?} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)",
-            path.display()
+            shown(path)
         )));
     }
     let step: Step = serde_json::from_value(list["step"].clone())
-        .map_err(|e| Unusable(format!("{}: reconcile.list.step: {e}", path.display())))?;
+        .map_err(|e| Unusable(format!("{}: reconcile.list.step: {e}", shown(path))))?;
     let empty = Map::new();
     let matches = reconcile
         .get("matches")

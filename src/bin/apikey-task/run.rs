@@ -1,102 +1,237 @@
 //! `apikey-task run`: execute one step file, or one step per line with bounded concurrency.
 
 use apikey_task::secrets::SecretSink;
-use apikey_task::{Endpoint, Executor, FromEnv, Step};
+use apikey_task::{Endpoint, Executor, FromEnv, Step, TaskError, TaskOutput};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
+use crate::cli::Format;
 use crate::io::{
-    EXIT_FAILED, EXIT_UNUSABLE, Line, Unusable, lines, outcome_json, override_server, print_json,
-    read_step, step_of, unusable_line, write_error,
+    EXIT_FAILED, EXIT_UNUSABLE, Line, Unusable, json_error, lines, outcome_json, override_server,
+    print_json, read_step, record, step_of, unusable_line, write_error,
 };
+use crate::progress::Progress;
 
-/// One pretty output or error document; exit 0 on success, 1 when the step failed.
+/// One pretty output or error document (or its text rendering); exit 0 on success, 1 when
+/// the step failed.
 pub async fn one(
     endpoint: &Endpoint,
     executor: &Executor,
     path: &Path,
     server: Option<&str>,
     sink: &dyn SecretSink,
+    format: Format,
 ) -> Result<u8, Unusable> {
     let mut step = read_step(path)?;
     override_server(&mut step, server);
-    let (text, ok) = outcome_json(
-        &executor.execute(endpoint, step, &FromEnv, sink).await,
-        true,
-    )?;
+    let outcome = executor.execute(endpoint, step, &FromEnv, sink).await;
+    let (text, ok) = match format {
+        Format::Json => outcome_json(&outcome, true)?,
+        Format::Text => (as_text(&outcome), outcome.is_ok()),
+    };
     print_json(&text)?;
     Ok(if ok { 0 } else { EXIT_FAILED })
 }
 
-/// Executes one step per line with up to `concurrency` in flight; prints results in input
-/// order as they complete.
+/// The short rendering: the status line and the key's id, or what failed and whether a retry
+/// is safe.
+fn as_text(outcome: &Result<TaskOutput, TaskError>) -> String {
+    match outcome {
+        Ok(output) => {
+            let mut text = format!(
+                "{} {} -> {} {}",
+                output.request.method,
+                output.request.url,
+                output.response.status_code,
+                output.response.reason_phrase
+            );
+            if let Some(id) = output.response.body.get("id").and_then(Value::as_str) {
+                text.push_str(&format!("\nkey {id}"));
+            }
+            text
+        }
+        Err(error) => {
+            let mut text = format!("failed ({}): {}", error.kind(), error.message());
+            for problem in error.problems() {
+                text.push_str(&format!(
+                    "\n{}: {}",
+                    shown_pointer(&problem.path),
+                    problem.message
+                ));
+            }
+            text.push_str(if error.is_outcome_unknown() {
+                "\noutcome unknown: check before retrying (apikey-task reconcile)"
+            } else if error.is_retryable() {
+                "\nsafe to retry"
+            } else {
+                "\nnot retryable"
+            });
+            text
+        }
+    }
+}
+
+/// A pointer as a text line shows it: the whole document is `/`.
+pub fn shown_pointer(pointer: &str) -> &str {
+    if pointer.is_empty() { "/" } else { pointer }
+}
+
+/// How a `--jsonl` batch runs.
+pub struct Batch<'a> {
+    /// Steps in flight at once.
+    pub concurrency: usize,
+    /// `--server`.
+    pub server: Option<&'a str>,
+    /// Print each record as it finishes instead of in input order.
+    pub unordered: bool,
+}
+
+/// Executes one step per line with up to `concurrency` in flight; prints one record per line,
+/// each with its `line` number.
 pub async fn lines_of(
     endpoint: &Endpoint,
     executor: &Executor,
     path: &Path,
-    concurrency: u16,
-    server: Option<&str>,
+    batch: Batch<'_>,
     sink: &dyn SecretSink,
 ) -> Result<u8, Unusable> {
     let lines = lines(path)?;
-    if usize::from(concurrency) > executor.max_in_flight() {
+    if batch.concurrency > executor.max_in_flight() {
         eprintln!(
             "apikey-task: at most {} requests in flight (the open-file limit allows no more); the other steps wait for a free slot",
             executor.max_in_flight()
         );
     }
+    let server = batch.server;
     let execute = |mut step: Step| async move {
         override_server(&mut step, server);
         let outcome = executor.execute(endpoint, step, &FromEnv, sink).await;
-        outcome_json(&outcome, false)
+        let ok = outcome.is_ok();
+        let document = match &outcome {
+            Ok(output) => serde_json::to_value(output),
+            Err(error) => serde_json::to_value(error),
+        }
+        .map_err(json_error)?;
+        Ok((document, ok))
     };
+    let mut progress = Progress::new(lines.len(), &["ok", "failed", "unusable"]);
     let stdout = std::io::stdout();
-    each_line(lines, usize::from(concurrency), execute, &mut stdout.lock()).await
+    let mut out = stdout.lock();
+    let order = if batch.unordered {
+        Order::AsFinished
+    } else {
+        Order::Input {
+            window: batch.concurrency.saturating_mul(4).max(1),
+        }
+    };
+    let mut emit = |text: &str, code: u8| {
+        progress.print(&mut out, text).map_err(write_error)?;
+        out.flush().map_err(write_error)?;
+        progress.record(outcome_name(code));
+        Ok(())
+    };
+    let code = each_line(lines, batch.concurrency, order, execute, &mut emit).await;
+    progress.finish();
+    code
+}
+
+fn outcome_name(code: u8) -> &'static str {
+    match code {
+        0 => "ok",
+        EXIT_FAILED => "failed",
+        _ => "unusable",
+    }
+}
+
+/// In which order records are written.
+#[derive(Clone, Copy)]
+enum Order {
+    /// Input order. Steps after a slow one keep running, up to `window` lines past the
+    /// oldest one not yet written, whose records wait their turn.
+    Input { window: usize },
+    /// As each step finishes.
+    AsFinished,
 }
 
 /// Runs `execute` for each line, up to `concurrency` at once, and writes exactly one record
-/// per line in input order: its output or error document, `{"line": N, "error": "..."}` for a
-/// line that is not a step, and for a step whose execution panicked an error record that
-/// says its outcome is unknown. The exit code is the worst seen: 2 for an unusable line, 1
-/// for a failed step.
+/// per line, `{"line": N, ...}`: its output or error document, `{"line": N, "error": "..."}`
+/// for a line that is not a step, and for a step whose execution panicked an error record
+/// that says its outcome is unknown. The exit code is the worst seen: 2 for an unusable
+/// line, 1 for a failed step. `emit` writes each record, with its line's exit code.
 async fn each_line<F, Fut>(
     lines: Vec<(usize, Line)>,
     concurrency: usize,
+    order: Order,
     execute: F,
-    out: &mut impl Write,
+    emit: &mut dyn FnMut(&str, u8) -> Result<(), Unusable>,
 ) -> Result<u8, Unusable>
 where
     F: Fn(Step) -> Fut,
-    Fut: Future<Output = Result<(String, bool), Unusable>>,
+    Fut: Future<Output = Result<(Value, bool), Unusable>>,
 {
-    let mut results = futures_util::stream::iter(lines)
-        .map(|(number, line)| {
-            let step = step_of(line);
-            let execute = &execute;
-            async move {
-                let step = match step {
-                    Ok(step) => step,
-                    Err(why) => return Ok((unusable_line(number, &why), EXIT_UNUSABLE)),
-                };
-                match AssertUnwindSafe(execute(step)).catch_unwind().await {
-                    Ok(Ok((text, ok))) => Ok((text, if ok { 0 } else { EXIT_FAILED })),
-                    // The outcome could not be written: still this line's record, not the end
-                    // of the batch.
-                    Ok(Err(Unusable(why))) => Ok((unusable_line(number, &why), EXIT_FAILED)),
-                    Err(_) => Ok((panicked(number), EXIT_FAILED)),
+    let one = |index: usize, number: usize, line: Line| {
+        let step = step_of(line);
+        let execute = &execute;
+        async move {
+            let step = match step {
+                Ok(step) => step,
+                Err(why) => return (index, unusable_line(number, &why), EXIT_UNUSABLE),
+            };
+            let (text, code) = match AssertUnwindSafe(execute(step)).catch_unwind().await {
+                Ok(Ok((document, ok))) => {
+                    (record(number, document), if ok { 0 } else { EXIT_FAILED })
+                }
+                // The outcome could not be written: still this line's record, not the end of
+                // the batch.
+                Ok(Err(Unusable(why))) => (unusable_line(number, &why), EXIT_FAILED),
+                Err(_) => (panicked(number), EXIT_FAILED),
+            };
+            (index, text, code)
+        }
+    };
+    let total = lines.len();
+    let mut pending = lines.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut finished: BTreeMap<usize, (String, u8)> = BTreeMap::new();
+    let (mut started, mut next_out, mut code) = (0, 0, 0);
+    let mut write = |text: &str, line_code: u8, code: &mut u8| -> Result<(), Unusable> {
+        *code = (*code).max(line_code);
+        emit(text, line_code)
+    };
+    while next_out < total {
+        let room = match order {
+            Order::Input { window } => started < next_out + window,
+            Order::AsFinished => true,
+        };
+        if running.len() < concurrency.max(1) && room {
+            if let Some((index, (number, line))) = pending.next() {
+                running.push(one(index, number, line));
+                started += 1;
+                continue;
+            }
+        }
+        let Some((index, text, line_code)) = running.next().await else {
+            break;
+        };
+        match order {
+            Order::AsFinished => {
+                write(&text, line_code, &mut code)?;
+                next_out += 1;
+            }
+            Order::Input { .. } => {
+                finished.insert(index, (text, line_code));
+                while let Some((text, line_code)) = finished.remove(&next_out) {
+                    write(&text, line_code, &mut code)?;
+                    next_out += 1;
                 }
             }
-        })
-        .buffered(concurrency.max(1));
-    let mut code = 0;
-    while let Some(result) = results.next().await {
-        let (text, line_code) = result?;
-        code = code.max(line_code);
-        writeln!(out, "{text}").map_err(write_error)?;
+        }
     }
     Ok(code)
 }
@@ -137,14 +272,99 @@ mod tests {
     }
 
     const STEP: &str = r#"{"parameters": {"n": 1}}"#;
+    const ORDERED: Order = Order::Input { window: 8 };
+
+    /// Records written to `out`, one per line.
+    fn collect(out: &mut Vec<u8>) -> impl FnMut(&str, u8) -> Result<(), Unusable> + '_ {
+        |text, _| writeln!(out, "{text}").map_err(write_error)
+    }
+
+    /// Steps whose `n` is how many milliseconds they take.
+    fn timed(step: Step) -> impl Future<Output = Result<(Value, bool), Unusable>> {
+        let ms = step.parameters["n"].as_u64().unwrap_or(0);
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Ok((json!({"n": ms}), true))
+        }
+    }
+
+    fn steps(ms: &[u64]) -> Vec<(usize, Line)> {
+        ms.iter()
+            .enumerate()
+            .map(|(i, ms)| {
+                (
+                    i + 1,
+                    Ok(format!(r#"{{"parameters": {{"n": {ms}, "i": {i}}}}}"#)),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn steps_after_a_slow_one_keep_running_and_print_in_order() {
+        // One slow step, then 12 fast ones with 2 in flight and a window of 8: lines 2 to 8
+        // finish while line 1 runs (and no later one starts); records keep input order.
+        let mut ms = vec![300];
+        ms.extend([10; 12]);
+        let finished = std::sync::Mutex::new(Vec::new());
+        let execute = |step: Step| {
+            let line = step.parameters["i"].as_u64().unwrap_or(0) + 1;
+            let finished = &finished;
+            async move {
+                let answer = timed(step).await;
+                finished.lock().map(|mut f| f.push(line)).ok();
+                answer
+            }
+        };
+        let mut out = Vec::new();
+        let order = Order::Input { window: 8 };
+        let code = each_line(steps(&ms), 2, order, execute, &mut collect(&mut out))
+            .await
+            .ok();
+        assert_eq!(code, Some(0));
+        let lines: Vec<u64> = records(&out)
+            .iter()
+            .filter_map(|r| r["line"].as_u64())
+            .collect();
+        assert_eq!(lines, (1..=13).collect::<Vec<u64>>());
+        let finished = finished.lock().map(|f| f.clone()).unwrap_or_default();
+        assert_eq!(finished[..8], [2, 3, 4, 5, 6, 7, 8, 1], "{finished:?}");
+    }
+
+    #[tokio::test]
+    async fn unordered_prints_each_as_it_finishes() {
+        let mut out = Vec::new();
+        let code = each_line(
+            steps(&[300, 10, 10]),
+            3,
+            Order::AsFinished,
+            timed,
+            &mut collect(&mut out),
+        )
+        .await
+        .ok();
+        let lines: Vec<u64> = records(&out)
+            .iter()
+            .filter_map(|r| r["line"].as_u64())
+            .collect();
+        assert_eq!(code, Some(0));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines.last(),
+            Some(&1),
+            "the slow line 1 comes last: {lines:?}"
+        );
+    }
 
     #[tokio::test]
     async fn unusable_lines_get_their_own_record_and_the_others_run() {
         let mut lines = numbered(&[STEP, "not json", STEP]);
         lines.push((4, Err("not UTF-8: invalid byte at offset 3".to_owned())));
-        let execute = |_step: Step| async { Ok(("{\"ok\":true}".to_owned(), true)) };
+        let execute = |_step: Step| async { Ok((json!({"ok": true}), true)) };
         let mut out = Vec::new();
-        let code = each_line(lines, 2, execute, &mut out).await.ok();
+        let code = each_line(lines, 2, ORDERED, execute, &mut collect(&mut out))
+            .await
+            .ok();
         let records = records(&out);
         assert_eq!(code, Some(EXIT_UNUSABLE));
         assert_eq!(records.len(), 4, "{records:?}");
@@ -163,11 +383,12 @@ mod tests {
             async move {
                 tokio::task::yield_now().await;
                 assert!(call != 1, "step two blows up");
-                Ok(("{\"ok\":true}".to_owned(), true))
+                Ok((json!({"ok": true}), true))
             }
         };
         let mut out = Vec::new();
-        let code = each_line(numbered(&[STEP, STEP, STEP]), 3, panicking, &mut out)
+        let lines = numbered(&[STEP, STEP, STEP]);
+        let code = each_line(lines, 3, ORDERED, panicking, &mut collect(&mut out))
             .await
             .ok();
         let records = records(&out);

@@ -49,6 +49,7 @@ pub async fn run(endpoint: Endpoint, options: ServeArgs) -> Result<u8, Unusable>
     let bound = listener
         .local_addr()
         .map_err(|e| Unusable(format!("cannot listen on {addr}: {e}")))?;
+    let stop = crate::io::shutdown_signal();
     let mut out = std::io::stdout();
     let _ = writeln!(out, "serving on http://{bound}/");
     let _ = out.flush();
@@ -56,10 +57,7 @@ pub async fn run(endpoint: Endpoint, options: ServeArgs) -> Result<u8, Unusable>
     if let Some(connections) = options.max_connections {
         limits = limits.with_max_connections(connections);
     }
-    serve(listener, server, limits, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    serve(listener, server, limits, stop).await;
     Ok(0)
 }
 
