@@ -105,7 +105,7 @@ fn every_fixture_exported_to_conductor_and_back_renders_the_same_request() {
             .and_then(Value::as_str)
             .is_some_and(|s| s.contains("${"))
         {
-            // A server chosen by an expression has no URL until rendered: see the README.
+            // A server chosen by an expression has no URL until rendered: see docs/cli.md.
             continue;
         }
         let endpoint = endpoint_for(&operation_id);

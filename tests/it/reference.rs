@@ -5,7 +5,7 @@
 //! rules (the `allowedIps` ranges, unknown permissions, unknown fields).
 //!
 //! Needs `../shared` (CI has it); skipped, saying why, without it. Size:
-//! `APIKEY_REFERENCE_SAMPLE` bodies (default 300; the README's figures are from 1,000).
+//! `APIKEY_REFERENCE_SAMPLE` bodies (default 300; the figures in docs/testing.md are from 1,000).
 
 use crate::support::{Seed, root};
 use apikey_task::{Credentials, Endpoint, Secret, Step};

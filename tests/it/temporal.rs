@@ -257,7 +257,7 @@ fn workflow_result(address: &str, id: &str) -> Result<Value, String> {
 /// over. Every workflow completes, with exactly one key each, and its secret in hand. In the
 /// first round a fourth workflow opts out (`createWith: post`): it ends `interrupted` with the
 /// data to reconcile, and its one key is never doubled by a second `POST`. Rounds:
-/// `CHAOS_ROUNDS` (default 10); the figures go to stderr for the README.
+/// `CHAOS_ROUNDS` (default 10); the figures go to stderr for docs/temporal.md.
 #[test]
 fn killed_workers_leave_exactly_one_key_per_workflow() {
     let rounds: usize = std::env::var("CHAOS_ROUNDS")
