@@ -57,6 +57,7 @@ use temporalio_sdk::{
     ActivityCancellationType, ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions,
     WorkflowContext, WorkflowResult,
 };
+use tokio::signal::unix::signal;
 use tokio_util::sync::CancellationToken;
 
 /// Where the worker connects and what it polls. Start from [`WorkerConfig::default`] and set
@@ -422,6 +423,10 @@ pub async fn run_worker(
     config: WorkerConfig,
     task: HttpTask,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Listening from the start: a signal that arrives while connecting is kept, and shuts the
+    // worker down gracefully once it runs, instead of killing the process.
+    let terminate = signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let interrupt = signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let _ = WORKER_ENDPOINT.set(task.endpoint_arc());
     let url = Url::from_str(&format!("http://{}", config.address))?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
@@ -438,17 +443,17 @@ pub async fn run_worker(
     let mut worker = Worker::new(&runtime, client, options)?;
     let shutdown = worker.shutdown_handle();
     tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
+        let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
                     signal.recv().await;
                 }
-                Err(_) => std::future::pending::<()>().await,
+                None => std::future::pending::<()>().await,
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
+            () = wait(interrupt) => {}
+            () = wait(terminate) => {}
         }
         shutdown();
     });
