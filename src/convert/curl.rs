@@ -151,9 +151,12 @@ pub(crate) fn parse(text: &str, warnings: &mut Vec<String>) -> Result<RawRequest
                     return Err(reads_file(&name));
                 }
                 let Some((header, content)) = value.split_once(':') else {
+                    // Only the first word: the rest may be a credential written without its
+                    // colon (`REB-APIKEY sk_live_...`).
+                    let first = value.split_whitespace().next().unwrap_or_default();
                     return Err(ConvertError::new(
                         ConvertErrorKind::Syntax,
-                        format!("{name} {value:?} is not `Name: value`"),
+                        format!("{name} {first:?}... is not `Name: value` (the rest is not shown)"),
                     ));
                 };
                 headers.push((header.trim().to_owned(), content.trim().to_owned()));

@@ -25,6 +25,9 @@ pub enum ConvertErrorKind {
     NoOperation,
     /// The request body is not JSON.
     Body,
+    /// The step is not one its operation accepts (the test request finds errors): exporting
+    /// it would write a request that is not the step's.
+    InvalidStep,
 }
 
 impl ConvertErrorKind {
@@ -37,6 +40,7 @@ impl ConvertErrorKind {
             ConvertErrorKind::Shape => "shape",
             ConvertErrorKind::NoOperation => "no_operation",
             ConvertErrorKind::Body => "body",
+            ConvertErrorKind::InvalidStep => "invalid_step",
         }
     }
 }

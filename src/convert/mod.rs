@@ -86,15 +86,62 @@ fn converted(
 
 /// The curl line of the step's test request: expressions rendered with the step's context,
 /// the credential read from `$REBILLY_API_KEY` (or `$REBILLY_JWT`), never written in.
-pub fn to_curl(step: Step, endpoint: &Endpoint) -> String {
-    endpoint.test_request(step, None).curl
+pub fn to_curl(step: Step, endpoint: &Endpoint) -> Result<String, ConvertError> {
+    let parameters = Value::Object(step.parameters.clone());
+    let report = endpoint.test_request(step, None);
+    refuse_invalid(&report, &parameters)?;
+    Ok(report.curl)
+}
+
+/// An invalid step is not exported: its request would not be the step's (a body left out, a
+/// server the credentials may not go to, a path parameter not filled in). A problem at a
+/// value with an expression is not held against it: the workflow's state fills that in.
+fn refuse_invalid(
+    report: &crate::endpoint::TestReport,
+    parameters: &Value,
+) -> Result<(), ConvertError> {
+    let has_expression = |value: &Value| value.to_string().contains("${");
+    let errors: Vec<&crate::Problem> = report
+        .errors
+        .iter()
+        .filter(|problem| {
+            problem.path.is_empty()
+                || parameters
+                    .pointer(&problem.path)
+                    .is_none_or(|value| !has_expression(value))
+        })
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = errors
+        .iter()
+        .take(5)
+        .map(|problem| format!("{}: {}", problem.path, problem.message))
+        .collect();
+    let more = errors.len().saturating_sub(shown.len());
+    Err(ConvertError::new(
+        ConvertErrorKind::InvalidStep,
+        format!(
+            "the step is invalid, so it is not exported: {}{}",
+            shown.join("; "),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        ),
+    ))
 }
 
 /// A Conductor HTTP task named `name` that sends the step's request. Expressions are left for
 /// Conductor to evaluate (the step's context is not used), including in the URL; the
 /// credential header is `${workflow.secrets.REBILLY_API_KEY}` (or `Bearer
 /// ${workflow.secrets.REBILLY_JWT}`), a Conductor secret of that name, never a value.
-pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Value {
+pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value, ConvertError> {
+    // Checked with its own context first, as a runner would render it.
+    let whole = Value::Object(step.parameters.clone());
+    refuse_invalid(&endpoint.test_request(step.clone(), None), &whole)?;
     let mut parameters = step.parameters;
     // A URL percent-encodes an expression's `${}`: stand-ins of plain letters go through
     // instead, and the expressions are put back in the URL.
@@ -156,14 +203,14 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Value {
         }
         None => {}
     }
-    conductor::task(
+    Ok(conductor::task(
         name,
         &report.request.method,
         &uri,
         headers,
         content_type,
         report.request.body,
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -265,7 +312,7 @@ mod tests {
         let endpoint = Endpoint::builder()
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        let exported = to_conductor(converted.step, &endpoint, "create");
+        let exported = to_conductor(converted.step, &endpoint, "create").expect("valid");
         let request = &exported["inputParameters"]["http_request"];
         assert_eq!(
             request["uri"],

@@ -75,20 +75,78 @@ pub(crate) fn words(text: &str) -> Result<Vec<String>, ConvertError> {
             '$' if chars.peek() == Some(&'\'') => {
                 chars.next();
                 in_word = true;
+                // Bash's ANSI-C quoting, as Chrome's "Copy as cURL" writes non-ASCII text:
+                // `\xHH` and octal escapes are bytes (UTF-8 when taken together), `\u` and
+                // `\U` are characters.
+                let mut bytes: Vec<u8> = Vec::new();
+                let push = |bytes: &mut Vec<u8>, c: char| {
+                    let mut buffer = [0; 4];
+                    bytes.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                };
+                let digits = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+                              radix: u32,
+                              most: usize| {
+                    let mut value: u32 = 0;
+                    let mut count = 0;
+                    while count < most {
+                        let Some(digit) = chars.peek().and_then(|c| c.to_digit(radix)) else {
+                            break;
+                        };
+                        value = value.saturating_mul(radix).saturating_add(digit);
+                        chars.next();
+                        count += 1;
+                    }
+                    (count > 0).then_some((value, count))
+                };
                 loop {
                     match chars.next() {
                         Some('\'') => break,
                         Some('\\') => match chars.next() {
-                            Some('n') => word.push('\n'),
-                            Some('t') => word.push('\t'),
-                            Some('r') => word.push('\r'),
-                            Some(c) => word.push(c),
+                            Some('n') => bytes.push(b'\n'),
+                            Some('t') => bytes.push(b'\t'),
+                            Some('r') => bytes.push(b'\r'),
+                            Some('a') => bytes.push(0x07),
+                            Some('b') => bytes.push(0x08),
+                            Some('e' | 'E') => bytes.push(0x1b),
+                            Some('f') => bytes.push(0x0c),
+                            Some('v') => bytes.push(0x0b),
+                            Some('x') => match digits(&mut chars, 16, 2) {
+                                Some((value, _)) => bytes.push(value as u8),
+                                None => bytes.extend_from_slice(b"\\x"),
+                            },
+                            Some(c @ ('u' | 'U')) => {
+                                let most = if c == 'u' { 4 } else { 8 };
+                                match digits(&mut chars, 16, most)
+                                    .and_then(|(value, _)| char::from_u32(value))
+                                {
+                                    Some(decoded) => push(&mut bytes, decoded),
+                                    None => {
+                                        bytes.push(b'\\');
+                                        push(&mut bytes, c);
+                                    }
+                                }
+                            }
+                            Some(c @ '0'..='7') => {
+                                let first = c.to_digit(8).unwrap_or(0);
+                                let value = match digits(&mut chars, 8, 2) {
+                                    Some((rest, 2)) => first * 64 + rest,
+                                    Some((rest, _)) => first * 8 + rest,
+                                    None => first,
+                                };
+                                bytes.push((value & 0xff) as u8);
+                            }
+                            Some('c') => match chars.next() {
+                                Some(c) => bytes.push((c as u32 & 0x1f) as u8),
+                                None => return Err(unclosed("$'...' quote")),
+                            },
+                            Some(c) => push(&mut bytes, c),
                             None => return Err(unclosed("$'...' quote")),
                         },
-                        Some(c) => word.push(c),
+                        Some(c) => push(&mut bytes, c),
                         None => return Err(unclosed("$'...' quote")),
                     }
                 }
+                word.push_str(&String::from_utf8_lossy(&bytes));
             }
             c => {
                 word.push(c);
@@ -105,6 +163,14 @@ pub(crate) fn words(text: &str) -> Result<Vec<String>, ConvertError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ansi_c_quotes_decode_as_bash_does() {
+        assert_eq!(
+            split(r#"curl --data-raw $'{"d":"caf\u00e9 \x41 \303\251 \101\tb\'c'"#),
+            ["curl", "--data-raw", "{\"d\":\"caf\u{e9} A \u{e9} A\tb'c"]
+        );
+    }
 
     fn split(text: &str) -> Vec<String> {
         words(text).unwrap_or_else(|e| panic!("{text}: {e}"))

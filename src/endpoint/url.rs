@@ -213,9 +213,20 @@ fn custom_base(
         None
     };
     if let Some(problem) = problem {
+        // The URL as written, less any user info: that is a credential, not for a report.
+        let shown = match (
+            parsed.username().is_empty() && parsed.password().is_none(),
+            given.split_once("://"),
+        ) {
+            (false, Some((scheme, rest))) => match rest.split_once('@') {
+                Some((_, host)) => format!("{scheme}://<redacted>@{host}"),
+                None => given.to_owned(),
+            },
+            _ => given.to_owned(),
+        };
         findings.error(
             "/server",
-            format!("{given:?} is not a usable base URL: {problem}"),
+            format!("{shown:?} is not a usable base URL: {problem}"),
         );
         return None;
     }

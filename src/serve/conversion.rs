@@ -62,6 +62,7 @@ pub(super) fn answer(state: &AppState, request: Value) -> Result<Value, ApiError
     let not_convertible = |error: convert::ConvertError| {
         let kind = match error.kind() {
             ConvertErrorKind::NoOperation => "no_operation",
+            ConvertErrorKind::InvalidStep => "invalid_step",
             _ => "not_convertible",
         };
         let pointer = format!("/input{}", error.pointer().unwrap_or_default());
@@ -104,8 +105,10 @@ pub(super) fn answer(state: &AppState, request: Value) -> Result<Value, ApiError
             document.insert("context".into(), Value::Object(step.context));
             Value::Object(document)
         }
-        "curl" => Value::String(convert::to_curl(step, &endpoint)),
-        _ => convert::to_conductor(step, &endpoint, &name),
+        "curl" => convert::to_curl(step, &endpoint)
+            .map(Value::String)
+            .map_err(not_convertible)?,
+        _ => convert::to_conductor(step, &endpoint, &name).map_err(not_convertible)?,
     };
     answer.insert(to.into(), converted);
     answer.insert("warnings".into(), json!(warnings));

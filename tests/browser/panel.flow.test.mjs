@@ -333,6 +333,27 @@ test("a test-request-only server says nothing is sent, and a missing credential 
   await other.close();
 });
 
+test("credentials typed into a step are never kept in the browser's storage", async () => {
+  await page.evaluate(() => {
+    const parameters = form.get();
+    parameters.headers = { "REB-APIKEY": "sk_typed_STOREDSECRET", "X-Trace": "kept" };
+    parameters.server = "http://user:pw_STOREDSECRET@127.0.0.1:9/";
+    form.set(parameters);
+    changed();
+  });
+  await pressTestRequest(page);
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
+  assert.ok(!stored.includes("STOREDSECRET"), stored.slice(0, 400));
+  assert.ok(stored.includes("X-Trace"), "other headers are kept");
+  await page.evaluate(() => {
+    const parameters = form.get();
+    delete parameters.headers;
+    delete parameters.server;
+    form.set(parameters);
+    changed();
+  });
+});
+
 test("nothing leaves the server's origin, nothing errors, no credential shows", async () => {
   assert.deepEqual(seen.outside, []);
   assert.deepEqual(seen.consoleErrors, []);

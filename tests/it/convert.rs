@@ -110,7 +110,7 @@ fn every_fixture_exported_to_conductor_and_back_renders_the_same_request() {
         }
         let endpoint = endpoint_for(&operation_id);
         let original = endpoint.test_request(step.clone(), None);
-        let task = convert::to_conductor(step.clone(), &endpoint, "create_key");
+        let task = convert::to_conductor(step.clone(), &endpoint, "create_key").expect("valid");
         assert_eq!(task["type"], "HTTP");
         assert_eq!(task["taskReferenceName"], "create_key");
         let request = &task["inputParameters"]["http_request"];
@@ -479,4 +479,81 @@ async fn the_editor_api_converts_and_locates_what_it_cannot() {
     let (status, answer) = post(&url, &json!({"from": "curl", "to": "step", "input": long})).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
     assert_eq!(answer["error"]["kind"], "body_too_large");
+}
+
+/// What an outside review found: a credential is never echoed or kept, an invalid step is not
+/// exported as if it were valid, and a step's operation is never silently another.
+#[test]
+fn credentials_stay_out_and_invalid_steps_are_not_exported() {
+    let definition = Definition::embedded();
+    // A header written without its colon: the error names the header, not the value.
+    let error = convert::from_curl(
+        "curl https://api-sandbox.rebilly.com/organizations/o/api-keys/k -H 'REB-APIKEY sk_live_LEAK'",
+        &definition,
+    )
+    .expect_err("malformed header");
+    assert!(!error.to_string().contains("sk_live_LEAK"), "{error}");
+    // User info in the URL is left out, with a warning that shows no password.
+    let converted = convert::from_curl(
+        "curl https://admin:hunter2@api-sandbox.rebilly.com/organizations/o/api-keys/k",
+        &definition,
+    )
+    .expect("converts");
+    assert!(
+        !serde_json::to_string(&converted.step)
+            .expect("json")
+            .contains("hunter2")
+    );
+    assert!(
+        converted
+            .warnings
+            .iter()
+            .any(|w| w.contains("user name and password"))
+    );
+    assert!(converted.warnings.iter().all(|w| !w.contains("hunter2")));
+    // A step the test request rejects is not exported.
+    let step: Step =
+        serde_json::from_value(json!({ "parameters": { "organizationId": "o" } })).expect("step");
+    let endpoint = endpoint_for("PostApiKey");
+    let error = convert::to_curl(step.clone(), &endpoint).expect_err("no body");
+    assert_eq!(error.kind(), ConvertErrorKind::InvalidStep);
+    assert!(error.to_string().contains("body"), "{error}");
+    assert!(convert::to_conductor(step, &endpoint, "k").is_err());
+    let foreign: Step = serde_json::from_value(json!({ "parameters": {
+        "server": "https://evil.example.com", "id": "k" } }))
+    .expect("step");
+    assert!(convert::to_curl(foreign, &endpoint_for("DeleteApiKey")).is_err());
+
+    // The command line: a step says its operation, and --task must be the request's.
+    let delete = "curl -X DELETE https://api-sandbox.rebilly.com/organizations/o/api-keys/k1";
+    let output = run(
+        cli().args(["convert", "--from", "curl", "--to", "step", "-"]),
+        Some(delete),
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        text(&output.stderr).contains("use it with --task DeleteApiKey"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = run(
+        cli().args([
+            "--task",
+            "GetApiKey",
+            "convert",
+            "--from",
+            "curl",
+            "--to",
+            "step",
+            "-",
+        ]),
+        Some(delete),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let output = run(
+        cli().args(["convert", "--from", "step", "--to", "curl", "-"]),
+        Some(r#"{"parameters": {"organizationId": "o"}}"#),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
 }

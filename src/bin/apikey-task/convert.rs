@@ -12,6 +12,7 @@ use crate::io::{EXIT_FAILED, Unusable, json_error, print_json, read_text, shown}
 pub fn run(
     builder: EndpointBuilder,
     selected: impl FnOnce() -> Result<Endpoint, Unusable>,
+    chosen: Option<Endpoint>,
     from: Kind,
     to: Kind,
     name: &str,
@@ -41,6 +42,19 @@ pub fn run(
         }
         Err(error) => return Err(Unusable(format!("{}: {error}", shown(path)))),
     };
+    if let Some(chosen) = &chosen
+        && chosen.operation().id() != converted.operation_id.as_deref()
+    {
+        return Err(Unusable(format!(
+            "{}: the request is {}, not {} (--task/--operation)",
+            shown(path),
+            converted
+                .operation_id
+                .as_deref()
+                .unwrap_or("no operation of the definition"),
+            chosen.operation().label()
+        )));
+    }
     let mut builder = builder;
     if let Some(id) = &converted.operation_id {
         builder = builder.operation_id(id);
@@ -59,12 +73,27 @@ fn print(
     for warning in warnings {
         eprintln!("apikey-task: warning: {warning}");
     }
-    let text = match to {
-        Kind::Step => serde_json::to_string_pretty(&step).map_err(json_error)?,
+    let exported = match to {
+        Kind::Step => {
+            // A step file does not say its operation: say which, and how to use it.
+            let operation = endpoint.operation();
+            if let Some(task_type) = operation.task_type() {
+                eprintln!(
+                    "apikey-task: this is a {task_type} step ({}): use it with --task {task_type}",
+                    operation.label()
+                );
+            }
+            Ok(serde_json::to_string_pretty(&step).map_err(json_error)?)
+        }
         Kind::Curl => convert::to_curl(step, endpoint),
-        Kind::Conductor => {
-            serde_json::to_string_pretty(&convert::to_conductor(step, endpoint, name))
-                .map_err(json_error)?
+        Kind::Conductor => convert::to_conductor(step, endpoint, name)
+            .and_then(|task| Ok(serde_json::to_string_pretty(&task).unwrap_or_default())),
+    };
+    let text = match exported {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("apikey-task: {error}");
+            return Ok(EXIT_FAILED);
         }
     };
     print_json(&text)?;

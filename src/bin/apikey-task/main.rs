@@ -118,8 +118,12 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             input,
         } => {
             let builder = io::builder(&cli, &named)?;
+            // --task or --operation, when given, is what the input must be.
+            let chosen = (cli.task.is_some() || cli.operation.is_some())
+                .then(|| io::endpoint(&cli, &named))
+                .transpose()?;
             let selected = || io::endpoint(&cli, &named);
-            return convert::run(builder, selected, *from, *to, name, input);
+            return convert::run(builder, selected, chosen, *from, *to, name, input);
         }
         _ => {}
     }
