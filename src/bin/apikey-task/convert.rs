@@ -87,7 +87,7 @@ fn print(
         }
         Kind::Curl => convert::to_curl(step, endpoint),
         Kind::Conductor => convert::to_conductor(step, endpoint, name)
-            .and_then(|task| Ok(serde_json::to_string_pretty(&task).unwrap_or_default())),
+            .map(|task| serde_json::to_string_pretty(&task).unwrap_or_default()),
     };
     let text = match exported {
         Ok(text) => text,
