@@ -109,14 +109,17 @@ fn jsonl_records_carry_their_input_line_and_a_summary_goes_to_stderr() {
     }
 }
 
+/// `count` copies of a fixture's step, one per line, in a scratch folder named `name`.
+fn jsonl_file(name: &str, fixture: &str, count: usize) -> std::path::PathBuf {
+    let file = scratch_dir(name).join("steps.jsonl");
+    let lines: Vec<String> = (0..count).map(|_| one_line(fixture)).collect();
+    std::fs::write(&file, lines.join("\n")).expect("write steps");
+    file
+}
+
 #[test]
 fn a_terminal_gets_progress_and_the_summary() {
-    let dir = scratch_dir("progress");
-    let file = dir.join("steps.jsonl");
-    let lines: Vec<String> = (0..200)
-        .map(|_| one_line("valid/acl-every-scope.json"))
-        .collect();
-    std::fs::write(&file, lines.join("\n")).expect("write steps");
+    let file = jsonl_file("progress", "valid/acl-every-scope.json", 200);
     let shown = on_a_terminal(&format!(
         "{} test-request --jsonl {} >/dev/null",
         binary(),
@@ -139,7 +142,7 @@ fn a_terminal_gets_progress_and_the_summary() {
         .filter(|line| line.starts_with("{\"line\":") && line.ends_with('}'))
         .count();
     assert_eq!(records, 200, "{shown:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = file.parent().map(std::fs::remove_dir_all);
 }
 
 #[test]
@@ -373,12 +376,7 @@ fn format_text_is_short_and_human() {
 
 #[test]
 fn a_closed_stdout_ends_the_run_quietly() {
-    let dir = scratch_dir("closed-stdout");
-    let file = dir.join("big.jsonl");
-    let lines: Vec<String> = (0..20_000)
-        .map(|_| one_line("valid/minimal.json"))
-        .collect();
-    std::fs::write(&file, lines.join("\n")).expect("write steps");
+    let file = jsonl_file("closed-stdout", "valid/minimal.json", 20_000);
     let mut child = KillOnDrop(
         cli()
             .args(["test-request", "--jsonl"])
@@ -410,7 +408,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
         !stderr.contains("Broken pipe") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = file.parent().map(std::fs::remove_dir_all);
 
     // The demo too: `apikey-task demo | head -1`.
     let mut demo = KillOnDrop(
