@@ -443,7 +443,13 @@ impl Executor {
             if failure.is_retryable() {
                 progress.in_flight.store(false, Ordering::SeqCst);
             }
-            tracing::warn!(attempt, kind = %failure.kind(), "attempt failed");
+            // A failure that ends the step is the caller's to report (a look-first read's 404
+            // is no news at all); one that is retried is worth a line.
+            if failure.is_retryable() {
+                tracing::warn!(attempt, kind = %failure.kind(), "attempt failed");
+            } else {
+                tracing::debug!(attempt, kind = %failure.kind(), "attempt failed");
+            }
             let remaining = ctx
                 .deadline()
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()));
