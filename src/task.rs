@@ -190,6 +190,10 @@ impl TaskRegistry {
         executor: Executor,
     ) -> Result<Self, DefinitionError> {
         let definition = builder.definition_or_embedded();
+        // Not skipped in silence: a task type the registry cannot list is an error.
+        if let Some(why) = definition.unusable_task_type() {
+            return Err(DefinitionError::new(DefinitionErrorKind::Unsupported, why));
+        }
         let mut registry = TaskRegistry::new();
         for (task_type, _) in definition.task_types() {
             if registry.get(task_type).is_some() {

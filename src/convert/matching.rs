@@ -33,17 +33,14 @@ pub(crate) fn to_step(
     let method = request.method.to_ascii_uppercase();
     let (base, segments, query) = split_url(&request.url);
     // User info in the URL is a credential: it goes nowhere, as `-u` does not.
-    let base = match base.split_once("://") {
-        Some((scheme, authority)) if authority.contains('@') => {
+    let base = match crate::util::user_info::split(&base) {
+        Some((scheme, _, rest)) => {
             warnings.push(
                 "left out the user name and password of the URL: credentials come from REBILLY_API_KEY or REBILLY_JWT, never from a step".to_owned(),
             );
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}")
+            format!("{scheme}{rest}")
         }
-        _ => base,
+        None => base,
     };
     let (operation, matched) = find_operation(definition, &method, &segments)?;
     let mut parameters = Map::new();

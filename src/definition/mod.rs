@@ -141,6 +141,33 @@ impl Definition {
         out
     }
 
+    /// An `x-task-type` that [`Definition::task_types`] cannot list (not a non-empty string,
+    /// or on an operation without an operationId), described; `None` when all are usable.
+    pub(crate) fn unusable_task_type(&self) -> Option<String> {
+        for (path, item) in self.paths() {
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                let Some(task_type) = op.get("x-task-type") else {
+                    continue;
+                };
+                let named = task_type.as_str().is_some_and(|name| !name.is_empty());
+                let identified = op.get("operationId").and_then(Value::as_str).is_some();
+                if !named || !identified {
+                    return Some(format!(
+                        "{} {path}: x-task-type {task_type} {}",
+                        method.to_uppercase(),
+                        if named {
+                            "is on an operation without an operationId"
+                        } else {
+                            "must be a non-empty string"
+                        }
+                    ));
+                }
+            }
+        }
+        None
+    }
+
     fn paths(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.document
             .get("paths")

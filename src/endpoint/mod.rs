@@ -191,7 +191,6 @@ impl Endpoint {
             output_schema,
             secret_fields,
             request_secret_fields,
-            limits: options.limits,
             options: options.clone(),
             destinations,
             param_validators,
@@ -339,8 +338,7 @@ pub struct Endpoint {
     secret_fields: Vec<SecretPath>,
     /// The same for the request body, redacted in test-request reports.
     request_secret_fields: Vec<SecretPath>,
-    limits: Limits,
-    /// The builder's options, for [`Endpoint::sibling`].
+    /// The builder's options: the limits on rendering, and what [`Endpoint::sibling`] reuses.
     options: Options,
     destinations: Destinations,
     param_validators: ParamValidators,
@@ -571,7 +569,7 @@ impl Endpoint {
             }
             _ => None,
         };
-        let rendered = render::render(&mut parameters, state, &self.limits);
+        let rendered = render::render(&mut parameters, state, &self.options.limits);
         let params = &parameters;
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);

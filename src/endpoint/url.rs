@@ -8,7 +8,7 @@
 use crate::definition::{Operation, Server};
 use crate::problem::{Findings, json_kind};
 use crate::util::pointer::push_token;
-use crate::util::suggest;
+use crate::util::{suggest, user_info};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
@@ -196,7 +196,10 @@ fn custom_base(
         Err(error) => {
             findings.error(
                 "/server",
-                format!("{given:?} is not a valid base URL: {error}"),
+                format!(
+                    "{:?} is not a valid base URL: {error}",
+                    user_info::redacted(given)
+                ),
             );
             return None;
         }
@@ -213,20 +216,13 @@ fn custom_base(
         None
     };
     if let Some(problem) = problem {
-        // The URL as written, less any user info: that is a credential, not for a report.
-        let shown = match (
-            parsed.username().is_empty() && parsed.password().is_none(),
-            given.split_once("://"),
-        ) {
-            (false, Some((scheme, rest))) => match rest.split_once('@') {
-                Some((_, host)) => format!("{scheme}://<redacted>@{host}"),
-                None => given.to_owned(),
-            },
-            _ => given.to_owned(),
-        };
         findings.error(
             "/server",
-            format!("{shown:?} is not a usable base URL: {problem}"),
+            // Less any user info: that is a credential, not for a report.
+            format!(
+                "{:?} is not a usable base URL: {problem}",
+                user_info::redacted(given)
+            ),
         );
         return None;
     }

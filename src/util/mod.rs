@@ -5,6 +5,7 @@ pub(crate) mod fd;
 pub(crate) mod noise;
 pub(crate) mod pointer;
 pub(crate) mod suggest;
+pub(crate) mod user_info;
 
 #[cfg(any(feature = "emulator", feature = "serve"))]
 /// Locks a mutex whose data stays consistent even if a holder panicked (counters, lists of

@@ -337,7 +337,7 @@ test("credentials typed into a step are never kept in the browser's storage", as
   await page.evaluate(() => {
     const parameters = form.get();
     parameters.headers = { "REB-APIKEY": "sk_typed_STOREDSECRET", "X-Trace": "kept" };
-    parameters.server = "http://user:pw_STOREDSECRET@127.0.0.1:9/";
+    parameters.server = "http://user:pw@STOREDSECRET@127.0.0.1:9/";
     form.set(parameters);
     changed();
   });

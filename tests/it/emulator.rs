@@ -7,11 +7,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-async fn post(
-    url: &str,
-    key: Option<&str>,
-    body: Value,
-) -> (u16, reqwest::header::HeaderMap, Value) {
+async fn post(url: &str, key: Option<&str>, body: Value) -> (u16, HeaderMap, Value) {
     let mut request = crate::support::http()
         .post(format!("{url}/api-keys"))
         .header("content-type", "application/json")
@@ -19,15 +15,7 @@ async fn post(
     if let Some(key) = key {
         request = request.header("REB-APIKEY", key);
     }
-    let response = request.send().await.expect("response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    answered(request.send().await.expect("response")).await
 }
 
 #[tokio::test]
@@ -109,13 +97,8 @@ async fn post_raw(url: &str, content_type: Option<&str>, body: &str) -> (u16, Va
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
-    let response = request.send().await.expect("response");
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, _, body) = answered(request.send().await.expect("response")).await;
+    (status, body)
 }
 
 /// Each answer's body against the schema the definition documents for its status.
@@ -192,7 +175,11 @@ async fn every_answer_is_one_the_reference_documents() {
 /// A request with a credential and, if given, a JSON body: (status, headers, body as JSON or
 /// `Null`).
 async fn call(method: Method, url: String, body: Option<Value>) -> (u16, HeaderMap, Value) {
-    let response = request(method, url, body).send().await.expect("an answer");
+    answered(request(method, url, body).send().await.expect("an answer")).await
+}
+
+/// An answer as (status, headers, body as JSON, or `null` when it is none).
+async fn answered(response: reqwest::Response) -> (u16, HeaderMap, Value) {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("body");

@@ -529,6 +529,17 @@ fn malformed_extensions_are_refused_when_the_definition_is_built() {
             .expect_err(expected);
         assert!(error.to_string().contains(expected), "{expected}: {error}");
     }
+    // A task type the registry could not list is refused, not skipped.
+    let unnamed = definition_with(|d| {
+        d.pointer_mut("/paths/~1api-keys/get").expect("get")["x-task-type"] = json!(5);
+    });
+    let error =
+        TaskRegistry::from_definition(Endpoint::builder().definition(unnamed), fast_executor())
+            .expect_err("a task type that is not a string");
+    assert!(
+        error.to_string().contains("must be a non-empty string"),
+        "{error}"
+    );
     // Two operations of one task type: a registry cannot choose.
     let twice = definition_with(|d| {
         d.pointer_mut("/paths/~1api-keys/get").expect("get")["x-task-type"] = json!("CreateApiKey");
