@@ -149,14 +149,16 @@ async fn run_plugin(
 
 async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: usize) -> (f64, f64) {
     let target = format!("{url}/api-keys");
-    let bodies: Vec<Vec<u8>> = (0..n)
+    // The same input form as the plugin's steps: JSON values, built before the clock starts
+    // and written as JSON inside it, as a user of the bare client would (what reqwest's `.json()`
+    // does).
+    let bodies: Vec<serde_json::Value> = (0..n)
         .map(|i| {
-            let body = json!({
+            json!({
                 "description": format!("Bench key {i}"),
                 "acl": [{ "scope": { "planId": ["plan-1"] }, "permissions": ["GetCustomer"] }],
                 "allowedIps": ["153.12.32.33"]
-            });
-            serde_json::to_vec(&body).unwrap_or_default()
+            })
         })
         .collect();
     let cpu = cpu_seconds();
@@ -169,7 +171,7 @@ async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: us
                     .post(target.as_str())
                     .header("content-type", "application/json")
                     .header("reb-apikey", "sk_bench")
-                    .body(body)
+                    .body(serde_json::to_vec(&body).expect("bare body"))
                     .send()
                     .await
                     .expect("bare POST");

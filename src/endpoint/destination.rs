@@ -37,15 +37,21 @@ pub(crate) fn template_placeholders(template: &str) -> String {
 /// The origins credentials may be sent to, besides loopback.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Destinations {
-    /// The definition's servers, as origins.
+    /// The definition's servers, as origins (for messages).
     defined: Vec<String>,
-    /// What the operator allowed, as origins.
-    allowed: Vec<String>,
+    /// These and the origins the operator allowed, as scheme, host and port: a request's
+    /// parsed URL is compared with them without writing its origin out for every request.
+    admitted: Vec<(String, String, u16)>,
+}
+
+/// An origin's scheme, host (as the URL parser serializes it) and port.
+fn origin_parts(url: &url::Url) -> Option<(&str, &str, u16)> {
+    Some((url.scheme(), url.host_str()?, url.port_or_known_default()?))
 }
 
 impl Destinations {
     pub fn new(operation: &Operation, allowed: &[String]) -> Result<Self, DefinitionError> {
-        let defined = operation.servers.iter().flat_map(server_origins).collect();
+        let defined: Vec<String> = operation.servers.iter().flat_map(server_origins).collect();
         let allowed = allowed
             .iter()
             .map(|base| {
@@ -56,8 +62,17 @@ impl Destinations {
                     )
                 })
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Destinations { defined, allowed })
+            .collect::<Result<Vec<String>, _>>()?;
+        let admitted = defined
+            .iter()
+            .chain(&allowed)
+            .filter_map(|origin| {
+                let parsed = url::Url::parse(origin).ok()?;
+                let (scheme, host, port) = origin_parts(&parsed)?;
+                Some((scheme.to_owned(), host.to_owned(), port))
+            })
+            .collect();
+        Ok(Destinations { defined, admitted })
     }
 
     /// Whether `url` may receive the credentials.
@@ -68,20 +83,24 @@ impl Destinations {
             Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
             None => false,
         };
-        let origin = url.origin().ascii_serialization();
-        loopback || self.defined.contains(&origin) || self.allowed.contains(&origin)
+        loopback
+            || origin_parts(url).is_some_and(|(scheme, host, port)| {
+                self.admitted
+                    .iter()
+                    .any(|(s, h, p)| s == scheme && h == host && *p == port)
+            })
     }
 
-    /// Checks a step's own base URL (`server` as `https://...`), rendered from `template` as
-    /// written: its authority must be literal, and its origin one that may receive credentials.
     /// Checks the final URL of every request, and for a step's own base URL (`template`, as
-    /// written before rendering) that its authority is literal.
-    /// Reports a destination the credentials may not go to. Returns the URL as parsed when it
-    /// is complete (no `{variable}` left), so that sending it needs no second parse.
+    /// written before rendering) that its authority is literal. Reports a destination the
+    /// credentials may not go to. Returns the URL as parsed when it is complete (no
+    /// `{variable}` left), so that sending it needs no second parse; `built` is the URL
+    /// stage's own parse of it, when it has one.
     pub fn check(
         &self,
         template: Option<&str>,
         rendered: &str,
+        built: Option<url::Url>,
         findings: &mut Findings,
     ) -> Option<url::Url> {
         if let Some(literal) = template.and_then(crate::endpoint::render::before_first_expression)
@@ -94,7 +113,9 @@ impl Destinations {
             return None;
         }
         let complete = !rendered.contains('{');
-        let parsed = if complete {
+        let parsed = if let (true, Some(built)) = (complete, built) {
+            Ok(built)
+        } else if complete {
             url::Url::parse(rendered)
         } else {
             url::Url::parse(&template_placeholders(rendered))

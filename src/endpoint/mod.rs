@@ -193,6 +193,7 @@ impl Endpoint {
             request_secret_fields,
             options: options.clone(),
             destinations,
+            known_bases: url::KnownBases::default(),
             param_validators,
             variant,
         })
@@ -341,6 +342,8 @@ pub struct Endpoint {
     /// The builder's options: the limits on rendering, and what [`Endpoint::sibling`] reuses.
     options: Options,
     destinations: Destinations,
+    /// Step base URLs found usable, kept parsed.
+    known_bases: url::KnownBases,
     param_validators: ParamValidators,
     /// Where a step that gives the variant's parameter is sent instead.
     variant: Option<Box<Variant>>,
@@ -573,7 +576,7 @@ impl Endpoint {
         let params = &parameters;
         let mut findings = Findings::default();
         self.check_parameter_names(params, &mut findings);
-        let url = url::url(&self.operation, params, &mut findings);
+        let url = url::url(&self.operation, &self.known_bases, params, &mut findings);
         self.param_validators.check(params, &mut findings);
         let mut parsed_url = None;
         // Every request's destination, named server or not; a step's own base URL is also
@@ -583,7 +586,9 @@ impl Endpoint {
                 Some(Value::String(server)) if server.contains("://") => server_template.as_deref(),
                 _ => None,
             };
-            parsed_url = self.destinations.check(own_base, &url, &mut findings);
+            parsed_url = self
+                .destinations
+                .check(own_base, &url.text, url.parsed, &mut findings);
         }
         let headers = headers::headers(&self.operation, params, credentials, &mut findings);
         let sends_body = self.check_body(params, &mut findings);
@@ -613,7 +618,7 @@ impl Endpoint {
             url: parsed_url,
             request: HttpRequest {
                 method: self.operation.method.clone(),
-                url,
+                url: url.text,
                 headers,
                 // Moved, not cloned: the rendered parameters are ours.
                 body: if sends_body {

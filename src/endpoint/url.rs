@@ -11,6 +11,7 @@ use crate::util::pointer::push_token;
 use crate::util::{suggest, user_info};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
+use std::sync::Mutex;
 
 /// RFC 3986 unreserved characters pass, and `@` (a path character, and one of the API's id
 /// alphabet, which its servers match undecoded); everything else in a path segment is
@@ -30,12 +31,60 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The request's URL: as text, which reports and curl lines show, and as parsed when the
+/// parse of a step's own base URL could be reused.
+pub(crate) struct BuiltUrl {
+    pub text: String,
+    /// Set when the step's base URL has no variables: it was parsed to be checked, and the
+    /// path and query are added to that parse rather than the whole text parsed again (each
+    /// parse of a host runs IDNA, even for an IP address).
+    pub parsed: Option<url::Url>,
+}
+
+/// Step base URLs found usable, with their parse. A workflow's steps send to the same few,
+/// and parsing one (IDNA runs even for an IP address) costs more than the rest of the URL
+/// stage; the verdict on a base URL without variables depends on its text alone.
+#[derive(Default)]
+pub(crate) struct KnownBases(Mutex<Vec<(String, url::Url)>>);
+
+impl KnownBases {
+    /// How many are kept: the most recent.
+    const MOST: usize = 8;
+
+    fn get(&self, text: &str) -> Option<url::Url> {
+        let known = self.0.lock().ok()?;
+        known
+            .iter()
+            .find(|(known, _)| known == text)
+            .map(|(_, parsed)| parsed.clone())
+    }
+
+    fn remember(&self, text: &str, parsed: &url::Url) {
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() >= Self::MOST {
+                known.remove(0);
+            }
+            known.push((text.to_owned(), parsed.clone()));
+        }
+    }
+}
+
 /// Builds the absolute URL. Problems go to `findings`; the URL is still returned with any
 /// unresolved variable left as `{name}`, so the report shows as much as it can.
-pub(crate) fn url(op: &Operation, params: &Map<String, Value>, findings: &mut Findings) -> String {
-    let base = match base_url(op, params, findings) {
+pub(crate) fn url(
+    op: &Operation,
+    bases: &KnownBases,
+    params: &Map<String, Value>,
+    findings: &mut Findings,
+) -> BuiltUrl {
+    let (base, parsed_base) = match base_url(op, bases, params, findings) {
         Some(base) => base,
-        None => return op.path.clone(),
+        None => {
+            return BuiltUrl {
+                text: op.path.clone(),
+                parsed: None,
+            };
+        }
     };
     let path = fill_template(
         &op.path,
@@ -45,7 +94,10 @@ pub(crate) fn url(op: &Operation, params: &Map<String, Value>, findings: &mut Fi
         findings,
     );
     let mut url = format!("{}{path}", base.trim_end_matches('/'));
+    let query_start = url.len();
     append_query(&mut url, op, params, findings);
+    let query = url.get(query_start + 1..).filter(|query| !query.is_empty());
+    let parsed = parsed_base.map(|base| extend(base, &path, query));
     if url.len() > MAX_URL_BYTES {
         // Reported at the parameter that contributes most, the one to shorten.
         let longest = ["server"]
@@ -67,19 +119,30 @@ pub(crate) fn url(op: &Operation, params: &Map<String, Value>, findings: &mut Fi
             ),
         );
     }
-    url
+    BuiltUrl { text: url, parsed }
+}
+
+/// `base` with `path` (already percent-encoded) after its own path and `query` as its query:
+/// what parsing `base` + `path` + `?query` as text gives, without parsing the host again.
+fn extend(mut base: url::Url, path: &str, query: Option<&str>) -> url::Url {
+    let full_path = format!("{}{path}", base.path().trim_end_matches('/'));
+    base.set_path(&full_path);
+    base.set_query(query);
+    base
 }
 
 /// The longest URL a step may produce: RFC 9110 recommends that servers accept at least
 /// 8000 octets, and many accept no more.
 pub(crate) const MAX_URL_BYTES: usize = 8000;
 
-/// The server part: a named server from the definition, or a base URL given by the step.
+/// The server part: a named server from the definition, or a base URL given by the step (and
+/// its parse, when it has no variables).
 fn base_url(
     op: &Operation,
+    bases: &KnownBases,
     params: &Map<String, Value>,
     findings: &mut Findings,
-) -> Option<String> {
+) -> Option<(String, Option<url::Url>)> {
     let names = || {
         op.servers
             .iter()
@@ -98,7 +161,7 @@ fn base_url(
             }
         },
         Some(Value::String(given)) if given.contains("://") => {
-            return custom_base(op, given, params, findings);
+            return custom_base(op, bases, given, params, findings);
         }
         Some(Value::String(given)) => match op.servers.iter().find(|s| s.name == *given) {
             Some(server) => server,
@@ -154,19 +217,25 @@ fn base_url(
     }
     let used = |name: &str| server.variables.iter().any(|v| v.name == name);
     warn_unused_variables(op, params, used, &server.name, findings);
-    Some(filled)
+    Some((filled, None))
 }
 
-/// A base URL from the step. `{name}` in it takes a server variable, percent-encoded.
+/// A base URL from the step. `{name}` in it takes a server variable, percent-encoded. Its
+/// parse is returned when it has no variables, for the request's URL to build on.
 fn custom_base(
     op: &Operation,
+    bases: &KnownBases,
     given: &str,
     params: &Map<String, Value>,
     findings: &mut Findings,
-) -> Option<String> {
+) -> Option<(String, Option<url::Url>)> {
+    if let Some(parsed) = bases.get(given) {
+        warn_unused_variables(op, params, |_| false, given, findings);
+        return Some((given.to_owned(), Some(parsed)));
+    }
     let known = &op.variables;
     let mut used = Vec::new();
-    let mut probe = given.to_owned();
+    let mut probe = std::borrow::Cow::Borrowed(given);
     let mut rest = given;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
@@ -188,7 +257,7 @@ fn custom_base(
             return None;
         }
         used.push(name.to_owned());
-        probe = probe.replace(&format!("{{{name}}}"), "x");
+        probe = probe.replace(&format!("{{{name}}}"), "x").into();
         rest = &rest[open + close + 1..];
     }
     let parsed = match url::Url::parse(&probe) {
@@ -239,6 +308,11 @@ fn custom_base(
         );
         return None;
     }
+    if used.is_empty() {
+        bases.remember(given, &parsed);
+        warn_unused_variables(op, params, |_| false, given, findings);
+        return Some((given.to_owned(), Some(parsed)));
+    }
     let mut filled = given.to_owned();
     for name in &used {
         match segment_value(params, name, findings) {
@@ -257,7 +331,7 @@ fn custom_base(
         given,
         findings,
     );
-    Some(filled)
+    Some((filled, None))
 }
 
 fn warn_unused_variables(
@@ -361,15 +435,16 @@ fn segment_value(
     name: &str,
     findings: &mut Findings,
 ) -> Option<String> {
-    let pointer = push_token("", name);
+    // Written out only for a problem: most values have none.
+    let pointer = || push_token("", name);
     match params.get(name)? {
         Value::String(value) if value.is_empty() => {
-            findings.error(pointer, format!("{name} is empty"));
+            findings.error(pointer(), format!("{name} is empty"));
             None
         }
         Value::String(value) if value == "." || value == ".." => {
             findings.error(
-                pointer,
+                pointer(),
                 format!("{name} {value:?} would change the URL's path; it must name one segment"),
             );
             None
@@ -377,7 +452,7 @@ fn segment_value(
         Value::String(value) => Some(utf8_percent_encode(value, SEGMENT).to_string()),
         other => {
             findings.error(
-                pointer,
+                pointer(),
                 format!("{name} must be a string, not {}", json_kind(other)),
             );
             None
@@ -388,6 +463,67 @@ fn segment_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_extended_is_the_whole_text_parsed() {
+        let bases = [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "https://API.Example.com:443/v1/",
+            "http://[::1]:9/a b",
+            "https://example.com/a/../b//",
+            "http://h/%41/x@y",
+            "http://xn--nxasmq6b.example/",
+            "http://bücher.example/p",
+        ];
+        let paths = ["/api-keys", "/api-keys/a%20b", "/api-keys/k@x.y"];
+        let queries = [None, Some("limit=5&sort=-createdTime%2Cid")];
+        for base in bases {
+            for path in paths {
+                for query in queries {
+                    let text = format!(
+                        "{}{path}{}",
+                        base.trim_end_matches('/'),
+                        query.map(|q| format!("?{q}")).unwrap_or_default()
+                    );
+                    let parsed = url::Url::parse(base).expect("base");
+                    assert_eq!(
+                        extend(parsed, path, query).as_str(),
+                        url::Url::parse(&text).expect("text").as_str(),
+                        "{text}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_usable_base_urls_are_remembered() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        let step = |server: &str| {
+            crate::Step::from_json(&format!(
+                r#"{{"parameters": {{"server": "{server}", "body": {{"description": "d"}}}}}}"#
+            ))
+            .expect("step")
+        };
+        for _ in 0..2 {
+            for (server, valid) in [
+                ("http://127.0.0.1:9", true),
+                ("ftp://127.0.0.1:9", false),
+                ("http://user:pw@127.0.0.1:9", false),
+                ("http://127.0.0.1:99999", false),
+                ("http://127.0.0.1:9?x", false),
+            ] {
+                let report = endpoint.test_request(step(server), None);
+                assert_eq!(report.valid, valid, "{server}: {:?}", report.errors);
+            }
+        }
+        for i in 0..(KnownBases::MOST * 2) {
+            let server = format!("http://127.0.0.{i}:9");
+            assert!(endpoint.test_request(step(&server), None).valid);
+            assert!(endpoint.known_bases.0.lock().expect("lock").len() <= KnownBases::MOST);
+        }
+    }
 
     #[test]
     fn segments_are_encoded() {
