@@ -44,7 +44,7 @@ pub(super) async fn success(
         .flat_map(|path| path.pointers(&body))
         .collect();
     for field in fields {
-        let Some(slot) = body.pointer_mut(&field) else {
+        let Some(slot) = crate::util::pointer::lookup_mut(&mut body, &field) else {
             continue;
         };
         let Value::String(value) = std::mem::take(slot) else {
