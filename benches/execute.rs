@@ -1,8 +1,9 @@
 //! Executions through the plugin against the same POSTs from a bare reqwest client, both
-//! against the same loopback emulator, in one run, at concurrency 1 and 64. Then the memory
-//! held per in-flight execution, against a server that answers slowly.
+//! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
+//! rounds. Then the memory held per in-flight execution, against a server that answers slowly.
 //!
-//! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests)
+//! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests);
+//! `cargo test --benches` runs it once, small.
 
 mod support;
 use support::ChildServer;
@@ -38,6 +39,12 @@ fn step(server: &str, i: usize) -> Step {
     .expect("step")
 }
 
+/// `cargo bench` passes `--bench`; without it (`cargo test --benches`, as CI runs it) every
+/// part runs once, small, to show that it works.
+fn test_mode() -> bool {
+    !std::env::args().any(|arg| arg == "--bench")
+}
+
 async fn bench() {
     let scale: usize = std::env::var("APIKEY_BENCH_SCALE")
         .ok()
@@ -59,51 +66,64 @@ async fn bench() {
         .build()
         .expect("client");
 
+    let (rounds, sizes) = if test_mode() {
+        (1, [(1usize, 10), (64, 64)])
+    } else {
+        (9, [(1, 200 * scale), (64, 1000 * scale)])
+    };
     println!(
-        "execute: plugin vs bare reqwest, same loopback emulator ({url}, a separate process), interleaved rounds"
+        "execute: plugin vs bare reqwest, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
-        "{:>11} {:>8} {:>14} {:>14} {:>7} {:>18} {:>18}",
-        "concurrency",
-        "requests",
-        "plugin req/s",
-        "reqwest req/s",
-        "ratio",
-        "plugin CPU µs/req",
-        "reqwest CPU µs/req"
+        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | plugin CPU µs/req | bare CPU µs/req | CPU ratio |"
     );
-    for (concurrency, per_round) in [(1usize, 300 * scale), (64, 1500 * scale)] {
-        let rounds = 5;
-        let mut plugin_secs = 0.0;
-        let mut bare_secs = 0.0;
-        let (mut plugin_cpu, mut bare_cpu) = (0.0, 0.0);
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (concurrency, per_round) in sizes {
         // Warm both connection pools before timing.
         run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
         run_bare(&bare, &url, concurrency, 64).await;
-        for _ in 0..rounds {
-            let (wall, cpu) = run_plugin(
-                &endpoint,
-                &executor,
-                &credentials,
-                &url,
-                concurrency,
-                per_round,
-            )
-            .await;
-            plugin_secs += wall;
-            plugin_cpu += cpu;
-            let (wall, cpu) = run_bare(&bare, &url, concurrency, per_round).await;
-            bare_secs += wall;
-            bare_cpu += cpu;
+        let mut rounds_seen = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            // Alternate which side goes first, so that drift within a round favours neither.
+            let plugin_first = round % 2 == 0;
+            let mut plugin = (0.0, 0.0);
+            let mut plain = (0.0, 0.0);
+            for side in [plugin_first, !plugin_first] {
+                if side {
+                    plugin = run_plugin(
+                        &endpoint,
+                        &executor,
+                        &credentials,
+                        &url,
+                        concurrency,
+                        per_round,
+                    )
+                    .await;
+                } else {
+                    plain = run_bare(&bare, &url, concurrency, per_round).await;
+                }
+            }
+            rounds_seen.push((plugin, plain));
         }
         let total = (per_round * rounds) as f64;
-        let (plugin_rate, bare_rate) = (total / plugin_secs, total / bare_secs);
+        let sum = |pick: fn(&((f64, f64), (f64, f64))) -> f64| -> f64 {
+            rounds_seen.iter().map(pick).sum()
+        };
+        let (plugin_secs, bare_secs) = (sum(|r| r.0.0), sum(|r| r.1.0));
+        let (plugin_cpu, bare_cpu) = (sum(|r| r.0.1), sum(|r| r.1.1));
+        // Throughput ratio per round (bare time / plugin time), its median over the rounds.
+        let mut ratios: Vec<f64> = rounds_seen.iter().map(|r| r.1.0 / r.0.0).collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
         println!(
-            "{concurrency:>11} {:>8} {plugin_rate:>14.0} {bare_rate:>14.0} {:>6.1}% {:>18.1} {:>18.1}",
+            "| {concurrency} | {} | {:.0} | {:.0} | {:.1}% | {:.1} | {:.1} | {:.2}x |",
             per_round * rounds,
-            100.0 * plugin_rate / bare_rate,
+            total / plugin_secs,
+            total / bare_secs,
+            100.0 * median,
             plugin_cpu * 1e6 / total,
-            bare_cpu * 1e6 / total
+            bare_cpu * 1e6 / total,
+            plugin_cpu / bare_cpu.max(f64::MIN_POSITIVE)
         );
     }
     memory_per_in_flight(&endpoint, &executor, &credentials, &bare).await;
@@ -235,7 +255,7 @@ async fn memory_per_in_flight(
         .mount(&slow)
         .await;
     let url = slow.uri();
-    let n = 256;
+    let n = if test_mode() { 16 } else { 256 };
     println!("\nmemory: {n} executions in flight against a server answering after 500 ms");
     for label in ["plugin", "bare reqwest"] {
         let base = rss();
