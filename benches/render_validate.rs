@@ -15,12 +15,18 @@ fn main() {
 /// disagree about a ratio. Here each round times a batch of the floor and then a batch of
 /// test requests back to back, and the median of the per-round ratios is reported.
 fn interleaved_ratios() {
-    const ROUNDS: usize = 41;
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) once, to show it runs.
+    let test_mode = !std::env::args().any(|arg| arg == "--bench");
+    let rounds = if test_mode { 1 } else { 41 };
     let endpoint = Endpoint::builder().build().expect("endpoint");
-    println!("\ninterleaved ({ROUNDS} rounds): test_request / floor, median per-round ratio");
+    println!("\ninterleaved ({rounds} rounds): test_request / floor, median per-round ratio");
     for size in SIZES {
         let text = input(size);
-        let batch = if size == "typical" { 2_000 } else { 20 };
+        let batch = match (test_mode, size) {
+            (true, _) => 1,
+            (false, "typical") => 2_000,
+            (false, _) => 20,
+        };
         let time = |work: &dyn Fn()| {
             let start = std::time::Instant::now();
             for _ in 0..batch {
@@ -37,11 +43,11 @@ fn interleaved_ratios() {
             let report = endpoint.test_request(step, None);
             black_box(serde_json::to_vec(&report).expect("report"));
         };
-        let mut rounds: Vec<(f64, f64)> = (0..ROUNDS)
+        let mut timed: Vec<(f64, f64)> = (0..rounds)
             .map(|_| (time(&floor_work), time(&plugin_work)))
             .collect();
-        rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
-        let (floor, plugin) = rounds[ROUNDS / 2];
+        timed.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
+        let (floor, plugin) = timed[rounds / 2];
         println!(
             "  {size:<8} floor {:>9.1} µs   test_request {:>9.1} µs   ratio {:.2}x",
             floor * 1e6,
