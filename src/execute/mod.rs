@@ -284,7 +284,13 @@ impl Executor {
         // A create that names its id goes out as the definition's retry-safe variant.
         let routed = endpoint.route(&parameters);
         match endpoint.reader_for(routed) {
-            Some(read) => chosen_id::create(self, endpoint, routed, read, parameters, ctx).await,
+            // Boxed: its future holds two requests, and would make every execution as large.
+            Some(read) => {
+                Box::pin(chosen_id::create(
+                    self, endpoint, routed, read, parameters, ctx,
+                ))
+                .await
+            }
             None => self.execute_routed(routed, parameters, ctx).await,
         }
     }
