@@ -2,18 +2,24 @@
 
 /// The known name closest to `given`, if one is close enough to be a likely typo: a
 /// case-insensitive match first, then the smallest edit distance within a third of the length.
+/// A permission is checked against every operationId of the API (over a thousand), so the
+/// buffers are reused from one candidate to the next and no candidate allocates.
 pub(crate) fn closest<'a, I>(given: &str, known: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let lower = given.to_lowercase();
     let limit = (given.chars().count() / 3).clamp(1, 4);
+    let lower: Vec<char> = given.chars().flat_map(char::to_lowercase).collect();
+    let mut candidate_lower: Vec<char> = Vec::new();
+    let mut rows = Rows::default();
     let mut best: Option<(usize, &'a str)> = None;
     for candidate in known {
-        if candidate.to_lowercase() == lower {
+        candidate_lower.clear();
+        candidate_lower.extend(candidate.chars().flat_map(char::to_lowercase));
+        if candidate_lower == lower {
             return Some(candidate);
         }
-        let distance = edit_distance(&lower, &candidate.to_lowercase(), limit);
+        let distance = rows.distance(&lower, &candidate_lower, limit);
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
@@ -31,37 +37,49 @@ where
         .unwrap_or_default()
 }
 
-/// Optimal string alignment distance (Levenshtein plus adjacent swaps), giving up early once
-/// every path exceeds `limit`.
-fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > limit {
-        return limit + 1;
-    }
-    let width = b.len() + 1;
-    let mut prev2 = vec![0; width];
-    let mut prev: Vec<usize> = (0..width).collect();
-    let mut row = vec![0; width];
-    for i in 1..=a.len() {
-        row[0] = i;
-        let mut row_min = row[0];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(prev2[j - 2] + 1);
-            }
-            row[j] = d;
-            row_min = row_min.min(d);
-        }
-        if row_min > limit {
+/// The three rows of the distance table, kept between candidates.
+#[derive(Default)]
+struct Rows {
+    prev2: Vec<usize>,
+    prev: Vec<usize>,
+    row: Vec<usize>,
+}
+
+impl Rows {
+    /// Optimal string alignment distance (Levenshtein plus adjacent swaps), giving up early
+    /// once every path exceeds `limit`.
+    fn distance(&mut self, a: &[char], b: &[char], limit: usize) -> usize {
+        if a.len().abs_diff(b.len()) > limit {
             return limit + 1;
         }
-        std::mem::swap(&mut prev2, &mut prev);
-        std::mem::swap(&mut prev, &mut row);
+        let width = b.len() + 1;
+        let Rows { prev2, prev, row } = self;
+        prev2.clear();
+        prev2.resize(width, 0);
+        prev.clear();
+        prev.extend(0..width);
+        row.clear();
+        row.resize(width, 0);
+        for i in 1..=a.len() {
+            row[0] = i;
+            let mut row_min = row[0];
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut d = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    d = d.min(prev2[j - 2] + 1);
+                }
+                row[j] = d;
+                row_min = row_min.min(d);
+            }
+            if row_min > limit {
+                return limit + 1;
+            }
+            std::mem::swap(prev2, prev);
+            std::mem::swap(prev, row);
+        }
+        prev[b.len()]
     }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -75,6 +93,13 @@ mod tests {
         assert_eq!(closest("descripton", known), Some("description"));
         assert_eq!(closest("tpye", known), Some("type"));
         assert_eq!(closest("banana", known), None);
-        assert_eq!(edit_distance("getcustomer", "getcustomers", 3), 1);
+        let chars = |s: &str| s.chars().collect::<Vec<_>>();
+        let mut rows = Rows::default();
+        assert_eq!(
+            rows.distance(&chars("getcustomer"), &chars("getcustomers"), 3),
+            1
+        );
+        assert_eq!(rows.distance(&chars("ab"), &chars("ba"), 3), 1);
+        assert_eq!(rows.distance(&chars("getcustomer"), &chars("xx"), 3), 4);
     }
 }
