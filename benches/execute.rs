@@ -2,8 +2,9 @@
 //! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
 //! rounds. Then the memory held per in-flight execution, against a server that answers slowly.
 //!
-//! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests);
-//! `cargo test --benches` runs it once, small.
+//! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests;
+//! APIKEY_BENCH_SIDE=plugin or bare for one side alone, under a profiler); `cargo test
+//! --benches` runs it once, small.
 
 mod support;
 use support::ChildServer;
@@ -66,6 +67,12 @@ async fn bench() {
         .build()
         .expect("client");
 
+    // For a profiler: APIKEY_BENCH_SIDE=plugin or bare runs that side alone.
+    let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
+        Ok("plugin") => Some(true),
+        Ok("bare") => Some(false),
+        _ => None,
+    };
     let (rounds, sizes) = if test_mode() {
         (1, [(1usize, 10), (64, 64)])
     } else {
@@ -89,6 +96,9 @@ async fn bench() {
             let mut plugin = (0.0, 0.0);
             let mut plain = (0.0, 0.0);
             for side in [plugin_first, !plugin_first] {
+                if only.is_some_and(|only| only != side) {
+                    continue;
+                }
                 if side {
                     plugin = run_plugin(
                         &endpoint,

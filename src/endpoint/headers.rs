@@ -41,11 +41,9 @@ pub(crate) fn headers(
             Vec::new()
         }
     };
-    let credential_headers: Vec<&str> = op.security.iter().map(AuthScheme::header).collect();
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(op.headers.len() + given.len());
 
     for spec in &op.headers {
-        let pointer = push_token("/headers", &spec.name);
         let provided = given
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(&spec.name));
@@ -68,7 +66,7 @@ pub(crate) fn headers(
             None => match &spec.default {
                 Some(default) => {
                     findings.defaults.push(AppliedDefault {
-                        path: pointer,
+                        path: push_token("/headers", &spec.name),
                         value: Value::String(default.clone()),
                     });
                     out.push((spec.name.clone(), default.clone()));
@@ -86,9 +84,10 @@ pub(crate) fn headers(
     for (name, value) in given {
         let pointer = push_token("/headers", name);
         let lower = name.to_ascii_lowercase();
-        if credential_headers
+        if op
+            .security
             .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
+            .any(|scheme| scheme.header().eq_ignore_ascii_case(name))
         {
             findings.error(
                 pointer,

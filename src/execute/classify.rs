@@ -17,7 +17,7 @@ use super::wire::{Outgoing, Raw};
 
 /// A transport failure. Only a request that could not be built, or a failure to connect,
 /// happened before anything was sent.
-pub(super) fn transport(error: reqwest::Error, reading_body: bool, scrub: &Scrub) -> TaskError {
+pub(super) fn transport(error: reqwest::Error, reading_body: bool, scrub: &Scrub<'_>) -> TaskError {
     // Server-chosen text (a redirect's URL) may be in it.
     let cause = scrub.message(&error_chain(&error));
     let failure = if error.is_builder() {

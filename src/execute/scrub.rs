@@ -16,19 +16,20 @@ const MIN_SCRUBBED_LEN: usize = 6;
 
 /// The secret values a request carried: the credential header's value and, for a bearer
 /// token, the token alone.
+/// Borrowed from the prepared request, which outlives every attempt.
 #[derive(Default)]
-pub(super) struct Scrub {
-    secrets: Vec<String>,
+pub(super) struct Scrub<'a> {
+    secrets: Vec<&'a str>,
 }
 
-impl Scrub {
-    pub fn new(header_value: Option<&str>) -> Self {
-        let mut secrets: Vec<String> = Vec::new();
+impl<'a> Scrub<'a> {
+    pub fn new(header_value: Option<&'a str>) -> Self {
+        let mut secrets: Vec<&str> = Vec::new();
         if let Some(value) = header_value {
             let bare = value.strip_prefix("Bearer ").map(str::trim);
             for secret in [Some(value), bare].into_iter().flatten() {
-                if secret.len() >= MIN_SCRUBBED_LEN && !secrets.iter().any(|s| s == secret) {
-                    secrets.push(secret.to_owned());
+                if secret.len() >= MIN_SCRUBBED_LEN && !secrets.contains(&secret) {
+                    secrets.push(secret);
                 }
             }
         }
@@ -41,8 +42,8 @@ impl Scrub {
         let mut out: Option<String> = None;
         for secret in &self.secrets {
             let current = out.as_deref().unwrap_or(text);
-            if current.contains(secret.as_str()) {
-                out = Some(current.replace(secret.as_str(), REDACTED));
+            if current.contains(secret) {
+                out = Some(current.replace(secret, REDACTED));
             }
         }
         out

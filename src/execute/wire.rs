@@ -18,7 +18,7 @@ pub(super) struct Outgoing<'a> {
     /// Serialized once; each attempt shares the same bytes.
     pub body: Bytes,
     /// The credential sent, to be removed from whatever the answer echoes.
-    pub scrub: Scrub,
+    pub scrub: Scrub<'a>,
 }
 
 impl<'a> Outgoing<'a> {
