@@ -82,7 +82,8 @@ pub(crate) fn render(
 ) -> Rendered {
     let mut renderer = Renderer {
         context,
-        pointer: String::new(),
+        // Sized for most depths at once, as the validator's walk is.
+        pointer: String::with_capacity(128),
         limits,
         expressions: 0,
         substituted: 0,

@@ -177,7 +177,10 @@ impl BodyValidator {
             let pointer = format!("/body{}", error.instance_path().as_str());
             findings.error(pointer, schema_message(error.kind(), error.instance()));
         }
-        let mut pointer = String::from("/body");
+        // Sized for most depths at once: it grows and shrinks with the walk, and each growth
+        // would be a copy.
+        let mut pointer = String::with_capacity(128);
+        pointer.push_str("/body");
         let walk = Walk {
             validator: self,
             strict,
