@@ -341,8 +341,16 @@ impl Executor {
                 None => std::future::pending().await,
             }
         };
-        let stopped = tokio::select! {
-            outcome = work.instrument(span.clone()) => {
+        // The race ends before the hand-off starts, so that the futures it polled are gone by
+        // then and the hand-off's state can take their place: a smaller future to allocate
+        // and move for every execution.
+        let finished = tokio::select! {
+            outcome = work.instrument(span.clone()) => Ok(outcome),
+            () = ctx.cancellation().cancelled() => Err(ErrorKind::Cancelled),
+            () = deadline => Err(ErrorKind::DeadlineExceeded),
+        };
+        let stopped = match finished {
+            Ok(outcome) => {
                 // The server has answered with success: that is done, whatever the runner says
                 // now, so the hand-off (which may wait on the embedder's secret sink) is not
                 // raced against cancellation or the deadline.
@@ -352,16 +360,10 @@ impl Executor {
                     .instrument(span)
                     .await
                     .map_err(|error| {
-                        reconcile::finish_classified(
-                            error,
-                            attempts,
-                            &request,
-                            requested_at,
-                        )
+                        reconcile::finish_classified(error, attempts, &request, requested_at)
                     });
             }
-            () = ctx.cancellation().cancelled() => ErrorKind::Cancelled,
-            () = deadline => ErrorKind::DeadlineExceeded,
+            Err(stopped) => stopped,
         };
         // Stopped from outside. If a request was on the wire, it may have taken effect,
         // unless repeating it is harmless.
