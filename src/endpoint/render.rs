@@ -526,14 +526,19 @@ fn resolve<'c>(
             available(context)
         )
     })?;
-    let mut walked = first.to_owned();
-    let mut at = 0;
-    for step in rest {
-        at += 1;
+    // The path walked so far, for a message: spelt out only when there is one to write.
+    let walked = |to: usize| {
+        let mut text = first.to_owned();
+        for step in &rest[..to] {
+            let _ = write!(text, "{step}");
+        }
+        text
+    };
+    for (at, step) in rest.iter().enumerate() {
         current = match (step, current) {
             (Step::Wildcard, Value::Array(_) | Value::Object(_)) => {
                 let mut gathered = vec![current];
-                for step in &rest[at - 1..] {
+                for step in &rest[at..] {
                     gathered = gathered
                         .into_iter()
                         .flat_map(|value| follow(step, value))
@@ -548,7 +553,8 @@ fn resolve<'c>(
             (Step::Field(name), Value::Object(fields)) => {
                 fields.get(name.as_ref()).ok_or_else(|| {
                     format!(
-                        "`{walked}` has no field `{}`{}",
+                        "`{}` has no field `{}`{}",
+                        walked(at),
                         excerpt(name, 80),
                         available(fields)
                     )
@@ -556,32 +562,35 @@ fn resolve<'c>(
             }
             (Step::Index(index), Value::Array(items)) => item(items, *index).ok_or_else(|| {
                 format!(
-                    "`{walked}` has {} item{}; [{index}] is out of range",
+                    "`{}` has {} item{}; [{index}] is out of range",
+                    walked(at),
                     items.len(),
                     if items.len() == 1 { "" } else { "s" }
                 )
             })?,
             (Step::Field(name), other) => {
                 return Err(format!(
-                    "`{walked}` is {}, so it has no field `{}`",
+                    "`{}` is {}, so it has no field `{}`",
+                    walked(at),
                     json_kind(other),
                     excerpt(name, 80)
                 ));
             }
             (Step::Index(index), other) => {
                 return Err(format!(
-                    "`{walked}` is {}, not an array, so [{index}] does not apply",
+                    "`{}` is {}, not an array, so [{index}] does not apply",
+                    walked(at),
                     json_kind(other)
                 ));
             }
             (Step::Wildcard, other) => {
                 return Err(format!(
-                    "`{walked}` is {}, so [*] has nothing to take",
+                    "`{}` is {}, so [*] has nothing to take",
+                    walked(at),
                     json_kind(other)
                 ));
             }
         };
-        let _ = write!(walked, "{step}");
     }
     Ok(Found::One(current))
 }
