@@ -383,15 +383,20 @@ fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
             )));
         };
         first = false;
-        let end = name_part.find(['.', '[']).unwrap_or(name_part.len());
+        // Both are ASCII, so the byte position is a character boundary.
+        let end = name_part
+            .bytes()
+            .position(|b| b == b'.' || b == b'[')
+            .unwrap_or(name_part.len());
         let name = &name_part[..end];
         if name == "*" {
             out.push(Step::Wildcard);
         } else if name.is_empty() {
             return Err(invalid("a path segment is empty"));
-        } else if let Some(bad) = name
-            .chars()
-            .find(|c| c.is_whitespace() || matches!(c, ']' | '{' | '}' | '$' | '"' | '\'' | '*'))
+        } else if !plain_ascii(name)
+            && let Some(bad) = name.chars().find(|c| {
+                c.is_whitespace() || matches!(c, ']' | '{' | '}' | '$' | '"' | '\'' | '*')
+            })
         {
             return Err(invalid(&format!(
                 "unexpected {bad:?} in `{}` (write a name like that as ['...'])",
@@ -403,6 +408,14 @@ fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
         rest = &name_part[end..];
     }
     Ok(out)
+}
+
+/// Whether a name is printable ASCII without a character a name refuses: the common case,
+/// checked a byte at a time. Anything else is looked at a character at a time.
+fn plain_ascii(name: &str) -> bool {
+    name.bytes().all(|b| {
+        b.is_ascii_graphic() && !matches!(b, b']' | b'{' | b'}' | b'$' | b'"' | b'\'' | b'*')
+    })
 }
 
 /// One bracket selector, `text` starting after its `[`: the step and the text after its `]`.
