@@ -149,6 +149,9 @@ pub fn outcome_json(
 /// One input line: its text, or why it has none (it is not UTF-8).
 pub type Line = Result<String, String>;
 
+/// [`Line`], borrowed from the reader's buffer.
+pub type LineRef<'a> = Result<&'a str, String>;
+
 /// Lines of FILE (or stdin), numbered from 1, blank ones skipped. A line that is not UTF-8
 /// is kept as an error of its own, so the rest of the file is still used.
 pub fn lines(path: &Path) -> Result<Vec<(usize, Line)>, Unusable> {
@@ -189,7 +192,7 @@ impl LineStream {
     }
 
     /// The next line that is not blank, with its number; `None` at the end.
-    pub fn next_line(&mut self) -> Result<Option<(usize, Result<&str, String>)>, Unusable> {
+    pub fn next_line(&mut self) -> Result<Option<(usize, LineRef<'_>)>, Unusable> {
         loop {
             self.bytes.clear();
             let read = self
@@ -222,7 +225,7 @@ pub fn unusable_line(number: usize, why: &str) -> String {
 }
 
 /// A step from one line, or the reason the line is unusable.
-pub fn step_of(line: Result<&str, String>) -> Result<Step, String> {
+pub fn step_of(line: LineRef<'_>) -> Result<Step, String> {
     Step::from_json(line?).map_err(|error| format!("not a step: {error}"))
 }
 
