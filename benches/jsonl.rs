@@ -5,7 +5,8 @@
 //! write to a pipe that this process drains, and they take turns in interleaved rounds.
 //!
 //! `cargo bench --bench jsonl`  (20,000 steps, 7 rounds; run without `--bench`, as
-//! `cargo test --benches` does, it is a quick check: 200 steps, one round)
+//! `cargo test --benches` does, it is a quick check: 200 steps, one round).
+//! `APIKEY_JSONL_BINARY=PATH` measures another build of `apikey-task` instead.
 
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
@@ -70,9 +71,17 @@ fn input(n: usize) -> String {
     text
 }
 
-/// Runs `command` with stdout into a pipe this process reads to the end; the wall time from
-/// spawn to exit, and the output's lines.
-fn timed(mut command: Command) -> (f64, usize) {
+/// What one run took: wall time from spawn to exit, the child's CPU time (user + system),
+/// both in seconds, and the lines it wrote.
+struct Run {
+    wall: f64,
+    cpu: f64,
+    lines: usize,
+}
+
+/// Runs `command` with stdout into a pipe this process reads to the end.
+fn timed(mut command: Command) -> Run {
+    let cpu = children_cpu_seconds();
     let start = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -91,10 +100,32 @@ fn timed(mut command: Command) -> (f64, usize) {
         lines += count_lines(&buffer[..read]);
     }
     let status = child.wait().expect("wait");
-    let elapsed = start.elapsed().as_secs_f64();
+    let wall = start.elapsed().as_secs_f64();
     // test-request exits 1 when a step is invalid; none of these is.
     assert!(status.success(), "{status}");
-    (elapsed, lines)
+    Run {
+        wall,
+        cpu: children_cpu_seconds() - cpu,
+        lines,
+    }
+}
+
+/// CPU time (user + system) of the children this process has waited for, in seconds
+/// (Linux, in clock ticks of 10 ms): on a shared machine it moves less than wall time, since
+/// waiting for a core does not count.
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // cutime and cstime are fields 16 and 17 of the line; 14 and 15 after the name.
+    (ticks(13) + ticks(14)) / 100.0
 }
 
 /// Newlines in `bytes`: records, one per line.
@@ -108,13 +139,16 @@ fn bench(steps: usize, rounds: usize) {
     let path = dir.join("steps.jsonl");
     let text = input(steps);
     std::fs::write(&path, &text).expect("input file");
+    // Another build of the binary to measure instead, e.g. the one before a change.
+    let binary = std::env::var_os("APIKEY_JSONL_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_apikey-task").into());
     let floor_command = || {
         let mut command = Command::new(std::env::current_exe().expect("bench binary"));
         command.env(FLOOR_ENV, &path);
         command
     };
     let plugin_command = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_apikey-task"));
+        let mut command = Command::new(&binary);
         command
             .args(["test-request", "--jsonl"])
             .arg(&path)
@@ -141,31 +175,45 @@ fn bench(steps: usize, rounds: usize) {
             let plugin = timed(plugin_command());
             (timed(floor_command()), plugin)
         };
-        assert_eq!(floor.1, steps, "the floor writes one line per step");
-        assert_eq!(plugin.1, steps, "test-request writes one record per step");
-        results.push((floor.0, plugin.0));
+        assert_eq!(floor.lines, steps, "the floor writes one line per step");
+        assert_eq!(
+            plugin.lines, steps,
+            "test-request writes one record per step"
+        );
+        results.push((floor, plugin));
     }
     let per_step = |seconds: f64| seconds * 1e6 / steps as f64;
     println!(
-        "{:>5} {:>16} {:>23} {:>7}",
-        "round", "floor µs/step", "test-request µs/step", "ratio"
+        "{:>5} {:>14} {:>21} {:>7} {:>15} {:>22} {:>9}",
+        "round",
+        "floor µs/step",
+        "test-request µs/step",
+        "ratio",
+        "floor CPU µs",
+        "test-request CPU µs",
+        "CPU ratio"
     );
     for (round, (floor, plugin)) in results.iter().enumerate() {
         println!(
-            "{:>5} {:>16.2} {:>23.2} {:>6.2}x",
+            "{:>5} {:>14.2} {:>21.2} {:>6.2}x {:>15.2} {:>22.2} {:>8.2}x",
             round + 1,
-            per_step(*floor),
-            per_step(*plugin),
-            plugin / floor
+            per_step(floor.wall),
+            per_step(plugin.wall),
+            plugin.wall / floor.wall,
+            per_step(floor.cpu),
+            per_step(plugin.cpu),
+            plugin.cpu / floor.cpu
         );
     }
-    results.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
-    let (floor, plugin) = results[results.len() / 2];
+    let median = |ratio: &dyn Fn(&(Run, Run)) -> f64| {
+        let mut ratios: Vec<f64> = results.iter().map(ratio).collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
     println!(
-        "median round: floor {:.2} µs/step, test-request {:.2} µs/step, ratio {:.2}x",
-        per_step(floor),
-        per_step(plugin),
-        plugin / floor
+        "median per-round ratio: wall {:.2}x, CPU {:.2}x",
+        median(&|(floor, plugin)| plugin.wall / floor.wall),
+        median(&|(floor, plugin)| plugin.cpu / floor.cpu)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
