@@ -8,6 +8,8 @@
 //! `cargo test --benches` does, it is a quick check: 200 steps, one round).
 //! `APIKEY_JSONL_BINARY=PATH` measures another build of `apikey-task` instead.
 
+mod support;
+
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -110,22 +112,10 @@ fn timed(mut command: Command) -> Run {
     }
 }
 
-/// CPU time (user + system) of the children this process has waited for, in seconds
-/// (Linux, in clock ticks of 10 ms): on a shared machine it moves less than wall time, since
-/// waiting for a core does not count.
+/// CPU time (user + system) of the children this process has waited for, in seconds: on a
+/// shared machine it moves less than wall time, since waiting for a core does not count.
 fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // cutime and cstime are fields 16 and 17 of the line; 14 and 15 after the name.
-    (ticks(13) + ticks(14)) / 100.0
+    support::stat_seconds(&[13, 14])
 }
 
 /// Newlines in `bytes`: records, one per line.
