@@ -192,7 +192,12 @@ fn bench(steps: usize, rounds: usize) {
             plugin.wall / floor.wall,
             per_step(floor.cpu),
             per_step(plugin.cpu),
-            plugin.cpu / floor.cpu
+            // Under a tick of CPU time (the quick run) there is no ratio to speak of.
+            if floor.cpu > 0.0 {
+                plugin.cpu / floor.cpu
+            } else {
+                f64::NAN
+            }
         );
     }
     let median = |ratio: &dyn Fn(&(Run, Run)) -> f64| {
