@@ -219,20 +219,9 @@ async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: us
 }
 
 /// CPU time (user + system) this process has used, in seconds (Linux): the client side only,
-/// since the emulator is another process. Clock ticks are 10 ms, so runs must be long.
+/// since the emulator is another process.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    support::stat_seconds(&[11, 12])
 }
 
 /// Resident memory of this process, in bytes (Linux).

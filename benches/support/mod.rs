@@ -1,5 +1,8 @@
 //! What the benches share: `apikey-task` (the release binary cargo built for the bench) run as
-//! a separate process, so the server's work does not count as the client's.
+//! a separate process, so the server's work does not count as the client's, and CPU times.
+
+// Each bench uses a part of this.
+#![allow(dead_code)]
 
 use std::io::BufRead;
 
@@ -41,4 +44,21 @@ impl Drop for ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Fields of this process's `/proc/self/stat` (Linux) that count clock ticks, summed, in
+/// seconds: `after_name` indexes the fields after the command name (which is in parentheses
+/// and may contain spaces), so utime is 11, stime 12, and the waited-for children's cutime 13
+/// and cstime 14. Ticks are 10 ms, so runs must be long.
+pub fn stat_seconds(after_name: &[usize]) -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    after_name.iter().map(|&i| ticks(i)).sum::<f64>() / 100.0
 }

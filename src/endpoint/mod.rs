@@ -135,6 +135,10 @@ struct Variant {
     endpoint: Endpoint,
     /// The operation that reads the resource by id, for a secret the variant's answer lacked.
     read: Option<Endpoint>,
+    /// What a report says when the step is sent as the variant, and when as the original:
+    /// written once here, not formatted again for every step.
+    as_variant: ChosenOperation,
+    as_original: ChosenOperation,
 }
 
 impl Endpoint {
@@ -282,10 +286,27 @@ impl Variant {
             }
             None => None,
         };
+        let parameter = &spec.parameter;
+        let as_variant = ChosenOperation::of(
+            &endpoint.operation,
+            format!(
+                "`{parameter}` is given, so the step is sent as {}: it creates at that id or answers with what is already there, so it is retried after a timeout or a lost answer without making a second one",
+                endpoint.operation.label()
+            ),
+        );
+        let as_original = ChosenOperation::of(
+            original,
+            format!(
+                "no `{parameter}`: the step is sent as {}, once; if its answer is lost it is not repeated (a repeat could make a second one) and the error says how to look for what it made. Give `{parameter}` to make it safe to retry",
+                original.label()
+            ),
+        );
         let mut variant = Variant {
             parameter: spec.parameter.clone(),
             endpoint,
             read,
+            as_variant,
+            as_original,
         };
         if let Some(description) = &spec.description
             && let Some(Value::Object(schema)) = variant
@@ -454,23 +475,10 @@ impl Endpoint {
     /// Which operation `routed` is and why, when this endpoint offers a choice.
     fn choice(&self, routed: &Endpoint) -> Option<ChosenOperation> {
         let variant = self.variant.as_deref()?;
-        let parameter = &variant.parameter;
-        let reason = if std::ptr::eq(&variant.endpoint, routed) {
-            format!(
-                "`{parameter}` is given, so the step is sent as {}: it creates at that id or answers with what is already there, so it is retried after a timeout or a lost answer without making a second one",
-                routed.operation.label()
-            )
+        Some(if std::ptr::eq(&variant.endpoint, routed) {
+            variant.as_variant.clone()
         } else {
-            format!(
-                "no `{parameter}`: the step is sent as {}, once; if its answer is lost it is not repeated (a repeat could make a second one) and the error says how to look for what it made. Give `{parameter}` to make it safe to retry",
-                routed.operation.label()
-            )
-        };
-        Some(ChosenOperation {
-            operation_id: routed.operation.id.clone(),
-            method: routed.operation.method.clone(),
-            path: routed.operation.path.clone(),
-            reason,
+            variant.as_original.clone()
         })
     }
 

@@ -384,15 +384,20 @@ fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
             )));
         };
         first = false;
-        let end = name_part.find(['.', '[']).unwrap_or(name_part.len());
+        // Both are ASCII, so the byte position is a character boundary.
+        let end = name_part
+            .bytes()
+            .position(|b| b == b'.' || b == b'[')
+            .unwrap_or(name_part.len());
         let name = &name_part[..end];
         if name == "*" {
             out.push(Step::Wildcard);
         } else if name.is_empty() {
             return Err(invalid("a path segment is empty"));
-        } else if let Some(bad) = name
-            .chars()
-            .find(|c| c.is_whitespace() || matches!(c, ']' | '{' | '}' | '$' | '"' | '\'' | '*'))
+        } else if !plain_ascii(name)
+            && let Some(bad) = name.chars().find(|c| {
+                c.is_whitespace() || matches!(c, ']' | '{' | '}' | '$' | '"' | '\'' | '*')
+            })
         {
             return Err(invalid(&format!(
                 "unexpected {bad:?} in `{}` (write a name like that as ['...'])",
@@ -404,6 +409,14 @@ fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
         rest = &name_part[end..];
     }
     Ok(out)
+}
+
+/// Whether a name is printable ASCII without a character a name refuses: the common case,
+/// checked a byte at a time. Anything else is looked at a character at a time.
+fn plain_ascii(name: &str) -> bool {
+    name.bytes().all(|b| {
+        b.is_ascii_graphic() && !matches!(b, b']' | b'{' | b'}' | b'$' | b'"' | b'\'' | b'*')
+    })
 }
 
 /// One bracket selector, `text` starting after its `[`: the step and the text after its `]`.
@@ -527,14 +540,19 @@ fn resolve<'c>(
             available(context)
         )
     })?;
-    let mut walked = first.to_owned();
-    let mut at = 0;
-    for step in rest {
-        at += 1;
+    // The path walked so far, for a message: spelt out only when there is one to write.
+    let walked = |to: usize| {
+        let mut text = first.to_owned();
+        for step in &rest[..to] {
+            let _ = write!(text, "{step}");
+        }
+        text
+    };
+    for (at, step) in rest.iter().enumerate() {
         current = match (step, current) {
             (Step::Wildcard, Value::Array(_) | Value::Object(_)) => {
                 let mut gathered = vec![current];
-                for step in &rest[at - 1..] {
+                for step in &rest[at..] {
                     gathered = gathered
                         .into_iter()
                         .flat_map(|value| follow(step, value))
@@ -549,7 +567,8 @@ fn resolve<'c>(
             (Step::Field(name), Value::Object(fields)) => {
                 fields.get(name.as_ref()).ok_or_else(|| {
                     format!(
-                        "`{walked}` has no field `{}`{}",
+                        "`{}` has no field `{}`{}",
+                        walked(at),
                         excerpt(name, 80),
                         available(fields)
                     )
@@ -557,32 +576,35 @@ fn resolve<'c>(
             }
             (Step::Index(index), Value::Array(items)) => item(items, *index).ok_or_else(|| {
                 format!(
-                    "`{walked}` has {} item{}; [{index}] is out of range",
+                    "`{}` has {} item{}; [{index}] is out of range",
+                    walked(at),
                     items.len(),
                     if items.len() == 1 { "" } else { "s" }
                 )
             })?,
             (Step::Field(name), other) => {
                 return Err(format!(
-                    "`{walked}` is {}, so it has no field `{}`",
+                    "`{}` is {}, so it has no field `{}`",
+                    walked(at),
                     json_kind(other),
                     excerpt(name, 80)
                 ));
             }
             (Step::Index(index), other) => {
                 return Err(format!(
-                    "`{walked}` is {}, not an array, so [{index}] does not apply",
+                    "`{}` is {}, not an array, so [{index}] does not apply",
+                    walked(at),
                     json_kind(other)
                 ));
             }
             (Step::Wildcard, other) => {
                 return Err(format!(
-                    "`{walked}` is {}, so [*] has nothing to take",
+                    "`{}` is {}, so [*] has nothing to take",
+                    walked(at),
                     json_kind(other)
                 ));
             }
         };
-        let _ = write!(walked, "{step}");
     }
     Ok(Found::One(current))
 }

@@ -43,6 +43,17 @@ pub struct ChosenOperation {
     pub reason: String,
 }
 
+impl ChosenOperation {
+    pub(crate) fn of(operation: &crate::definition::Operation, reason: String) -> Self {
+        ChosenOperation {
+            operation_id: operation.id.clone(),
+            method: operation.method.clone(),
+            path: operation.path.clone(),
+            reason,
+        }
+    }
+}
+
 impl TestReport {
     /// The report's JSON Schema (2020-12), for clients of the test-request API in any
     /// language. Published as `schemas/test-report.schema.json`.

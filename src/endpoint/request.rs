@@ -36,14 +36,30 @@ impl HttpRequest {
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
-        let mut line = format!("curl -X {} ", self.method);
+        // The body is most of a large line: its JSON, quoted, is reserved for up front.
+        let body = self.body.as_ref().map(|body| {
+            // Serializing a `Value` into bytes cannot fail; its `Display` (which goes through
+            // the formatting machinery, a call per token) would cost three times as much.
+            serde_json::to_string(body).unwrap_or_default()
+        });
+        let mut line = String::with_capacity(
+            64 + self.url.len() + body.as_ref().map_or(0, |body| body.len() + 16),
+        );
+        line.push_str("curl -X ");
+        line.push_str(&self.method);
+        line.push(' ');
         push_quoted(&mut line, &self.url);
+        let mut header = String::new();
         for (name, value) in &self.headers {
             if credential.is_some_and(|(header, _)| header.eq_ignore_ascii_case(name)) {
                 continue;
             }
             line.push_str(" -H ");
-            push_quoted(&mut line, &format!("{name}: {value}"));
+            header.clear();
+            header.push_str(name);
+            header.push_str(": ");
+            header.push_str(value);
+            push_quoted(&mut line, &header);
         }
         if let Some((header, env_var)) = credential {
             let prefix = if header.eq_ignore_ascii_case("authorization") {
@@ -53,9 +69,9 @@ impl HttpRequest {
             };
             line.push_str(&format!(" -H \"{header}: {prefix}${env_var}\""));
         }
-        if let Some(body) = &self.body {
+        if let Some(body) = &body {
             line.push_str(" --data-raw ");
-            push_quoted(&mut line, &body.to_string());
+            push_quoted(&mut line, body);
         }
         line
     }

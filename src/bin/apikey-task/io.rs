@@ -149,41 +149,73 @@ pub fn outcome_json(
 /// One input line: its text, or why it has none (it is not UTF-8).
 pub type Line = Result<String, String>;
 
+/// [`Line`], borrowed from the reader's buffer.
+pub type LineRef<'a> = Result<&'a str, String>;
+
 /// Lines of FILE (or stdin), numbered from 1, blank ones skipped. A line that is not UTF-8
 /// is kept as an error of its own, so the rest of the file is still used.
 pub fn lines(path: &Path) -> Result<Vec<(usize, Line)>, Unusable> {
-    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-        Box::new(std::io::BufReader::new(file))
-    };
+    let mut stream = LineStream::open(path)?;
     let mut out = Vec::new();
-    let mut bytes = Vec::new();
-    let mut number = 0;
-    loop {
-        bytes.clear();
-        let read = reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-        if read == 0 {
-            break;
-        }
-        number += 1;
-        let line = match std::str::from_utf8(&bytes) {
-            Ok(text) => Ok(text.trim_end_matches(['\n', '\r']).to_owned()),
-            Err(error) => Err(format!(
-                "not UTF-8: invalid byte at offset {}",
-                error.valid_up_to()
-            )),
-        };
-        if line.as_ref().is_ok_and(|text| text.trim().is_empty()) {
-            continue;
-        }
-        out.push((number, line));
+    while let Some((number, line)) = stream.next_line()? {
+        out.push((number, line.map(str::to_owned)));
     }
     Ok(out)
+}
+
+/// The lines of FILE (or stdin) one at a time, as [`lines`] numbers and skips them: a batch
+/// whose lines are independent starts on the first while the rest are still being read, and
+/// holds one line, not the file.
+pub struct LineStream {
+    reader: Box<dyn BufRead>,
+    path: String,
+    /// The current line's bytes, reused from one line to the next.
+    bytes: Vec<u8>,
+    number: usize,
+}
+
+impl LineStream {
+    pub fn open(path: &Path) -> Result<LineStream, Unusable> {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            let file = std::fs::File::open(path)
+                .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+            Box::new(std::io::BufReader::with_capacity(1 << 16, file))
+        };
+        Ok(LineStream {
+            reader,
+            path: path.display().to_string(),
+            bytes: Vec::new(),
+            number: 0,
+        })
+    }
+
+    /// The next line that is not blank, with its number; `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<(usize, LineRef<'_>)>, Unusable> {
+        loop {
+            self.bytes.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.bytes)
+                .map_err(|e| Unusable(format!("cannot read {}: {e}", self.path)))?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            match std::str::from_utf8(&self.bytes) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    let why = format!("not UTF-8: invalid byte at offset {}", error.valid_up_to());
+                    return Ok(Some((self.number, Err(why))));
+                }
+            }
+        }
+        // Checked just above; borrowed again here so that the loop can reuse the buffer.
+        let text = std::str::from_utf8(&self.bytes).map_err(|e| Unusable(e.to_string()))?;
+        Ok(Some((self.number, Ok(text.trim_end_matches(['\n', '\r'])))))
+    }
 }
 
 /// The output line for an input line that cannot be used, so outputs stay aligned with
@@ -193,9 +225,8 @@ pub fn unusable_line(number: usize, why: &str) -> String {
 }
 
 /// A step from one line, or the reason the line is unusable.
-pub fn step_of(line: Line) -> Result<Step, String> {
-    let text = line?;
-    Step::from_json(&text).map_err(|error| format!("not a step: {error}"))
+pub fn step_of(line: LineRef<'_>) -> Result<Step, String> {
+    Step::from_json(line?).map_err(|error| format!("not a step: {error}"))
 }
 
 /// One JSON document on stdout.
@@ -216,6 +247,16 @@ pub fn write_error(error: std::io::Error) -> Unusable {
         return Unusable(CLOSED_OUTPUT.into());
     }
     Unusable(format!("cannot write output: {error}"))
+}
+
+/// A `--jsonl` record written straight from the Rust value: `{"line": N, ...}` with the
+/// document's own fields after it, the same bytes as [`record`] makes of the document as a
+/// JSON object, without building that object first.
+#[derive(serde::Serialize)]
+pub struct Record<'a, T> {
+    pub line: usize,
+    #[serde(flatten)]
+    pub document: &'a T,
 }
 
 /// A `--jsonl` record: `{"line": N, ...}` with the document's own fields after it.

@@ -13,14 +13,18 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A batch of `total` lines whose records end in one of `outcomes`.
-    pub fn new(total: usize, outcomes: &[&'static str]) -> Progress {
+    /// A batch of `total` lines (when known before it starts) whose records end in one of
+    /// `outcomes`.
+    pub fn new(total: Option<usize>, outcomes: &[&'static str]) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})")
-            {
+            let total = total.map(|total| total as u64);
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let template = if total.is_some() {
+                "{bar:30} {pos}/{len} {msg} ({elapsed})"
+            } else {
+                "{spinner} {pos} lines: {msg} ({elapsed})"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
             bar
@@ -45,13 +49,17 @@ impl Progress {
 
     /// Writes a record line to `out` (stdout), lifting the bar off the terminal meanwhile so
     /// the two do not mix when both streams are the terminal.
-    pub fn print(&self, out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    pub fn print(&self, out: &mut impl Write, text: &[u8]) -> std::io::Result<()> {
+        let line = |out: &mut dyn Write| {
+            out.write_all(text)?;
+            out.write_all(b"\n")
+        };
         match &self.bar {
             Some(bar) => bar.suspend(|| {
-                writeln!(out, "{text}")?;
+                line(out)?;
                 out.flush()
             }),
-            None => writeln!(out, "{text}"),
+            None => line(out),
         }
     }
 

@@ -120,7 +120,7 @@ pub async fn lines_of(
         .map_err(json_error)?;
         Ok((document, ok))
     };
-    let mut progress = Progress::new(lines.len(), &["ok", "failed", "unusable"]);
+    let mut progress = Progress::new(Some(lines.len()), &["ok", "failed", "unusable"]);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let order = if batch.unordered {
@@ -131,7 +131,9 @@ pub async fn lines_of(
         }
     };
     let mut emit = |text: &str, code: u8| {
-        progress.print(&mut out, text).map_err(write_error)?;
+        progress
+            .print(&mut out, text.as_bytes())
+            .map_err(write_error)?;
         out.flush().map_err(write_error)?;
         progress.record(outcome_name(code));
         Ok(())
@@ -176,7 +178,7 @@ where
     Fut: Future<Output = Result<(Value, bool), Unusable>>,
 {
     let one = |index: usize, number: usize, line: Line| {
-        let step = step_of(line);
+        let step = step_of(line.as_deref().map_err(String::clone));
         let execute = &execute;
         async move {
             let step = match step {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::Format;
 use crate::io::{
-    EXIT_FAILED, EXIT_UNUSABLE, Unusable, json_error, lines, print_json, read_step, record,
+    EXIT_FAILED, EXIT_UNUSABLE, LineStream, Record, Unusable, json_error, print_json, read_step,
     step_of, unusable_line, write_error,
 };
 use crate::progress::Progress;
@@ -50,15 +50,19 @@ fn as_text(report: &TestReport) -> String {
 }
 
 /// One compact report per input line, in order, each with its `line` number. A line that is
-/// not a step gets `{"line": N, "error": ...}`.
+/// not a step gets `{"line": N, "error": ...}`. Lines are read as they are checked, so the
+/// first record comes out at once and memory does not grow with the file.
 pub fn lines_of(endpoint: &Endpoint, path: &Path) -> Result<u8, Unusable> {
     let credentials = Credentials::from_env();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut code = 0;
-    let lines = lines(path)?;
-    let mut progress = Progress::new(lines.len(), &["valid", "invalid", "unusable"]);
-    for (number, line) in lines {
+    let mut lines = LineStream::open(path)?;
+    // The total is not known before the end: a terminal gets a counter, not a bar.
+    let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+    // Each record is serialized into this buffer, reused from line to line.
+    let mut text = Vec::new();
+    while let Some((number, line)) = lines.next_line()? {
         let checked = step_of(line).and_then(|step| {
             // A panic is this line's failure, not the whole file's.
             std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -66,20 +70,25 @@ pub fn lines_of(endpoint: &Endpoint, path: &Path) -> Result<u8, Unusable> {
             }))
             .map_err(|_| INTERNAL.to_owned())
         });
-        let text = match checked {
+        text.clear();
+        match checked {
             Ok(report) => {
                 progress.record(if report.valid { "valid" } else { "invalid" });
                 if !report.valid {
                     code = code.max(EXIT_FAILED);
                 }
-                record(number, serde_json::to_value(&report).map_err(json_error)?)
+                let record = Record {
+                    line: number,
+                    document: &report,
+                };
+                serde_json::to_writer(&mut text, &record).map_err(json_error)?;
             }
             Err(why) => {
                 progress.record("unusable");
                 code = EXIT_UNUSABLE;
-                unusable_line(number, &why)
+                text.extend_from_slice(unusable_line(number, &why).as_bytes());
             }
-        };
+        }
         progress.print(&mut out, &text).map_err(write_error)?;
     }
     out.flush().map_err(write_error)?;
