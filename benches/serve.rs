@@ -3,7 +3,8 @@
 //! connection per user. The baseline, measured in the same interleaved rounds, is
 //! `GET /healthz` on the same server: an HTTP round trip that does no work.
 //!
-//! `cargo bench --bench serve`  (APIKEY_BENCH_SCALE=4 for four times as many requests)
+//! `cargo bench --bench serve`  (APIKEY_BENCH_SCALE=4 for four times as many requests);
+//! `cargo test --benches` runs it once, small.
 
 mod support;
 use support::ChildServer;
@@ -122,16 +123,18 @@ async fn bench() {
             250,
         ),
     ];
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`), once and small.
+    let test_mode = !std::env::args().any(|arg| arg == "--bench");
+    let (warm_up, rounds, scale) = if test_mode { (1, 1, 0) } else { (50, 5, scale) };
     let users: Vec<Vec<reqwest::Client>> = rows.iter().map(|row| clients(row.2)).collect();
     // Warm up the server and open the connections.
     for ((_, what, ..), clients) in rows.iter().zip(&users) {
-        measure(clients, &base, what, 50).await;
+        measure(clients, &base, what, warm_up).await;
     }
-    let rounds = 5;
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
     for _ in 0..rounds {
         for (index, ((_, what, _, per_user), clients)) in rows.iter().zip(&users).enumerate() {
-            let per_round = (per_user * scale).div_ceil(rounds);
+            let per_round = (per_user * scale).div_ceil(rounds).max(1);
             samples[index].extend(measure(clients, &base, what, per_round).await);
         }
     }

@@ -73,20 +73,29 @@ pub(super) async fn test_request(State(state): Shared, headers: HeaderMap, body:
         Err(error) => return error.into_response(),
     };
     let credentials = state.credentials.credentials();
-    match check(&state, endpoint, step, credentials).await {
-        Ok(mut report) => {
-            // The curl line repeats the body; for a large one, the answer says so instead, so
-            // that an answer stays under about a megabyte whatever the step substitutes.
-            if report.curl.len() > MAX_CURL_BYTES {
-                report.curl = format!(
-                    "(omitted: {} bytes; send request.body with curl --data-binary @FILE)",
-                    report.curl.len()
-                );
-            }
-            json_response(StatusCode::OK, &report)
+    // The semaphore is never closed.
+    let permit = state.checks.clone().acquire_owned().await.ok();
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    // Checked, written and freed on a blocking thread, within the budget of parallel checks.
+    // The answer leaves before the report is freed: for a large step, freeing its values is
+    // a tenth of the work, and the editor need not wait for it.
+    tokio::task::spawn_blocking(move || {
+        let mut report = endpoint.test_request(step, credentials.as_ref());
+        // The curl line repeats the body; for a large one, the answer says so instead, so
+        // that an answer stays under about a megabyte whatever the step substitutes.
+        if report.curl.len() > MAX_CURL_BYTES {
+            report.curl = format!(
+                "(omitted: {} bytes; send request.body with curl --data-binary @FILE)",
+                report.curl.len()
+            );
         }
-        Err(error) => error.into_response(),
-    }
+        let _ = answer.send(json_response(StatusCode::OK, &report));
+        drop(report);
+        drop(permit);
+    });
+    answered
+        .await
+        .unwrap_or_else(|_| internal().into_response())
 }
 
 /// Converts between a step, a curl line and a Conductor HTTP task (see `conversion`), on a
