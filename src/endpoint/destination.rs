@@ -42,6 +42,10 @@ pub(crate) struct Destinations {
     /// These and the origins the operator allowed, as scheme, host and port: a request's
     /// parsed URL is compared with them without writing its origin out for every request.
     admitted: Vec<(String, String, u16)>,
+    /// Per definition server: whether its scheme, host and port are written out (variables
+    /// fill only its path) as an origin credentials may go to. A URL built on such a server
+    /// needs no check.
+    fixed: Vec<bool>,
 }
 
 /// An origin's scheme, host (as the URL parser serializes it) and port.
@@ -72,7 +76,24 @@ impl Destinations {
                 Some((scheme.to_owned(), host.to_owned(), port))
             })
             .collect();
-        Ok(Destinations { defined, admitted })
+        let fixed = operation
+            .servers
+            .iter()
+            .map(|server| {
+                let authority = &server.url[..crate::endpoint::url::authority_end(&server.url)];
+                !authority.contains('{') && origin_of(authority).is_some()
+            })
+            .collect();
+        Ok(Destinations {
+            defined,
+            admitted,
+            fixed,
+        })
+    }
+
+    /// Whether every URL built on the definition's server `index` may receive credentials.
+    pub fn fixed(&self, index: usize) -> bool {
+        self.fixed.get(index).copied().unwrap_or(false)
     }
 
     /// Whether `url` may receive the credentials.
@@ -147,13 +168,7 @@ impl Destinations {
 /// variable may be anything, since then only the operator can say where it may go.
 fn server_origins(server: &Server) -> Vec<String> {
     const MOST: usize = 256;
-    let authority_end = server
-        .url
-        .find("://")
-        .map(|at| at + 3)
-        .and_then(|start| server.url[start..].find('/').map(|slash| start + slash))
-        .unwrap_or(server.url.len());
-    let authority = &server.url[..authority_end];
+    let authority = &server.url[..crate::endpoint::url::authority_end(&server.url)];
     let mut urls = vec![authority.to_owned()];
     for variable in &server.variables {
         let placeholder = format!("{{{}}}", variable.name);

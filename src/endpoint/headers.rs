@@ -25,6 +25,7 @@ pub(crate) fn headers(
     op: &Operation,
     params: &Map<String, Value>,
     credentials: Option<&Credentials>,
+    no_credentials: Option<&str>,
     findings: &mut Findings,
 ) -> Vec<(String, String)> {
     let given: Vec<(&String, &Value)> = match params.get("headers") {
@@ -80,17 +81,17 @@ pub(crate) fn headers(
         }
     }
 
-    let mut seen: Vec<String> = Vec::new();
+    // Names compared without case, nothing allocated for a header that is fine.
+    let mut seen: Vec<&str> = Vec::new();
     for (name, value) in given {
-        let pointer = push_token("/headers", name);
-        let lower = name.to_ascii_lowercase();
+        let pointer = || push_token("/headers", name);
         if op
             .security
             .iter()
             .any(|scheme| scheme.header().eq_ignore_ascii_case(name))
         {
             findings.error(
-                pointer,
+                pointer(),
                 format!(
                     "credentials do not belong in step parameters, which are stored in workflow definitions and histories; remove {name} and configure credentials instead ({} or {} for the CLI, a credentials source when embedded). The value is not shown",
                     API_KEY_ENV,
@@ -99,28 +100,28 @@ pub(crate) fn headers(
             );
             continue;
         }
-        if seen.contains(&lower) {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             findings.error(
-                pointer,
+                pointer(),
                 format!("header {name} is given twice (names are case-insensitive)"),
             );
             continue;
         }
-        seen.push(lower.clone());
+        seen.push(name);
         if name.is_empty() || !name.bytes().all(is_token_byte) {
-            findings.error(pointer, format!("{name:?} is not a valid header name"));
+            findings.error(pointer(), format!("{name:?} is not a valid header name"));
             continue;
         }
-        if CLIENT_HEADERS.contains(&lower.as_str()) {
+        if CLIENT_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
             findings.error(
-                pointer,
+                pointer(),
                 format!("{name} is set by the HTTP client, not by a step"),
             );
             continue;
         }
         let Value::String(value) = value else {
             findings.error(
-                pointer,
+                pointer(),
                 format!("header values must be strings, not {}", json_kind(value)),
             );
             continue;
@@ -130,7 +131,7 @@ pub(crate) fn headers(
             .position(|b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
         {
             findings.error(
-                pointer,
+                pointer(),
                 format!(
                     "header value has a byte that is not visible ASCII at byte {at} (line breaks and control characters could inject headers)"
                 ),
@@ -150,25 +151,30 @@ pub(crate) fn headers(
                 ),
             );
         }
-    } else if !op.security.is_empty() {
-        // Only the schemes this operation accepts, each with the variable that supplies it.
-        let ways: Vec<String> = op
-            .security
-            .iter()
-            .map(|scheme| match scheme {
-                AuthScheme::ApiKeyHeader { header } => format!("{API_KEY_ENV} (sent as {header})"),
-                AuthScheme::Bearer => format!("{JWT_ENV} (sent as Authorization: Bearer)"),
-            })
-            .collect();
-        findings.warn(
-            "",
-            format!(
-                "no credentials configured: the API would answer 401. Set {}",
-                ways.join(" or ")
-            ),
-        );
+    } else if let Some(warning) = no_credentials {
+        findings.warn("", warning);
     }
     out
+}
+
+/// What a step without credentials is warned, for an operation that needs them: only the
+/// schemes it accepts, each with the variable that supplies it. Written once per endpoint.
+pub(crate) fn no_credentials_warning(op: &Operation) -> Option<String> {
+    if op.security.is_empty() {
+        return None;
+    }
+    let ways: Vec<String> = op
+        .security
+        .iter()
+        .map(|scheme| match scheme {
+            AuthScheme::ApiKeyHeader { header } => format!("{API_KEY_ENV} (sent as {header})"),
+            AuthScheme::Bearer => format!("{JWT_ENV} (sent as Authorization: Bearer)"),
+        })
+        .collect();
+    Some(format!(
+        "no credentials configured: the API would answer 401. Set {}",
+        ways.join(" or ")
+    ))
 }
 
 /// The operation's scheme that carries these credentials.

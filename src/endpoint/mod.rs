@@ -187,6 +187,7 @@ impl Endpoint {
             .map(|body| SecretPath::find_all(&body.schema))
             .unwrap_or_default();
         let output_schema = output_schema::schema(success_body);
+        let no_credentials = headers::no_credentials_warning(&operation);
         Ok(Endpoint {
             definition,
             operation,
@@ -198,6 +199,7 @@ impl Endpoint {
             options: options.clone(),
             destinations,
             known_bases: url::KnownBases::default(),
+            no_credentials,
             param_validators,
             variant,
         })
@@ -365,6 +367,8 @@ pub struct Endpoint {
     destinations: Destinations,
     /// Step base URLs found usable, kept parsed.
     known_bases: url::KnownBases,
+    /// The warning for a step without credentials, written once.
+    no_credentials: Option<String>,
     param_validators: ParamValidators,
     /// Where a step that gives the variant's parameter is sent instead.
     variant: Option<Box<Variant>>,
@@ -490,7 +494,7 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> Result<Prepared, Vec<Problem>> {
-        let checked = self.check(parameters, state, credentials);
+        let checked = self.check(parameters, state, credentials, true);
         if !checked.findings.errors.is_empty() {
             return Err(checked.findings.errors);
         }
@@ -538,7 +542,7 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> TestReport {
-        let mut checked = self.check(parameters, state, credentials);
+        let mut checked = self.check(parameters, state, credentials, false);
         // A secret pasted into the parameters (a `secretKey`, which is an error anyway) is not
         // echoed: the report and its curl line say `<redacted>`.
         if let Some(body) = &mut checked.request.body {
@@ -567,11 +571,14 @@ impl Endpoint {
         }
     }
 
+    /// Renders and checks a step. `to_send` asks for the URL parsed, as sending needs it; a
+    /// test request to one of the definition's own servers is spared that parse.
     fn check(
         &self,
         mut parameters: Map<String, Value>,
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
+        to_send: bool,
     ) -> Checked<'_> {
         // A base URL as written, before expressions fill it: its authority must be literal.
         let server_template = match parameters.get("server") {
@@ -589,7 +596,10 @@ impl Endpoint {
         let mut parsed_url = None;
         // Every request's destination, named server or not; a step's own base URL is also
         // checked for an authority that came from an expression.
-        if !findings.errors.iter().any(|e| e.path == "/server") {
+        let fixed = url
+            .named_server
+            .is_some_and(|index| self.destinations.fixed(index));
+        if (to_send || !fixed) && !findings.errors.iter().any(|e| e.path == "/server") {
             let own_base = match params.get("server") {
                 Some(Value::String(server)) if server.contains("://") => server_template.as_deref(),
                 _ => None,
@@ -598,7 +608,13 @@ impl Endpoint {
                 .destinations
                 .check(own_base, &url.text, url.parsed, &mut findings);
         }
-        let headers = headers::headers(&self.operation, params, credentials, &mut findings);
+        let headers = headers::headers(
+            &self.operation,
+            params,
+            credentials,
+            self.no_credentials.as_deref(),
+            &mut findings,
+        );
         let sends_body = self.check_body(params, &mut findings);
         // A string whose expression failed is still its raw text; what later checks say about
         // that text is noise next to the rendering error itself.

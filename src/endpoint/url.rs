@@ -39,6 +39,8 @@ pub(crate) struct BuiltUrl {
     /// path and query are added to that parse rather than the whole text parsed again (each
     /// parse of a host runs IDNA, even for an IP address).
     pub parsed: Option<url::Url>,
+    /// The definition's server it was built on (its index), when the step names one.
+    pub named_server: Option<usize>,
 }
 
 /// Step base URLs found usable, with their parse. A workflow's steps send to the same few,
@@ -77,12 +79,13 @@ pub(crate) fn url(
     params: &Map<String, Value>,
     findings: &mut Findings,
 ) -> BuiltUrl {
-    let (base, parsed_base) = match base_url(op, bases, params, findings) {
+    let (base, parsed_base, named_server) = match base_url(op, bases, params, findings) {
         Some(base) => base,
         None => {
             return BuiltUrl {
                 text: op.path.clone(),
                 parsed: None,
+                named_server: None,
             };
         }
     };
@@ -119,7 +122,11 @@ pub(crate) fn url(
             ),
         );
     }
-    BuiltUrl { text: url, parsed }
+    BuiltUrl {
+        text: url,
+        parsed,
+        named_server,
+    }
 }
 
 /// `base` with `path` (already percent-encoded) after its own path and `query` as its query:
@@ -136,13 +143,13 @@ fn extend(mut base: url::Url, path: &str, query: Option<&str>) -> url::Url {
 pub(crate) const MAX_URL_BYTES: usize = 8000;
 
 /// The server part: a named server from the definition, or a base URL given by the step (and
-/// its parse, when it has no variables).
+/// its parse, when it has no variables); and the named server's index.
 fn base_url(
     op: &Operation,
     bases: &KnownBases,
     params: &Map<String, Value>,
     findings: &mut Findings,
-) -> Option<(String, Option<url::Url>)> {
+) -> Option<(String, Option<url::Url>, Option<usize>)> {
     let names = || {
         op.servers
             .iter()
@@ -161,7 +168,8 @@ fn base_url(
             }
         },
         Some(Value::String(given)) if given.contains("://") => {
-            return custom_base(op, bases, given, params, findings);
+            return custom_base(op, bases, given, params, findings)
+                .map(|(base, parsed)| (base, parsed, None));
         }
         Some(Value::String(given)) => match op.servers.iter().find(|s| s.name == *given) {
             Some(server) => server,
@@ -217,7 +225,16 @@ fn base_url(
     }
     let used = |name: &str| server.variables.iter().any(|v| v.name == name);
     warn_unused_variables(op, params, used, &server.name, findings);
-    Some((filled, None))
+    let index = op.servers.iter().position(|s| std::ptr::eq(s, server));
+    Some((filled, None, index))
+}
+
+/// Where `url`'s authority ends: the first `/` after `://`, or its end.
+pub(crate) fn authority_end(url: &str) -> usize {
+    url.find("://")
+        .map(|at| at + 3)
+        .and_then(|start| url[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(url.len())
 }
 
 /// A base URL from the step. `{name}` in it takes a server variable, percent-encoded. Its
@@ -296,12 +313,7 @@ fn custom_base(
         return None;
     }
     // A variable may only fill a path segment: the authority must not depend on parameters.
-    let authority_end = given
-        .find("://")
-        .map(|at| at + 3)
-        .and_then(|start| given[start..].find('/').map(|slash| start + slash))
-        .unwrap_or(given.len());
-    if given[..authority_end].contains('{') {
+    if given[..authority_end(given)].contains('{') {
         findings.error(
             "/server",
             "server variables may appear only in the base URL's path, not in its host or port",
