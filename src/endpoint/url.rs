@@ -196,17 +196,16 @@ fn base_url(
             return None;
         }
     };
-    let mut filled = server.url.clone();
+    let mut values = Vec::with_capacity(server.variables.len());
     for variable in &server.variables {
-        let placeholder = format!("{{{}}}", variable.name);
         match segment_value(params, &variable.name, findings) {
-            Some(value) => filled = filled.replace(&placeholder, &value),
+            Some(value) => values.push((variable.name.as_str(), value)),
             None if params.contains_key(&variable.name) => {}
             None => match &variable.default {
-                Some(default) => {
-                    let encoded = utf8_percent_encode(default, SEGMENT).to_string();
-                    filled = filled.replace(&placeholder, &encoded);
-                }
+                Some(default) => values.push((
+                    variable.name.as_str(),
+                    utf8_percent_encode(default, SEGMENT).to_string(),
+                )),
                 None => findings.error(
                     "",
                     format!(
@@ -223,6 +222,7 @@ fn base_url(
             },
         }
     }
+    let filled = fill(&server.url, &values);
     let used = |name: &str| server.variables.iter().any(|v| v.name == name);
     warn_unused_variables(op, params, used, &server.name, findings);
     let index = op.servers.iter().position(|s| std::ptr::eq(s, server));
@@ -429,15 +429,49 @@ fn fill_template(
     what: &str,
     findings: &mut Findings,
 ) -> String {
-    let mut filled = template.to_owned();
+    let mut values = Vec::with_capacity(names.len());
     for name in names {
         match segment_value(params, name, findings) {
-            Some(value) => filled = filled.replace(&format!("{{{name}}}"), &value),
+            Some(value) => values.push((name.as_str(), value)),
             None if params.contains_key(name) => {}
             None => findings.error("", format!("missing {what} {name:?}")),
         }
     }
-    filled
+    fill(template, &values)
+}
+
+/// `template` with every `{name}` that has a value replaced by it, in one pass (what
+/// replacing each placeholder in turn gives, since values are percent-encoded and hold no
+/// brace); a placeholder without a value stays as written.
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    if values.is_empty() {
+        return template.to_owned();
+    }
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, value)| (value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A parameter's value as one percent-encoded path segment, or `None` with a problem recorded
@@ -534,6 +568,26 @@ mod tests {
             let server = format!("http://127.0.0.{i}:9");
             assert!(endpoint.test_request(step(&server), None).valid);
             assert!(endpoint.known_bases.0.lock().expect("lock").len() <= KnownBases::MOST);
+        }
+    }
+
+    #[test]
+    fn one_pass_fill_is_each_placeholder_replaced_in_turn() {
+        let values = [("a", "1".to_owned()), ("bc", "x%7By".to_owned())];
+        for template in [
+            "",
+            "/p",
+            "/{a}/{bc}/{a}",
+            "{a}{a}",
+            "/{{a}}/{",
+            "/{b}/{bc",
+            "{}/{unknown}/}{a}",
+        ] {
+            let mut replaced = template.to_owned();
+            for (name, value) in &values {
+                replaced = replaced.replace(&format!("{{{name}}}"), value);
+            }
+            assert_eq!(fill(template, &values), replaced, "{template}");
         }
     }
 
