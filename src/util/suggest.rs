@@ -13,7 +13,13 @@ where
     let mut candidate_lower: Vec<char> = Vec::new();
     let mut rows = Rows::default();
     let mut best: Option<(usize, &'a str)> = None;
+    let ascii = given.is_ascii();
     for candidate in known {
+        // Plain ASCII on both sides: lengths are counts of characters, and two lengths further
+        // apart than the limit cannot be within it (most of a thousand operationIds).
+        if ascii && candidate.is_ascii() && candidate.len().abs_diff(given.len()) > limit {
+            continue;
+        }
         candidate_lower.clear();
         candidate_lower.extend(candidate.chars().flat_map(char::to_lowercase));
         if candidate_lower == lower {
