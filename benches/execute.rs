@@ -40,6 +40,9 @@ fn step(server: &str, i: usize) -> Step {
     .expect("step")
 }
 
+/// Wall-clock and CPU seconds of one side's round.
+type Timed = (f64, f64);
+
 /// `cargo bench` passes `--bench`; without it (`cargo test --benches`, as CI runs it) every
 /// part runs once, small, to show that it works.
 fn test_mode() -> bool {
@@ -93,8 +96,8 @@ async fn bench() {
         for round in 0..rounds {
             // Alternate which side goes first, so that drift within a round favours neither.
             let plugin_first = round % 2 == 0;
-            let mut plugin = (0.0, 0.0);
-            let mut plain = (0.0, 0.0);
+            let mut plugin: Timed = (0.0, 0.0);
+            let mut plain: Timed = (0.0, 0.0);
             for side in [plugin_first, !plugin_first] {
                 if only.is_some_and(|only| only != side) {
                     continue;
@@ -116,7 +119,7 @@ async fn bench() {
             rounds_seen.push((plugin, plain));
         }
         let total = (per_round * rounds) as f64;
-        let sum = |pick: fn(&((f64, f64), (f64, f64))) -> f64| -> f64 {
+        let sum = |pick: fn(&(Timed, Timed)) -> f64| -> f64 {
             rounds_seen.iter().map(pick).sum()
         };
         let (plugin_secs, bare_secs) = (sum(|r| r.0.0), sum(|r| r.1.0));
