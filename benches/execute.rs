@@ -119,9 +119,7 @@ async fn bench() {
             rounds_seen.push((plugin, plain));
         }
         let total = (per_round * rounds) as f64;
-        let sum = |pick: fn(&(Timed, Timed)) -> f64| -> f64 {
-            rounds_seen.iter().map(pick).sum()
-        };
+        let sum = |pick: fn(&(Timed, Timed)) -> f64| -> f64 { rounds_seen.iter().map(pick).sum() };
         let (plugin_secs, bare_secs) = (sum(|r| r.0.0), sum(|r| r.1.0));
         let (plugin_cpu, bare_cpu) = (sum(|r| r.0.1), sum(|r| r.1.1));
         // Throughput ratio per round (bare time / plugin time), its median over the rounds.

@@ -594,8 +594,9 @@ impl Endpoint {
         let url = url::url(&self.operation, &self.known_bases, params, &mut findings);
         self.param_validators.check(params, &mut findings);
         let mut parsed_url = None;
-        // Every request's destination, named server or not; a step's own base URL is also
-        // checked for an authority that came from an expression.
+        // Every request's destination, and for a step's own base URL that no expression chose
+        // its authority. A test request to a definition server whose origin is written out
+        // can only go there: it is spared the parse, which sending needs anyway.
         let fixed = url
             .named_server
             .is_some_and(|index| self.destinations.fixed(index));
