@@ -8,7 +8,7 @@ use crate::support::{
 };
 use apikey_task::emulator::Emulator;
 use serde_json::Value;
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,55 @@ fn on_a_terminal(shell_command: &str) -> String {
 
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_apikey-task")
+}
+
+/// `test-request --jsonl` answers each line as it comes: the record for line 1 is out while
+/// stdin is still open, and memory does not wait for the end of the input.
+#[test]
+fn test_request_jsonl_answers_a_line_before_the_input_ends() {
+    let mut child = KillOnDrop(
+        cli()
+            .args(["test-request", "--jsonl", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts"),
+    );
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (records, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if records.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_record = || -> Value {
+        let line = received
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a record while stdin is still open")
+            .expect("stdout is text");
+        serde_json::from_str(&line).expect("a JSON record")
+    };
+    for (number, step) in [
+        (1, "valid/minimal.json"),
+        (2, "invalid/read-only-fields.json"),
+    ] {
+        writeln!(stdin, "{}", one_line(step)).expect("a line written");
+        stdin.flush().expect("flushed");
+        let record = next_record();
+        assert_eq!(record["line"], number, "{record}");
+        assert_eq!(record["valid"], number == 1, "{record}");
+    }
+    drop(stdin);
+    let status = child.0.wait().expect("exits");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an invalid step makes the exit status 1"
+    );
 }
 
 #[test]

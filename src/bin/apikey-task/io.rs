@@ -167,7 +167,7 @@ pub fn lines(path: &Path) -> Result<Vec<(usize, Line)>, Unusable> {
 /// whose lines are independent starts on the first while the rest are still being read, and
 /// holds one line, not the file.
 pub struct LineStream {
-    reader: Box<dyn BufRead>,
+    reader: std::io::BufReader<Box<dyn std::io::Read>>,
     path: String,
     /// The current line's bytes, reused from one line to the next.
     bytes: Vec<u8>,
@@ -176,19 +176,28 @@ pub struct LineStream {
 
 impl LineStream {
     pub fn open(path: &Path) -> Result<LineStream, Unusable> {
-        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        let source: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin().lock())
         } else {
-            let file = std::fs::File::open(path)
-                .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
-            Box::new(std::io::BufReader::with_capacity(1 << 16, file))
+            Box::new(
+                std::fs::File::open(path)
+                    .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?,
+            )
         };
         Ok(LineStream {
-            reader,
+            reader: std::io::BufReader::with_capacity(1 << 16, source),
             path: path.display().to_string(),
             bytes: Vec::new(),
             number: 0,
         })
+    }
+
+    /// Whether all the input read so far has been used, so that the next line waits for more:
+    /// the moment for a batch to flush its output. Whoever reads the other end then sees the
+    /// record of every line that has come in, while a file's records still go out in large
+    /// blocks (one flush per buffer of input).
+    pub fn drained(&self) -> bool {
+        self.reader.buffer().is_empty()
     }
 
     /// The next line that is not blank, with its number; `None` at the end.

@@ -90,6 +90,9 @@ pub fn lines_of(endpoint: &Endpoint, path: &Path) -> Result<u8, Unusable> {
             }
         }
         progress.print(&mut out, &text).map_err(write_error)?;
+        if lines.drained() {
+            out.flush().map_err(write_error)?;
+        }
     }
     out.flush().map_err(write_error)?;
     progress.finish();
