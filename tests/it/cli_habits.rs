@@ -4,7 +4,8 @@
 //! pseudo-terminal (util-linux `script`) stands in where a terminal matters.
 
 use crate::support::{
-    CANARY_KEY, KillOnDrop, LiveEmulator, cli, fixture, run, scratch_dir, stdout_json, text,
+    CANARY_KEY, KillOnDrop, LiveEmulator, cli, fixture, run, scratch_dir, started, stdout_json,
+    text,
 };
 use apikey_task::emulator::Emulator;
 use serde_json::Value;
@@ -374,18 +375,12 @@ fn format_text_is_short_and_human() {
     let shown = text(&output.stdout);
     let mut lines = shown.lines();
     assert_eq!(lines.next(), Some("invalid"));
-    assert!(
-        shown.lines().any(|l| l.starts_with("error /body/")),
-        "{shown}"
-    );
-    assert!(
-        shown.lines().any(|l| l.starts_with("POST https://")),
-        "{shown}"
-    );
-    assert!(
-        shown.lines().any(|l| l.starts_with("curl -X POST")),
-        "{shown}"
-    );
+    for start in ["error /body/", "POST https://", "curl -X POST"] {
+        assert!(
+            shown.lines().any(|l| l.starts_with(start)),
+            "no line starts with {start:?}: {shown}"
+        );
+    }
 
     let emulator = LiveEmulator::start(Emulator::builder());
     let output = run(
@@ -484,24 +479,6 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .map(|mut e| e.read_to_string(&mut stderr));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-/// Starts `command`, waits for its first stdout line and returns it with the process.
-fn started(command: &mut Command) -> (KillOnDrop, String) {
-    let mut child = KillOnDrop(
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut reader = std::io::BufReader::new(stdout);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("first line");
-    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    (child, line)
 }
 
 fn terminate(child: &KillOnDrop) {

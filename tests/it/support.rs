@@ -148,6 +148,35 @@ pub fn under_ulimit(files: u32) -> Command {
     command
 }
 
+/// Starts `command` and waits up to 30 s for its first line on stdout, which it returns with
+/// the process. The rest of stdout is drained for as long as the process runs; stderr is
+/// piped, for the caller to take.
+pub fn started(command: &mut Command) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = KillOnDrop(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (first_line, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = first_line.send(line);
+        // Keep the pipe open (and drained) for as long as the process runs.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let line = received
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a first line within 30 s");
+    (child, line)
+}
+
 /// `apikey-task serve` (or anything printing `serving on URL` first), running until dropped.
 pub struct ServeProcess {
     /// The base URL it printed, with its trailing slash.
@@ -160,25 +189,7 @@ impl ServeProcess {
     /// Starts `command` (e.g. `cli().args(["serve", "--port", "0"])`) and waits up to 30 s for
     /// its first line. Stderr is collected (see [`ServeProcess::stderr`]).
     pub fn start(command: &mut Command) -> ServeProcess {
-        use std::io::BufRead;
-        let mut child = KillOnDrop(
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("serve starts"),
-        );
-        let stdout = child.0.stdout.take().expect("stdout");
-        let (first_line, received) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = std::io::BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = first_line.send(line);
-            // Keep the pipe open (and drained) for as long as the process runs.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
+        let (mut child, line) = started(command);
         let collected = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut stderr = child.0.stderr.take().expect("stderr");
         let sink = collected.clone();
@@ -190,9 +201,6 @@ impl ServeProcess {
                 }
             }
         });
-        let line = received
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server prints its URL within 30 s");
         let base = line
             .trim()
             .strip_prefix("serving on ")
