@@ -35,6 +35,18 @@ export function startChild(args, env = { REBILLY_API_KEY: CANARY }) {
   });
 }
 
+/**
+ * An emulator that accepts only CANARY, and a server allowed to run steps against it (so a run
+ * proves the key travelled): resolves with both children and their URLs.
+ */
+export async function startRunnable() {
+  const { child: emulator, url: emulatorUrl } =
+    await startChild(["emulator", "--port", "0", "--accept", CANARY]);
+  const { child: server, url: base } = await startChild(
+    ["serve", "--port", "0", "--allow-run", "--allow-run-to", emulatorUrl]);
+  return { emulator, emulatorUrl, server, base };
+}
+
 export function launch() {
   mkdirSync(shots, { recursive: true });
   return chromium.launch({

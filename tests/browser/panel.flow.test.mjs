@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { CANARY, field, fieldErrors, launch, pressTestRequest, shots, startChild, watch } from "./harness.mjs";
+import { field, fieldErrors, launch, pressTestRequest, shots, startChild, startRunnable, watch } from "./harness.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -24,11 +24,7 @@ let page;
 let seen;
 
 before(async () => {
-  let url;
-  ({ child: emulator, url } = await startChild(["emulator", "--port", "0", "--accept", CANARY]));
-  emulatorUrl = url;
-  ({ child: server, url: base } = await startChild(
-    ["serve", "--port", "0", "--allow-run", "--allow-run-to", emulatorUrl]));
+  ({ emulator, emulatorUrl, server, base } = await startRunnable());
   // A test-request-only server without credentials: its own wording and warnings.
   ({ child: quiet, url: quietBase } = await startChild(["serve", "--port", "0"],
     { REBILLY_API_KEY: undefined, REBILLY_JWT: undefined }));

@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CANARY, field, fieldErrors, launch, pressTestRequest as press, shots, startChild, watch } from "./harness.mjs";
+import { field, fieldErrors, launch, pressTestRequest as press, shots, startRunnable, watch } from "./harness.mjs";
 
 let emulator;
 let emulatorUrl;
@@ -21,12 +21,7 @@ let outside;
 let consoleErrors;
 
 before(async () => {
-  // The emulator accepts only the server's key, so a run proves the key travelled.
-  let url;
-  ({ child: emulator, url } = await startChild(["emulator", "--port", "0", "--accept", CANARY]));
-  emulatorUrl = url;
-  ({ child: server, url: base } = await startChild(
-    ["serve", "--port", "0", "--allow-run", "--allow-run-to", emulatorUrl]));
+  ({ emulator, emulatorUrl, server, base } = await startRunnable());
   browser = await launch();
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   ({ outside, consoleErrors } = watch(page, base));
