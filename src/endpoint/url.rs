@@ -325,10 +325,10 @@ fn custom_base(
         warn_unused_variables(op, params, |_| false, given, findings);
         return Some((given.to_owned(), Some(parsed)));
     }
-    let mut filled = given.to_owned();
+    let mut values = Vec::with_capacity(used.len());
     for name in &used {
         match segment_value(params, name, findings) {
-            Some(value) => filled = filled.replace(&format!("{{{name}}}"), &value),
+            Some(value) => values.push((name.as_str(), value)),
             None if params.contains_key(name) => {}
             None => findings.error(
                 "",
@@ -343,7 +343,7 @@ fn custom_base(
         given,
         findings,
     );
-    Some((filled, None))
+    Some((fill(given, &values), None))
 }
 
 fn warn_unused_variables(
