@@ -54,6 +54,9 @@ pub(crate) struct Findings {
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
     pub defaults: Vec<AppliedDefault>,
+    /// Whether applied defaults are kept: a report lists them, a request about to be sent
+    /// has no use for them.
+    pub keeps_defaults: bool,
     /// Errors and warnings past the cap, counted but not kept.
     unlisted_errors: usize,
     unlisted_warnings: usize,
@@ -66,6 +69,7 @@ impl Default for Findings {
             errors: Vec::new(),
             warnings: Vec::new(),
             defaults: Vec::new(),
+            keeps_defaults: true,
             unlisted_errors: 0,
             unlisted_warnings: 0,
             suggestions_left: MAX_SUGGESTIONS,

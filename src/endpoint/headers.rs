@@ -66,10 +66,12 @@ pub(crate) fn headers(
             Some(_) => {} // reported with the other headers below
             None => match &spec.default {
                 Some(default) => {
-                    findings.defaults.push(AppliedDefault {
-                        path: push_token("/headers", &spec.name),
-                        value: Value::String(default.clone()),
-                    });
+                    if findings.keeps_defaults {
+                        findings.defaults.push(AppliedDefault {
+                            path: push_token("/headers", &spec.name),
+                            value: Value::String(default.clone()),
+                        });
+                    }
                     out.push((spec.name.clone(), default.clone()));
                 }
                 None if spec.required => findings.error(

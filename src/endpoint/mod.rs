@@ -487,22 +487,22 @@ impl Endpoint {
     }
 
     /// Renders and validates a step for sending. The request's headers hold no credential:
-    /// the executor adds it at send time, from `credentials`.
+    /// the executor adds it at send time, from `credentials` (moved in, not copied).
     pub(crate) fn prepare(
         &self,
         parameters: Map<String, Value>,
         state: &Map<String, Value>,
-        credentials: Option<&Credentials>,
+        credentials: Option<Credentials>,
     ) -> Result<Prepared, Vec<Problem>> {
-        let checked = self.check(parameters, state, credentials, true);
+        let checked = self.check(parameters, state, credentials.as_ref(), true);
         if !checked.findings.errors.is_empty() {
             return Err(checked.findings.errors);
         }
         let credential = credentials.and_then(|credentials| {
-            let scheme = headers::credential_scheme(&self.operation, credentials)?;
+            let scheme = headers::credential_scheme(&self.operation, &credentials)?;
             let header = scheme.header().to_owned();
             let value = match credentials {
-                Credentials::ApiKey(secret) => secret.clone(),
+                Credentials::ApiKey(secret) => secret,
                 Credentials::Bearer(token) => Secret::new(format!("Bearer {}", token.expose())),
             };
             Some((header, value))
@@ -590,6 +590,7 @@ impl Endpoint {
         let rendered = render::render(&mut parameters, state, &self.options.limits);
         let params = &parameters;
         let mut findings = Findings::default();
+        findings.keeps_defaults = !to_send;
         self.check_parameter_names(params, &mut findings);
         let url = url::url(&self.operation, &self.known_bases, params, &mut findings);
         self.param_validators.check(params, &mut findings);

@@ -57,7 +57,7 @@ fn settle_existing(
 ) -> Result<TaskOutput, TaskError> {
     let credentials = ctx.credentials().credentials();
     let prepared = routed
-        .prepare(parameters, ctx.state(), credentials.as_ref())
+        .prepare(parameters, ctx.state(), credentials)
         .map_err(TaskError::invalid_step)?;
     let differing = differing_fields(prepared.request.body.as_ref(), &existing.response.body);
     if differing.is_empty() {

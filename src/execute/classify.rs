@@ -9,7 +9,6 @@ use crate::util::clock;
 use crate::util::pointer::append_token;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::scrub::Scrub;
@@ -62,7 +61,7 @@ pub(super) fn transport(error: reqwest::Error, reading_body: bool, scrub: &Scrub
 pub(super) fn followed_redirect(
     request: &Outgoing<'_>,
     status: reqwest::StatusCode,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     landed: &str,
 ) -> TaskError {
     TaskError::new(
@@ -94,7 +93,7 @@ pub(super) fn response(request: &Outgoing<'_>, raw: Raw) -> TaskError {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     redact_secrets(endpoint, &mut body);
-    let response = response_output(status, &raw.headers, body);
+    let response = response_output(status, raw.headers, body);
     let error = match status.as_u16() {
         300..=399 => TaskError::new(
             ErrorKind::Redirected,
@@ -228,28 +227,13 @@ fn redact_secrets(endpoint: &Endpoint, body: &mut Value) {
 /// A response as output: headers by lower-case name, repeated ones joined, cookies redacted.
 pub(super) fn response_output(
     status: reqwest::StatusCode,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Value,
 ) -> ResponseOutput {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in headers {
-        // Cookies are credentials of a kind; they are not task output.
-        let text = if name == reqwest::header::SET_COOKIE {
-            REDACTED.to_owned()
-        } else {
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        };
-        out.entry(name.as_str().to_owned())
-            .and_modify(|joined| {
-                joined.push_str(", ");
-                joined.push_str(&text);
-            })
-            .or_insert(text);
-    }
     ResponseOutput {
         status_code: status.as_u16(),
         reason_phrase: status.canonical_reason().unwrap_or("").to_owned(),
-        headers: out,
+        headers: headers.into(),
         body,
     }
 }

@@ -5,16 +5,15 @@ use super::classify::response_output;
 use super::wire::{Outgoing, Raw};
 use crate::credentials::{REDACTED, Secret};
 use crate::error::{ErrorKind, TaskError};
-use crate::output::{RequestSummary, TaskOutput};
+use crate::output::ResponseOutput;
 use crate::secrets::{ReturnedSecret, SecretSink};
 use serde_json::Value;
 
 pub(super) async fn success(
     request_sent: &Outgoing<'_>,
     raw: Raw,
-    request: RequestSummary,
     secrets: &dyn SecretSink,
-) -> Result<TaskOutput, TaskError> {
+) -> Result<(ResponseOutput, Option<bool>), TaskError> {
     let mut body = if raw.body.is_empty() {
         Value::Null
     } else {
@@ -35,7 +34,6 @@ pub(super) async fn success(
         request_sent.scrub.value(&mut body);
     }
     let endpoint = request_sent.endpoint;
-    let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut sink_failure = None;
     let mut stored = 0;
     let fields: Vec<String> = endpoint
@@ -44,6 +42,7 @@ pub(super) async fn success(
         .flat_map(|path| path.pointers(&body))
         .collect();
     for field in fields {
+        let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
         let Some(slot) = crate::util::pointer::lookup_mut(&mut body, &field) else {
             continue;
         };
@@ -53,7 +52,7 @@ pub(super) async fn success(
         };
         let secret = ReturnedSecret {
             field: field.clone(),
-            resource_id: resource_id.clone(),
+            resource_id,
             value: Secret::new(value),
         };
         match secrets.store(secret).await {
@@ -67,7 +66,7 @@ pub(super) async fn success(
             }
         }
     }
-    let response = response_output(raw.status, &raw.headers, body);
+    let response = response_output(raw.status, raw.headers, body);
     if let Some((field, error)) = sink_failure {
         return Err(TaskError::new(
             ErrorKind::SecretSink,
@@ -75,7 +74,12 @@ pub(super) async fn success(
                 "{} succeeded ({}{}) but the secret sink refused the secret at {field}: {error}. Unless the API shows the secret again (for a resource created at a chosen id, repeating the step reads it back), revoke or replace what it belongs to",
                 endpoint.operation().label(),
                 raw.status,
-                resource_id.map(|id| format!(", id {id}")).unwrap_or_default()
+                response
+                    .body
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(|id| format!(", id {id}"))
+                    .unwrap_or_default()
             ),
         )
         .with_response(response)
@@ -85,9 +89,5 @@ pub(super) async fn success(
     let secrets = endpoint.secret_fields();
     let secret_obtained =
         (!secrets.is_empty() && secrets.iter().all(|path| path.is_single())).then_some(stored > 0);
-    Ok(TaskOutput {
-        response,
-        request,
-        secret_obtained,
-    })
+    Ok((response, secret_obtained))
 }

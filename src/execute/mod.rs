@@ -50,7 +50,7 @@ pub fn outcome_unknown(
 
 use crate::context::TaskContext;
 use crate::credentials::CredentialsSource;
-use crate::endpoint::{Endpoint, Step};
+use crate::endpoint::{Endpoint, HttpRequest, Step};
 use crate::error::{ErrorKind, TaskError};
 use crate::output::{RequestSummary, TaskOutput};
 use crate::secrets::SecretSink;
@@ -311,7 +311,7 @@ impl Executor {
         }
         let credentials = ctx.credentials().credentials();
         let prepared = endpoint
-            .prepare(parameters, ctx.state(), credentials.as_ref())
+            .prepare(parameters, ctx.state(), credentials)
             .map_err(TaskError::invalid_step)?;
         if prepared.credential.is_none() && !operation.security.is_empty() {
             return Err(TaskError::new(
@@ -354,14 +354,26 @@ impl Executor {
                 // The server has answered with success: that is done, whatever the runner says
                 // now, so the hand-off (which may wait on the embedder's secret sink) is not
                 // raced against cancellation or the deadline.
-                let (raw, summary) = outcome?;
-                let attempts = summary.attempts;
-                return handoff::success(&request, raw, summary, ctx.secrets())
+                let (raw, attempts, duration_ms) = outcome?;
+                let handed = handoff::success(&request, raw, ctx.secrets())
                     .instrument(span)
                     .await
                     .map_err(|error| {
                         reconcile::finish_classified(error, attempts, &request, requested_at)
                     });
+                drop(request);
+                // Nothing needs the request any more: its method and URL move into the output.
+                let HttpRequest { method, url, .. } = prepared.request;
+                return handed.map(|(response, secret_obtained)| TaskOutput {
+                    response,
+                    request: RequestSummary {
+                        method,
+                        url,
+                        attempts,
+                        duration_ms,
+                    },
+                    secret_obtained,
+                });
             }
             Err(stopped) => stopped,
         };
@@ -396,15 +408,15 @@ impl Executor {
     }
 
     /// The attempt loop: send, classify, and retry what the policy and the deadline allow,
-    /// until a success (its raw answer, for the hand-off) or a failure that ends the step.
+    /// until a success (its raw answer, the attempts made and the milliseconds they took, for
+    /// the hand-off) or a failure that ends the step.
     async fn send_with_retries(
         &self,
         request: &Outgoing<'_>,
         ctx: &TaskContext<'_>,
         progress: &Progress,
         requested_at: SystemTime,
-    ) -> Result<(Raw, RequestSummary), TaskError> {
-        let prepared = request.prepared;
+    ) -> Result<(Raw, u32, u64), TaskError> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -434,14 +446,9 @@ impl Executor {
                                 .is_already_done(raw.status.as_u16())) =>
                 {
                     tracing::info!(attempt, status = raw.status.as_u16(), "request succeeded");
-                    let summary = RequestSummary {
-                        method: prepared.request.method.clone(),
-                        url: prepared.request.url.clone(),
-                        attempts: attempt,
-                        duration_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
-                    };
-                    return Ok((raw, summary));
+                    let duration_ms =
+                        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    return Ok((raw, attempt, duration_ms));
                 }
                 Ok(raw) => classify::response(request, raw),
                 Err(error) => error,

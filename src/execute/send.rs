@@ -17,15 +17,13 @@ pub(super) async fn once(
     embedder_timeout: Option<Duration>,
     max_bytes: usize,
 ) -> Result<Raw, TaskError> {
-    let mut builder = client
-        .request(request.method.clone(), request.url.clone())
-        .headers(request.headers.clone())
-        .body(request.body.clone());
+    let mut attempt = request.attempt()?;
+    *attempt.body_mut() = Some(request.body.clone().into());
     if let Some(timeout) = embedder_timeout {
-        builder = builder.timeout(timeout);
+        *attempt.timeout_mut() = Some(timeout);
     }
-    let mut response = builder
-        .send()
+    let mut response = client
+        .execute(attempt)
         .await
         .map_err(|error| classify::transport(error, false, &request.scrub))?;
     let status = response.status();
@@ -35,7 +33,7 @@ pub(super) async fn once(
         return Err(classify::followed_redirect(
             request,
             status,
-            &headers,
+            headers,
             response.url().as_str(),
         ));
     }
@@ -44,7 +42,7 @@ pub(super) async fn once(
     let unread = |headers: HeaderMap, why: String| {
         if status.is_success() {
             Err(TaskError::new(ErrorKind::ResponseTooLarge, why)
-                .with_response(classify::response_output(status, &headers, Value::Null)))
+                .with_response(classify::response_output(status, headers, Value::Null)))
         } else {
             Ok(Raw {
                 status,
@@ -54,19 +52,19 @@ pub(super) async fn once(
             })
         }
     };
-    let too_large = format!("its body is larger than {max_bytes} bytes and was not read");
+    let too_large = || format!("its body is larger than {max_bytes} bytes and was not read");
     if response
         .content_length()
         .is_some_and(|length| length > max_bytes as u64)
     {
-        return unread(headers, too_large);
+        return unread(headers, too_large());
     }
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > max_bytes {
-                    return unread(headers, too_large);
+                    return unread(headers, too_large());
                 }
                 body.extend_from_slice(&chunk);
             }

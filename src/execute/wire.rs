@@ -5,6 +5,7 @@ use crate::endpoint::{Endpoint, Prepared};
 use crate::error::{ErrorKind, TaskError};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 
 /// A prepared request in wire form, shared by every attempt.
@@ -14,7 +15,9 @@ pub(super) struct Outgoing<'a> {
     pub method: reqwest::Method,
     /// The URL, parsed once (by the destination check when it could).
     pub url: reqwest::Url,
-    pub headers: HeaderMap,
+    /// The URL and headers for the first attempt, which takes them instead of copying them;
+    /// a retry copies the URL and builds the headers again.
+    first: Mutex<Option<(reqwest::Url, HeaderMap)>>,
     /// Serialized once; each attempt shares the same bytes.
     pub body: Bytes,
     /// The credential sent, to be removed from whatever the answer echoes.
@@ -24,13 +27,18 @@ pub(super) struct Outgoing<'a> {
 impl<'a> Outgoing<'a> {
     pub fn new(endpoint: &'a Endpoint, prepared: &'a Prepared) -> Result<Self, TaskError> {
         let body = match &prepared.request.body {
-            Some(body) => serde_json::to_vec(body).map_err(|error| {
-                TaskError::new(
-                    ErrorKind::InvalidStep,
-                    format!("the body cannot be written as JSON: {error}"),
-                )
-                .with_source(error)
-            })?,
+            Some(body) => {
+                // Most bodies fit at once (serde_json's own start, 128 bytes, grows for most).
+                let mut bytes = Vec::with_capacity(512);
+                serde_json::to_writer(&mut bytes, body).map_err(|error| {
+                    TaskError::new(
+                        ErrorKind::InvalidStep,
+                        format!("the body cannot be written as JSON: {error}"),
+                    )
+                    .with_source(error)
+                })?;
+                bytes
+            }
             None => Vec::new(),
         };
         let method =
@@ -50,15 +58,28 @@ impl<'a> Outgoing<'a> {
                 .with_source(error)
             })?,
         };
+        let first = Mutex::new(Some((url.clone(), wire_headers(prepared)?)));
         Ok(Outgoing {
             endpoint,
             prepared,
             method,
             url,
-            headers: wire_headers(prepared)?,
+            first,
             body: Bytes::from(body),
             scrub: Scrub::new(prepared.credential.as_ref().map(|(_, s)| s.expose())),
         })
+    }
+
+    /// The request for one attempt, without a body or timeout.
+    pub fn attempt(&self) -> Result<reqwest::Request, TaskError> {
+        let taken = self.first.lock().ok().and_then(|mut first| first.take());
+        let (url, headers) = match taken {
+            Some(first) => first,
+            None => (self.url.clone(), wire_headers(self.prepared)?),
+        };
+        let mut request = reqwest::Request::new(self.method.clone(), url);
+        *request.headers_mut() = headers;
+        Ok(request)
     }
 
     /// Whether repeating it has the effect of sending it once.

@@ -399,7 +399,7 @@ async fn a_credential_the_server_echoes_is_scrubbed_from_everything() {
                     assert_eq!(body["secretKey"], "<redacted>", "{mode}: {body}");
                     if mode == "created" {
                         assert_eq!(
-                            output.response.headers.get("location").map(String::as_str),
+                            output.response.headers.get("location").as_deref(),
                             Some("/api-keys/k1?key=<redacted>")
                         );
                     }
