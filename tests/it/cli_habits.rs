@@ -4,8 +4,8 @@
 //! pseudo-terminal (util-linux `script`) stands in where a terminal matters.
 
 use crate::support::{
-    CANARY_KEY, KillOnDrop, LiveEmulator, cli, fixture, run, scratch_dir, started, stdout_json,
-    text,
+    CANARY_KEY, KillOnDrop, LiveEmulator, Scratch, cli, fixture, run, scratch_dir, started,
+    stdout_json, text,
 };
 use apikey_task::emulator::Emulator;
 use serde_json::Value;
@@ -159,17 +159,19 @@ fn jsonl_records_carry_their_input_line_and_a_summary_goes_to_stderr() {
     }
 }
 
-/// `count` copies of a fixture's step, one per line, in a scratch folder named `name`.
-fn jsonl_file(name: &str, fixture: &str, count: usize) -> std::path::PathBuf {
-    let file = scratch_dir(name).join("steps.jsonl");
+/// `count` copies of a fixture's step, one per line, in a scratch folder named `name` (kept
+/// while the first value lives).
+fn jsonl_file(name: &str, fixture: &str, count: usize) -> (Scratch, std::path::PathBuf) {
+    let dir = scratch_dir(name);
+    let file = dir.join("steps.jsonl");
     let lines: Vec<String> = (0..count).map(|_| one_line(fixture)).collect();
     std::fs::write(&file, lines.join("\n")).expect("write steps");
-    file
+    (dir, file)
 }
 
 #[test]
 fn a_terminal_gets_progress_and_the_summary() {
-    let file = jsonl_file("progress", "valid/acl-every-scope.json", 200);
+    let (_dir, file) = jsonl_file("progress", "valid/acl-every-scope.json", 200);
     let shown = on_a_terminal(&format!(
         "{} test-request --jsonl {} >/dev/null",
         binary(),
@@ -420,7 +422,7 @@ fn format_text_is_short_and_human() {
 
 #[test]
 fn a_closed_stdout_ends_the_run_quietly() {
-    let file = jsonl_file("closed-stdout", "valid/minimal.json", 20_000);
+    let (_dir, file) = jsonl_file("closed-stdout", "valid/minimal.json", 20_000);
     let mut child = KillOnDrop(
         cli()
             .args(["test-request", "--jsonl"])

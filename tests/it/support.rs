@@ -624,12 +624,30 @@ pub fn http_date(at: std::time::SystemTime) -> String {
     )
 }
 
-/// A fresh, empty directory under the system's temporary directory for this test process.
-pub fn scratch_dir(name: &str) -> PathBuf {
+/// A fresh, empty directory under the system's temporary directory for this test process,
+/// removed with what it holds when the value is dropped.
+pub fn scratch_dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("apikey-task-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    Scratch(dir)
+}
+
+/// A directory of [`scratch_dir`]'s, gone when this is.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A raw TCP server that writes `answer` as is after reading the request, then closes the
