@@ -11,6 +11,7 @@ use crate::util::pointer::push_token;
 use crate::util::{suggest, user_info};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 /// RFC 3986 unreserved characters pass, and `@` (a path character, and one of the API's id
@@ -132,8 +133,13 @@ pub(crate) fn url(
 /// `base` with `path` (already percent-encoded) after its own path and `query` as its query:
 /// what parsing `base` + `path` + `?query` as text gives, without parsing the host again.
 fn extend(mut base: url::Url, path: &str, query: Option<&str>) -> url::Url {
-    let full_path = format!("{}{path}", base.path().trim_end_matches('/'));
-    base.set_path(&full_path);
+    let base_path = base.path().trim_end_matches('/');
+    if base_path.is_empty() {
+        base.set_path(path);
+    } else {
+        let full_path = format!("{base_path}{path}");
+        base.set_path(&full_path);
+    }
     base.set_query(query);
     base
 }
@@ -144,12 +150,12 @@ pub(crate) const MAX_URL_BYTES: usize = 8000;
 
 /// The server part: a named server from the definition, or a base URL given by the step (and
 /// its parse, when it has no variables); and the named server's index.
-fn base_url(
-    op: &Operation,
+fn base_url<'a>(
+    op: &'a Operation,
     bases: &KnownBases,
-    params: &Map<String, Value>,
+    params: &'a Map<String, Value>,
     findings: &mut Findings,
-) -> Option<(String, Option<url::Url>, Option<usize>)> {
+) -> Option<(Cow<'a, str>, Option<url::Url>, Option<usize>)> {
     let names = || {
         op.servers
             .iter()
@@ -239,16 +245,16 @@ pub(crate) fn authority_end(url: &str) -> usize {
 
 /// A base URL from the step. `{name}` in it takes a server variable, percent-encoded. Its
 /// parse is returned when it has no variables, for the request's URL to build on.
-fn custom_base(
+fn custom_base<'a>(
     op: &Operation,
     bases: &KnownBases,
-    given: &str,
+    given: &'a str,
     params: &Map<String, Value>,
     findings: &mut Findings,
-) -> Option<(String, Option<url::Url>)> {
+) -> Option<(Cow<'a, str>, Option<url::Url>)> {
     if let Some(parsed) = bases.get(given) {
         warn_unused_variables(op, params, |_| false, given, findings);
-        return Some((given.to_owned(), Some(parsed)));
+        return Some((Cow::Borrowed(given), Some(parsed)));
     }
     let known = &op.variables;
     let mut used = Vec::new();
@@ -323,7 +329,7 @@ fn custom_base(
     if used.is_empty() {
         bases.remember(given, &parsed);
         warn_unused_variables(op, params, |_| false, given, findings);
-        return Some((given.to_owned(), Some(parsed)));
+        return Some((Cow::Borrowed(given), Some(parsed)));
     }
     let mut values = Vec::with_capacity(used.len());
     for name in &used {
@@ -422,13 +428,13 @@ fn append_query(
 }
 
 /// Substitutes `{name}` path parameters of the operation's path.
-fn fill_template(
-    template: &str,
+fn fill_template<'t>(
+    template: &'t str,
     names: &[String],
     params: &Map<String, Value>,
     what: &str,
     findings: &mut Findings,
-) -> String {
+) -> Cow<'t, str> {
     let mut values = Vec::with_capacity(names.len());
     for name in names {
         match segment_value(params, name, findings) {
@@ -443,9 +449,9 @@ fn fill_template(
 /// `template` with every `{name}` that has a value replaced by it, in one pass (what
 /// replacing each placeholder in turn gives, since values are percent-encoded and hold no
 /// brace); a placeholder without a value stays as written.
-fn fill(template: &str, values: &[(&str, String)]) -> String {
+fn fill<'t>(template: &'t str, values: &[(&str, String)]) -> Cow<'t, str> {
     if values.is_empty() {
-        return template.to_owned();
+        return Cow::Borrowed(template);
     }
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
@@ -471,7 +477,7 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// A parameter's value as one percent-encoded path segment, or `None` with a problem recorded
