@@ -581,10 +581,9 @@ impl Endpoint {
         to_send: bool,
     ) -> Checked<'_> {
         // A base URL as written, before expressions fill it: its authority must be literal.
+        // Without an expression it stays as written, and is read after rendering.
         let server_template = match parameters.get("server") {
-            Some(Value::String(server)) if server.contains("://") || server.contains("${") => {
-                Some(server.clone())
-            }
+            Some(Value::String(server)) if server.contains("${") => Some(server.clone()),
             _ => None,
         };
         let rendered = render::render(&mut parameters, state, &self.options.limits);
@@ -603,7 +602,9 @@ impl Endpoint {
             .is_some_and(|index| self.destinations.fixed(index));
         if (to_send || !fixed) && !findings.errors.iter().any(|e| e.path == "/server") {
             let own_base = match params.get("server") {
-                Some(Value::String(server)) if server.contains("://") => server_template.as_deref(),
+                Some(Value::String(server)) if server.contains("://") => {
+                    Some(server_template.as_deref().unwrap_or(server))
+                }
                 _ => None,
             };
             parsed_url = self
