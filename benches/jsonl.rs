@@ -1,8 +1,9 @@
 //! `apikey-task test-request --jsonl FILE` as a user runs it, a whole process over a file of
 //! steps, against a floor program that only reads the same lines, parses each with
 //! serde_json and writes its `parameters.body` back, one per line. Both are separate
-//! processes of the same build profile (the floor is this bench binary run again), both
-//! write to a pipe that this process drains, and they take turns in interleaved rounds.
+//! processes of the same build profile and allocator (the floor is this bench binary run
+//! again), both write to a pipe that this process drains, and they take turns in interleaved
+//! rounds.
 //!
 //! `cargo bench --bench jsonl`  (20,000 steps, 7 rounds; run without `--bench`, as
 //! `cargo test --benches` does, it is a quick check: 200 steps, one round).
@@ -15,6 +16,12 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+/// The binary's allocator (the `mimalloc` feature), so that the floor differs from it in work
+/// only.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Set to a file name, the bench binary is the floor program instead.
 const FLOOR_ENV: &str = "APIKEY_JSONL_FLOOR";

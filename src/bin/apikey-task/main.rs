@@ -25,6 +25,11 @@ use io::{EXIT_UNUSABLE, Unusable};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// mimalloc, where the `mimalloc` feature is on (the default): see Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let matches = command().get_matches();
