@@ -77,6 +77,6 @@ pub use endpoint::{
 };
 pub use error::{ErrorKind, InvalidField, Reconcile, ReconcileList, TaskError};
 pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder, RetryPolicy};
-pub use output::{RequestSummary, ResponseOutput, TaskOutput};
+pub use output::{RequestSummary, ResponseHeaders, ResponseOutput, TaskOutput};
 pub use problem::{AppliedDefault, Problem};
 pub use workflow::WorkflowState;

@@ -67,7 +67,9 @@ impl HttpRequest {
             } else {
                 ""
             };
-            line.push_str(&format!(" -H \"{header}: {prefix}${env_var}\""));
+            for part in [" -H \"", header, ": ", prefix, "$", env_var, "\""] {
+                line.push_str(part);
+            }
         }
         if let Some(body) = &body {
             line.push_str(" --data-raw ");

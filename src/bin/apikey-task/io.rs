@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::cli::{Cli, Command};
 
 /// Input that cannot be used at all: exit 2 with one line on stderr.
+#[derive(Debug)]
 pub struct Unusable(pub String);
 
 /// What [`write_error`] says when stdout's reader has gone (`| head -1`).
