@@ -7,7 +7,7 @@
 //! Rendering is one pass: a substituted value is never evaluated again.
 
 use crate::problem::{MAX_PROBLEMS, Problem, excerpt, json_kind};
-use crate::util::pointer::{append_index, append_token};
+use crate::util::pointer::Token;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -57,10 +57,52 @@ impl Limits {
 
 /// A parameter whose whole value came from one expression. Problems found below it are
 /// reported at this pointer, since deeper pointers do not exist in the step as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Substitution {
-    pub pointer: String,
-    pub expression: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Substitution<'r> {
+    pub pointer: &'r str,
+    pub expression: &'r str,
+}
+
+/// Where whole values were substituted, in the order rendering met them. Every site's pointer
+/// and expression are spelled into one buffer, not two strings of their own: a large step has
+/// hundreds of sites.
+#[derive(Debug, Default)]
+pub(crate) struct Substitutions {
+    text: String,
+    /// Where each site's pointer and its expression end in `text`; a site starts where the
+    /// one before it ends.
+    ends: Vec<(usize, usize)>,
+}
+
+/// Bytes reserved for one reference token beyond its container's pointer.
+const TOKEN_ROOM: usize = 32;
+
+impl Substitutions {
+    fn push(&mut self, container: &str, token: Token<'_>, expression: &str) {
+        // The first site sizes the buffer, room for the token (its escapes or digits) too:
+        // from empty it would grow at each of the three appends.
+        if self.text.capacity() == 0 {
+            self.text
+                .reserve(container.len() + expression.len() + TOKEN_ROOM);
+        }
+        self.text.push_str(container);
+        token.append_to(&mut self.text);
+        let pointer_end = self.text.len();
+        self.text.push_str(expression);
+        self.ends.push((pointer_end, self.text.len()));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Substitution<'_>> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(pointer_end, end)| {
+            let site = Substitution {
+                pointer: &self.text[start..pointer_end],
+                expression: &self.text[pointer_end..end],
+            };
+            start = end;
+            site
+        })
+    }
 }
 
 /// What rendering found: problems, and where whole values were substituted.
@@ -69,12 +111,14 @@ pub(crate) struct Rendered {
     /// At most [`MAX_PROBLEMS`] of them; `unlisted` counts the rest.
     pub problems: Vec<Problem>,
     pub unlisted: usize,
-    pub substitutions: Vec<Substitution>,
+    pub substitutions: Substitutions,
 }
 
 /// Renders `parameters` in place against `context`. Never fails as a whole: a string whose
 /// expression does not resolve is left as written and reported, so the rest renders as far
 /// as possible. Values without expressions are not touched, let alone copied.
+// Out of line: called once per step, and a profile then shows the render stage as one entry.
+#[inline(never)]
 pub(crate) fn render(
     parameters: &mut Map<String, Value>,
     context: &Map<String, Value>,
@@ -90,15 +134,19 @@ pub(crate) fn render(
         found: Rendered::default(),
     };
     for (key, item) in parameters.iter_mut() {
-        renderer.field(key, item, 1);
+        renderer.value(item, Token::Key(key), 1);
     }
     renderer.found
 }
 
 struct Renderer<'a> {
     context: &'a Map<String, Value>,
-    /// JSON Pointer of the value being rendered.
+    /// JSON Pointer of the array or object being walked. A value's own token is added only
+    /// when a problem or a substitution needs its pointer: most values are strings that need
+    /// neither, and appending their token (escaped) and truncating it again cost more than
+    /// spelling the few pointers needed.
     pointer: String,
+
     limits: &'a Limits,
     expressions: usize,
     substituted: usize,
@@ -106,56 +154,49 @@ struct Renderer<'a> {
 }
 
 impl<'a> Renderer<'a> {
-    fn field(&mut self, key: &str, value: &mut Value, depth: usize) {
-        let len = self.pointer.len();
-        append_token(&mut self.pointer, key);
-        self.value(value, depth);
-        self.pointer.truncate(len);
-    }
-
-    fn item(&mut self, index: usize, value: &mut Value, depth: usize) {
-        let len = self.pointer.len();
-        append_index(&mut self.pointer, index);
-        self.value(value, depth);
-        self.pointer.truncate(len);
-    }
-
-    fn value(&mut self, value: &mut Value, depth: usize) {
+    /// Renders `value`, named by `at` in the array or object being walked.
+    fn value(&mut self, value: &mut Value, at: Token<'_>, depth: usize) {
         if depth > self.limits.max_depth && matches!(value, Value::Array(_) | Value::Object(_)) {
             let message = format!(
                 "nested deeper than {} levels; rendering stops here",
                 self.limits.max_depth
             );
-            self.problem(message);
+            self.problem(at, message);
             return;
         }
         match value {
             Value::String(text) => {
                 if text.contains('$')
-                    && let Some(rendered) = self.string(text)
+                    && let Some(rendered) = self.string(text, at)
                 {
                     *value = rendered;
                 }
             }
             Value::Array(items) => {
+                let len = self.pointer.len();
+                at.append_to(&mut self.pointer);
                 for (i, item) in items.iter_mut().enumerate() {
-                    self.item(i, item, depth + 1);
+                    self.value(item, Token::Index(i), depth + 1);
                 }
+                self.pointer.truncate(len);
             }
             Value::Object(fields) => {
+                let len = self.pointer.len();
+                at.append_to(&mut self.pointer);
                 for (key, item) in fields.iter_mut() {
-                    self.field(key, item, depth + 1);
+                    self.value(item, Token::Key(key), depth + 1);
                 }
+                self.pointer.truncate(len);
             }
             _ => {}
         }
     }
 
-    fn problem(&mut self, message: String) {
+    fn problem(&mut self, at: Token<'_>, message: String) {
         if self.found.problems.len() < MAX_PROBLEMS {
-            self.found
-                .problems
-                .push(Problem::new(self.pointer.clone(), message));
+            let mut pointer = self.pointer.clone();
+            at.append_to(&mut pointer);
+            self.found.problems.push(Problem::new(pointer, message));
         } else {
             self.found.unlisted += 1;
         }
@@ -163,20 +204,17 @@ impl<'a> Renderer<'a> {
 
     /// The rendered value of a string that holds a `$`, or `None` to keep it as written
     /// (nothing to substitute, or a problem was recorded).
-    fn string(&mut self, text: &str) -> Option<Value> {
+    fn string(&mut self, text: &str, at: Token<'_>) -> Option<Value> {
         let pieces = match parse(text) {
             Ok(pieces) => pieces,
             Err(message) => {
-                self.problem(message);
+                self.problem(at, message);
                 return None;
             }
         };
         if let [Piece::Expression(expression, steps)] = pieces.as_slice() {
-            let found = self.evaluate(expression, steps)?.to_value();
-            self.found.substitutions.push(Substitution {
-                pointer: self.pointer.clone(),
-                expression: (*expression).to_owned(),
-            });
+            let found = self.evaluate(expression, steps, at)?.to_value();
+            self.found.substitutions.push(&self.pointer, at, expression);
             return Some(found);
         }
         if pieces.iter().all(|p| matches!(p, Piece::Text(_))) && !text.contains("$${") {
@@ -186,10 +224,12 @@ impl<'a> Renderer<'a> {
         for piece in &pieces {
             match piece {
                 Piece::Text(literal) => out.push_str(literal),
-                Piece::Expression(expression, steps) => match self.evaluate(expression, steps)? {
-                    Found::One(value) => append_as_text(&mut out, value),
-                    many => append_as_text(&mut out, &many.to_value()),
-                },
+                Piece::Expression(expression, steps) => {
+                    match self.evaluate(expression, steps, at)? {
+                        Found::One(value) => append_as_text(&mut out, value),
+                        many => append_as_text(&mut out, &many.to_value()),
+                    }
+                }
             }
         }
         Some(Value::String(out))
@@ -197,14 +237,22 @@ impl<'a> Renderer<'a> {
 
     /// Resolves one expression, counting it against the limits. `None` means a problem was
     /// recorded.
-    fn evaluate(&mut self, expression: &str, steps: &[Step<'_>]) -> Option<Found<'a>> {
+    fn evaluate(
+        &mut self,
+        expression: &str,
+        steps: &[Step<'_>],
+        at: Token<'_>,
+    ) -> Option<Found<'a>> {
         self.expressions += 1;
         if self.expressions > self.limits.max_expressions {
             if self.expressions == self.limits.max_expressions + 1 {
-                self.problem(format!(
-                    "more than {} expressions in one step; the rest are not evaluated",
-                    self.limits.max_expressions
-                ));
+                self.problem(
+                    at,
+                    format!(
+                        "more than {} expressions in one step; the rest are not evaluated",
+                        self.limits.max_expressions
+                    ),
+                );
             }
             return None;
         }
@@ -217,10 +265,10 @@ impl<'a> Renderer<'a> {
         let found = match resolve(self.context, steps, most) {
             Ok(found) => found,
             Err(why) => {
-                self.problem(format!(
-                    "${{{}}} does not resolve: {why}",
-                    excerpt(expression, 200)
-                ));
+                self.problem(
+                    at,
+                    format!("${{{}}} does not resolve: {why}", excerpt(expression, 200)),
+                );
                 return None;
             }
         };
@@ -231,10 +279,13 @@ impl<'a> Renderer<'a> {
             .saturating_sub(self.substituted);
         self.substituted = self.substituted.saturating_add(found.size_within(left));
         if self.substituted > self.limits.max_substituted_bytes {
-            self.problem(format!(
-                "expressions substitute more than {} bytes in one step",
-                self.limits.max_substituted_bytes
-            ));
+            self.problem(
+                at,
+                format!(
+                    "expressions substitute more than {} bytes in one step",
+                    self.limits.max_substituted_bytes
+                ),
+            );
             return None;
         }
         Some(found)
@@ -893,6 +944,33 @@ mod tests {
                 .contains("substitute more than")
         );
         assert_eq!(rendered.problems[0].path, "/a");
+    }
+
+    #[test]
+    fn pointers_are_spelled_for_problems_and_substitutions() {
+        let mut params = object(json!({
+            "x/y": [{ "~k": "${nope}", "n": "${workflow.input.n}" }, "${workflow.input.ids}"],
+            "deep": [[["${workflow.input.n}"]]],
+            "z": "${workflow.input.customer.name}"
+        }));
+        let limits = Limits::default().with_max_depth(2);
+        let rendered = render(&mut params, &context(), &limits);
+        let problems: Vec<&str> = rendered.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(problems, ["/x~1y/0/~0k", "/deep/0/0"]);
+        let sites: Vec<(&str, &str)> = rendered
+            .substitutions
+            .iter()
+            .map(|s| (s.pointer, s.expression))
+            .collect();
+        assert_eq!(
+            sites,
+            [
+                ("/x~1y/0/n", "workflow.input.n"),
+                ("/x~1y/1", "workflow.input.ids"),
+                ("/z", "workflow.input.customer.name"),
+            ]
+        );
+        assert_eq!(params["z"], json!("Ada"));
     }
 
     #[test]
