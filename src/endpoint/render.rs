@@ -165,10 +165,19 @@ impl<'a> Renderer<'a> {
         }
         match value {
             Value::String(text) => {
-                if text.contains('$')
-                    && let Some(rendered) = self.string(text, at)
-                {
-                    *value = rendered;
+                if !text.contains('$') {
+                    return;
+                }
+                match self.string(text, at) {
+                    // A string is copied into the buffer its expression was written in: an
+                    // allocation and a free fewer than replacing it.
+                    Some(Rendering::Whole(Found::One(Value::String(found)))) => {
+                        text.clear();
+                        text.push_str(found);
+                    }
+                    Some(Rendering::Whole(found)) => *value = found.to_value(),
+                    Some(Rendering::Text(rendered)) => *text = rendered,
+                    None => {}
                 }
             }
             Value::Array(items) => {
@@ -201,9 +210,9 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// The rendered value of a string that holds a `$`, or `None` to keep it as written
-    /// (nothing to substitute, or a problem was recorded).
-    fn string(&mut self, text: &str, at: Token<'_>) -> Option<Value> {
+    /// What a string that holds a `$` renders to, or `None` to keep it as written (nothing
+    /// to substitute, or a problem was recorded).
+    fn string(&mut self, text: &str, at: Token<'_>) -> Option<Rendering<'a>> {
         // The whole string is checked before anything in it is evaluated: a syntax error
         // anywhere leaves it as written, and none of its expressions counts against the limits.
         let mut pieces = 0;
@@ -224,9 +233,9 @@ impl<'a> Renderer<'a> {
             pieces += 1;
         }
         if let (1, Some(expression)) = (pieces, whole) {
-            let found = self.evaluate(expression, at)?.to_value();
+            let found = self.evaluate(expression, at)?;
             self.found.substitutions.push(&self.pointer, at, expression);
-            return Some(found);
+            return Some(Rendering::Whole(found));
         }
         if expressions == 0 && !text.contains("$${") {
             return None;
@@ -243,7 +252,7 @@ impl<'a> Renderer<'a> {
                 Err(_) => return None,
             }
         }
-        Some(Value::String(out))
+        Some(Rendering::Text(out))
     }
 
     /// Resolves one expression, counting it against the limits. `None` means a problem was
@@ -296,6 +305,14 @@ impl<'a> Renderer<'a> {
         }
         Some(found)
     }
+}
+
+/// What a string renders to.
+enum Rendering<'a> {
+    /// The value of the one expression the string is, with its JSON type.
+    Whole(Found<'a>),
+    /// The string with its expressions substituted as text.
+    Text(String),
 }
 
 /// A piece of a string: literal text, or the text of an expression between `${` and `}`.
