@@ -34,7 +34,7 @@ use crate::problem::{Findings, Problem, json_kind};
 use crate::util::pointer::{is_within, push_token};
 use crate::util::suggest;
 use destination::Destinations;
-use render::Substitution;
+use render::Substitutions;
 use secret_path::SecretPath;
 use serde_json::{Map, Value};
 use validate::{BodyValidator, ParamValidators};
@@ -738,11 +738,11 @@ fn env_var(scheme: &AuthScheme) -> &'static str {
 
 /// A problem found inside a value that came whole from an expression is moved to the
 /// parameter that holds the expression: deeper pointers do not exist in the step as written.
-fn relocate(problems: &mut [Problem], substitutions: &[Substitution]) {
+fn relocate(problems: &mut [Problem], substitutions: &Substitutions) {
     for problem in problems.iter_mut() {
         let Some(site) = substitutions
             .iter()
-            .find(|s| is_within(&problem.path, &s.pointer))
+            .find(|s| is_within(&problem.path, s.pointer))
         else {
             continue;
         };
@@ -756,6 +756,6 @@ fn relocate(problems: &mut [Problem], substitutions: &[Substitution]) {
             "in the value of ${{{}}}{at}: {}",
             site.expression, problem.message
         );
-        problem.path = site.pointer.clone();
+        problem.path = site.pointer.to_owned();
     }
 }

@@ -7,7 +7,7 @@
 //! Rendering is one pass: a substituted value is never evaluated again.
 
 use crate::problem::{MAX_PROBLEMS, Problem, excerpt, json_kind};
-use crate::util::pointer::{append_index, append_token};
+use crate::util::pointer::Token;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -57,10 +57,52 @@ impl Limits {
 
 /// A parameter whose whole value came from one expression. Problems found below it are
 /// reported at this pointer, since deeper pointers do not exist in the step as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Substitution {
-    pub pointer: String,
-    pub expression: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Substitution<'r> {
+    pub pointer: &'r str,
+    pub expression: &'r str,
+}
+
+/// Where whole values were substituted, in the order rendering met them. Every site's pointer
+/// and expression are spelled into one buffer, not two strings of their own: a large step has
+/// hundreds of sites.
+#[derive(Debug, Default)]
+pub(crate) struct Substitutions {
+    text: String,
+    /// Where each site's pointer and its expression end in `text`; a site starts where the
+    /// one before it ends.
+    ends: Vec<(usize, usize)>,
+}
+
+/// Bytes reserved for one reference token beyond its container's pointer.
+const TOKEN_ROOM: usize = 32;
+
+impl Substitutions {
+    fn push(&mut self, container: &str, token: Token<'_>, expression: &str) {
+        // The first site sizes the buffer, room for the token (its escapes or digits) too:
+        // from empty it would grow at each of the three appends.
+        if self.text.capacity() == 0 {
+            self.text
+                .reserve(container.len() + expression.len() + TOKEN_ROOM);
+        }
+        self.text.push_str(container);
+        token.append_to(&mut self.text);
+        let pointer_end = self.text.len();
+        self.text.push_str(expression);
+        self.ends.push((pointer_end, self.text.len()));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Substitution<'_>> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(pointer_end, end)| {
+            let site = Substitution {
+                pointer: &self.text[start..pointer_end],
+                expression: &self.text[pointer_end..end],
+            };
+            start = end;
+            site
+        })
+    }
 }
 
 /// What rendering found: problems, and where whole values were substituted.
@@ -69,12 +111,14 @@ pub(crate) struct Rendered {
     /// At most [`MAX_PROBLEMS`] of them; `unlisted` counts the rest.
     pub problems: Vec<Problem>,
     pub unlisted: usize,
-    pub substitutions: Vec<Substitution>,
+    pub substitutions: Substitutions,
 }
 
 /// Renders `parameters` in place against `context`. Never fails as a whole: a string whose
 /// expression does not resolve is left as written and reported, so the rest renders as far
 /// as possible. Values without expressions are not touched, let alone copied.
+// Out of line: called once per step, and a profile then shows the render stage as one entry.
+#[inline(never)]
 pub(crate) fn render(
     parameters: &mut Map<String, Value>,
     context: &Map<String, Value>,
@@ -90,14 +134,17 @@ pub(crate) fn render(
         found: Rendered::default(),
     };
     for (key, item) in parameters.iter_mut() {
-        renderer.field(key, item, 1);
+        renderer.value(item, Token::Key(key), 1);
     }
     renderer.found
 }
 
 struct Renderer<'a> {
     context: &'a Map<String, Value>,
-    /// JSON Pointer of the value being rendered.
+    /// JSON Pointer of the array or object being walked. A value's own token is added only
+    /// when a problem or a substitution needs its pointer: most values are strings that need
+    /// neither, and appending their token (escaped) and truncating it again cost more than
+    /// spelling the few pointers needed.
     pointer: String,
     limits: &'a Limits,
     expressions: usize,
@@ -106,105 +153,121 @@ struct Renderer<'a> {
 }
 
 impl<'a> Renderer<'a> {
-    fn field(&mut self, key: &str, value: &mut Value, depth: usize) {
-        let len = self.pointer.len();
-        append_token(&mut self.pointer, key);
-        self.value(value, depth);
-        self.pointer.truncate(len);
-    }
-
-    fn item(&mut self, index: usize, value: &mut Value, depth: usize) {
-        let len = self.pointer.len();
-        append_index(&mut self.pointer, index);
-        self.value(value, depth);
-        self.pointer.truncate(len);
-    }
-
-    fn value(&mut self, value: &mut Value, depth: usize) {
+    /// Renders `value`, named by `at` in the array or object being walked.
+    fn value(&mut self, value: &mut Value, at: Token<'_>, depth: usize) {
         if depth > self.limits.max_depth && matches!(value, Value::Array(_) | Value::Object(_)) {
             let message = format!(
                 "nested deeper than {} levels; rendering stops here",
                 self.limits.max_depth
             );
-            self.problem(message);
+            self.problem(at, message);
             return;
         }
         match value {
             Value::String(text) => {
-                if text.contains('$')
-                    && let Some(rendered) = self.string(text)
-                {
-                    *value = rendered;
+                if !text.contains('$') {
+                    return;
+                }
+                match self.string(text, at) {
+                    // A string is copied into the buffer its expression was written in: an
+                    // allocation and a free fewer than replacing it.
+                    Some(Rendering::Whole(Found::One(Value::String(found)))) => {
+                        text.clear();
+                        text.push_str(found);
+                    }
+                    Some(Rendering::Whole(found)) => *value = found.to_value(),
+                    Some(Rendering::Text(rendered)) => *text = rendered,
+                    None => {}
                 }
             }
             Value::Array(items) => {
+                let len = self.pointer.len();
+                at.append_to(&mut self.pointer);
                 for (i, item) in items.iter_mut().enumerate() {
-                    self.item(i, item, depth + 1);
+                    self.value(item, Token::Index(i), depth + 1);
                 }
+                self.pointer.truncate(len);
             }
             Value::Object(fields) => {
+                let len = self.pointer.len();
+                at.append_to(&mut self.pointer);
                 for (key, item) in fields.iter_mut() {
-                    self.field(key, item, depth + 1);
+                    self.value(item, Token::Key(key), depth + 1);
                 }
+                self.pointer.truncate(len);
             }
             _ => {}
         }
     }
 
-    fn problem(&mut self, message: String) {
+    fn problem(&mut self, at: Token<'_>, message: String) {
         if self.found.problems.len() < MAX_PROBLEMS {
-            self.found
-                .problems
-                .push(Problem::new(self.pointer.clone(), message));
+            let mut pointer = self.pointer.clone();
+            at.append_to(&mut pointer);
+            self.found.problems.push(Problem::new(pointer, message));
         } else {
             self.found.unlisted += 1;
         }
     }
 
-    /// The rendered value of a string that holds a `$`, or `None` to keep it as written
-    /// (nothing to substitute, or a problem was recorded).
-    fn string(&mut self, text: &str) -> Option<Value> {
-        let pieces = match parse(text) {
-            Ok(pieces) => pieces,
-            Err(message) => {
-                self.problem(message);
-                return None;
+    /// What a string that holds a `$` renders to, or `None` to keep it as written (nothing
+    /// to substitute, or a problem was recorded).
+    fn string(&mut self, text: &str, at: Token<'_>) -> Option<Rendering<'a>> {
+        // The whole string is checked before anything in it is evaluated: a syntax error
+        // anywhere leaves it as written, and none of its expressions counts against the limits.
+        let mut pieces = 0;
+        let mut expressions = 0;
+        let mut whole = None;
+        for piece in Pieces::new(text, true) {
+            match piece {
+                Ok(Piece::Expression(expression)) => {
+                    expressions += 1;
+                    whole = Some(expression);
+                }
+                Ok(Piece::Text(_)) => {}
+                Err(message) => {
+                    self.problem(at, message);
+                    return None;
+                }
             }
-        };
-        if let [Piece::Expression(expression, steps)] = pieces.as_slice() {
-            let found = self.evaluate(expression, steps)?.to_value();
-            self.found.substitutions.push(Substitution {
-                pointer: self.pointer.clone(),
-                expression: (*expression).to_owned(),
-            });
-            return Some(found);
+            pieces += 1;
         }
-        if pieces.iter().all(|p| matches!(p, Piece::Text(_))) && !text.contains("$${") {
+        if let (1, Some(expression)) = (pieces, whole) {
+            let found = self.evaluate(expression, at)?;
+            self.found.substitutions.push(&self.pointer, at, expression);
+            return Some(Rendering::Whole(found));
+        }
+        if expressions == 0 && !text.contains("$${") {
             return None;
         }
         let mut out = String::with_capacity(text.len());
-        for piece in &pieces {
+        // Checked above, so taken without checking the paths again.
+        for piece in Pieces::new(text, false) {
             match piece {
-                Piece::Text(literal) => out.push_str(literal),
-                Piece::Expression(expression, steps) => match self.evaluate(expression, steps)? {
+                Ok(Piece::Text(literal)) => out.push_str(literal),
+                Ok(Piece::Expression(expression)) => match self.evaluate(expression, at)? {
                     Found::One(value) => append_as_text(&mut out, value),
                     many => append_as_text(&mut out, &many.to_value()),
                 },
+                Err(_) => return None,
             }
         }
-        Some(Value::String(out))
+        Some(Rendering::Text(out))
     }
 
     /// Resolves one expression, counting it against the limits. `None` means a problem was
     /// recorded.
-    fn evaluate(&mut self, expression: &str, steps: &[Step<'_>]) -> Option<Found<'a>> {
+    fn evaluate(&mut self, expression: &str, at: Token<'_>) -> Option<Found<'a>> {
         self.expressions += 1;
         if self.expressions > self.limits.max_expressions {
             if self.expressions == self.limits.max_expressions + 1 {
-                self.problem(format!(
-                    "more than {} expressions in one step; the rest are not evaluated",
-                    self.limits.max_expressions
-                ));
+                self.problem(
+                    at,
+                    format!(
+                        "more than {} expressions in one step; the rest are not evaluated",
+                        self.limits.max_expressions
+                    ),
+                );
             }
             return None;
         }
@@ -214,13 +277,13 @@ impl<'a> Renderer<'a> {
         }
         // Every value a wildcard gathers is at least 2 bytes substituted.
         let most = self.limits.max_substituted_bytes / 2 + 1;
-        let found = match resolve(self.context, steps, most) {
+        let found = match resolve(self.context, expression, most) {
             Ok(found) => found,
             Err(why) => {
-                self.problem(format!(
-                    "${{{}}} does not resolve: {why}",
-                    excerpt(expression, 200)
-                ));
+                self.problem(
+                    at,
+                    format!("${{{}}} does not resolve: {why}", excerpt(expression, 200)),
+                );
                 return None;
             }
         };
@@ -231,21 +294,32 @@ impl<'a> Renderer<'a> {
             .saturating_sub(self.substituted);
         self.substituted = self.substituted.saturating_add(found.size_within(left));
         if self.substituted > self.limits.max_substituted_bytes {
-            self.problem(format!(
-                "expressions substitute more than {} bytes in one step",
-                self.limits.max_substituted_bytes
-            ));
+            self.problem(
+                at,
+                format!(
+                    "expressions substitute more than {} bytes in one step",
+                    self.limits.max_substituted_bytes
+                ),
+            );
             return None;
         }
         Some(found)
     }
 }
 
+/// What a string renders to.
+enum Rendering<'a> {
+    /// The value of the one expression the string is, with its JSON type.
+    Whole(Found<'a>),
+    /// The string with its expressions substituted as text.
+    Text(String),
+}
+
+/// A piece of a string: literal text, or the text of an expression between `${` and `}`.
 #[derive(Debug, PartialEq)]
 enum Piece<'t> {
     Text(&'t str),
-    /// The expression's text and its parsed path.
-    Expression(&'t str, Vec<Step<'t>>),
+    Expression(&'t str),
 }
 
 /// The literal text before a string's first expression, or `None` when it has none (or
@@ -254,61 +328,105 @@ pub(crate) fn before_first_expression(text: &str) -> Option<&str> {
     if !text.contains("${") {
         return None;
     }
-    let pieces = parse(text).ok()?;
-    let first = pieces
-        .iter()
-        .position(|piece| matches!(piece, Piece::Expression(..)))?;
     // Literal pieces are slices of `text`, except `${`, which `$${` (3 bytes) spells.
-    let end = pieces[..first]
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text("${") => 3,
-            Piece::Text(literal) => literal.len(),
-            Piece::Expression(..) => 0,
-        })
-        .sum();
-    Some(&text[..end])
+    let mut len = 0;
+    let mut end = None;
+    for piece in Pieces::new(text, true) {
+        match piece.ok()? {
+            Piece::Expression(_) => {
+                end.get_or_insert(len);
+            }
+            Piece::Text("${") => len += 3,
+            Piece::Text(literal) => len += literal.len(),
+        }
+    }
+    Some(&text[..end?])
 }
 
-/// Splits a string into literal text and expressions. `$${` is a literal `${`.
-fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    let mut literal_start = 0;
-    let mut at = 0;
-    let bytes = text.as_bytes();
-    while let Some(offset) = rest.find('$') {
-        let dollar = at + offset;
-        if bytes[dollar..].starts_with(b"$${") {
-            if dollar > literal_start {
-                pieces.push(Piece::Text(&text[literal_start..dollar]));
-            }
-            pieces.push(Piece::Text("${"));
-            literal_start = dollar + 3;
-            at = literal_start;
-        } else if bytes[dollar..].starts_with(b"${") {
-            let open = dollar + 2;
-            let Some(len) = text[open..].find('}') else {
-                return Err(format!(
-                    "unterminated expression at byte {dollar}: `${{` has no closing `}}` (write `$${{` for a literal `${{`)"
-                ));
-            };
-            if dollar > literal_start {
-                pieces.push(Piece::Text(&text[literal_start..dollar]));
-            }
-            let expression = &text[open..open + len];
-            pieces.push(Piece::Expression(expression, steps(expression)?));
-            literal_start = open + len + 1;
-            at = literal_start;
-        } else {
-            at = dollar + 1;
+/// Splits a string into literal text and expressions as they are taken, without collecting
+/// them: a string is read once to check it and once more to render it, which costs less than
+/// the lists it took. `$${` is a literal `${`.
+struct Pieces<'t> {
+    text: &'t str,
+    /// Where the literal text of the next piece starts.
+    literal_start: usize,
+    /// Where to look for the next `$`.
+    at: usize,
+    /// The piece found after a literal text, given next.
+    next: Option<Piece<'t>>,
+    /// Whether each expression's path is checked (and a bad one is an error) as it is found.
+    check: bool,
+}
+
+impl<'t> Pieces<'t> {
+    fn new(text: &'t str, check: bool) -> Self {
+        Pieces {
+            text,
+            literal_start: 0,
+            at: 0,
+            next: None,
+            check,
         }
-        rest = &text[at..];
     }
-    if literal_start < text.len() {
-        pieces.push(Piece::Text(&text[literal_start..]));
+
+    /// Ends the pieces with an error.
+    fn fail(&mut self, message: String) -> Option<Result<Piece<'t>, String>> {
+        self.literal_start = self.text.len();
+        self.at = self.text.len();
+        Some(Err(message))
     }
-    Ok(pieces)
+}
+
+impl<'t> Iterator for Pieces<'t> {
+    type Item = Result<Piece<'t>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(piece) = self.next.take() {
+            return Some(Ok(piece));
+        }
+        let text = self.text;
+        let bytes = text.as_bytes();
+        while let Some(offset) = memchr::memchr(b'$', &bytes[self.at..]) {
+            let dollar = self.at + offset;
+            let piece = if bytes[dollar..].starts_with(b"$${") {
+                self.at = dollar + 3;
+                Piece::Text("${")
+            } else if bytes[dollar..].starts_with(b"${") {
+                let open = dollar + 2;
+                let Some(len) = memchr::memchr(b'}', &bytes[open..]) else {
+                    return self.fail(format!(
+                        "unterminated expression at byte {dollar}: `${{` has no closing `}}` (write `$${{` for a literal `${{`)"
+                    ));
+                };
+                // `$`, `{` and `}` are ASCII: each byte position is a character boundary.
+                let expression = &text[open..open + len];
+                if self.check
+                    && let Err(message) = check(expression)
+                {
+                    return self.fail(message);
+                }
+                self.at = open + len + 1;
+                Piece::Expression(expression)
+            } else {
+                self.at = dollar + 1;
+                continue;
+            };
+            let literal = &text[self.literal_start..dollar];
+            self.literal_start = self.at;
+            if literal.is_empty() {
+                return Some(Ok(piece));
+            }
+            self.next = Some(piece);
+            return Some(Ok(Piece::Text(literal)));
+        }
+        if self.literal_start < text.len() {
+            let literal = &text[self.literal_start..];
+            self.literal_start = text.len();
+            self.at = text.len();
+            return Some(Ok(Piece::Text(literal)));
+        }
+        None
+    }
 }
 
 /// One step of a path: a field name or an array index.
@@ -341,83 +459,163 @@ fn is_plain_name(name: &str) -> bool {
         })
 }
 
+/// Checks an expression's path: the message for the first thing wrong with it.
+fn check(expression: &str) -> Result<(), String> {
+    if dotted_names(expression) {
+        return Ok(());
+    }
+    if expression.is_empty() {
+        return Err(invalid(expression, "it is empty"));
+    }
+    Steps::new(expression).try_for_each(|step| step.map(drop))
+}
+
+/// Whether an expression is plain names joined by single dots, `workflow.input.id`: most are,
+/// and such a path is valid without taking it apart step by step.
+fn dotted_names(expression: &str) -> bool {
+    let mut after_dot = true;
+    for &b in expression.as_bytes() {
+        match NAME_BYTES[usize::from(b)] {
+            NAME_PLAIN => after_dot = false,
+            _ if b == b'.' && !after_dot => after_dot = true,
+            _ => return false,
+        }
+    }
+    !after_dot
+}
+
+fn invalid(expression: &str, why: &str) -> String {
+    format!(
+        "invalid expression ${{{}}}: {why}",
+        excerpt(expression, 200)
+    )
+}
+
 /// Parses the JSONPath subset Conductor users write: `a.b[0].c`, `a.items[-1]`,
 /// `a.plans[*].id` (or `a.plans.*.id`), `a['dotted.key']`. Filters, slices, unions and
-/// recursive descent are refused, each by name.
-fn steps(expression: &str) -> Result<Vec<Step<'_>>, String> {
-    let invalid = |why: &str| {
-        format!(
-            "invalid expression ${{{}}}: {why}",
-            excerpt(expression, 200)
-        )
-    };
-    if expression.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    let mut out = Vec::new();
-    let mut rest = expression;
-    let mut first = true;
-    while !rest.is_empty() {
-        if let Some(inside) = rest.strip_prefix('[') {
-            let (step, after) = bracket(inside).map_err(|why| invalid(&why))?;
-            if first {
-                return Err(invalid("an expression starts with a name"));
-            }
-            out.push(step);
-            rest = after;
-            continue;
+/// recursive descent are refused, each by name. A step at a time, as the path is checked or
+/// followed: nothing is collected (only a quoted key with an escape in it is decoded into a
+/// string of its own). The first error ends the steps.
+#[derive(Clone)]
+struct Steps<'t> {
+    expression: &'t str,
+    rest: &'t str,
+    first: bool,
+}
+
+impl<'t> Steps<'t> {
+    fn new(expression: &'t str) -> Self {
+        Steps {
+            expression,
+            rest: expression,
+            first: true,
         }
-        let name_part = if first {
+    }
+
+    fn fail(&mut self, why: &str) -> Option<Result<Step<'t>, String>> {
+        self.rest = "";
+        Some(Err(invalid(self.expression, why)))
+    }
+}
+
+impl<'t> Iterator for Steps<'t> {
+    type Item = Result<Step<'t>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest;
+        if rest.is_empty() {
+            return None;
+        }
+        if let Some(inside) = rest.strip_prefix('[') {
+            let (step, after) = match bracket(inside) {
+                Ok(found) => found,
+                Err(why) => return self.fail(&why),
+            };
+            if self.first {
+                return self.fail("an expression starts with a name");
+            }
+            self.rest = after;
+            return Some(Ok(step));
+        }
+        let name_part = if self.first {
             rest
         } else if let Some(after_dot) = rest.strip_prefix('.') {
             if after_dot.starts_with('.') {
-                return Err(invalid(
-                    "recursive descent (`..`) is not supported: write the whole path",
-                ));
+                return self
+                    .fail("recursive descent (`..`) is not supported: write the whole path");
             }
             after_dot
         } else {
-            return Err(invalid(&format!(
+            let why = format!(
                 "unexpected `{}` after `{}`",
                 excerpt(rest, 40),
-                excerpt(&expression[..expression.len() - rest.len()], 80)
-            )));
+                excerpt(&self.expression[..self.expression.len() - rest.len()], 80)
+            );
+            return self.fail(&why);
         };
-        first = false;
-        // Both are ASCII, so the byte position is a character boundary.
-        let end = name_part
-            .bytes()
-            .position(|b| b == b'.' || b == b'[')
-            .unwrap_or(name_part.len());
+        self.first = false;
+        // One pass finds the name's end and whether it is plain ASCII, the common case;
+        // anything else is looked at a character at a time. `.` and `[` are ASCII, so the
+        // byte position is a character boundary.
+        let bytes = name_part.as_bytes();
+        let mut end = 0;
+        let mut plain = true;
+        while let Some(&b) = bytes.get(end) {
+            match NAME_BYTES[usize::from(b)] {
+                NAME_END => break,
+                NAME_PLAIN => {}
+                _ => plain = false,
+            }
+            end += 1;
+        }
         let name = &name_part[..end];
+        self.rest = &name_part[end..];
         if name == "*" {
-            out.push(Step::Wildcard);
-        } else if name.is_empty() {
-            return Err(invalid("a path segment is empty"));
-        } else if !plain_ascii(name)
+            return Some(Ok(Step::Wildcard));
+        }
+        if name.is_empty() {
+            return self.fail("a path segment is empty");
+        }
+        if !plain
             && let Some(bad) = name.chars().find(|c| {
                 c.is_whitespace() || matches!(c, ']' | '{' | '}' | '$' | '"' | '\'' | '*')
             })
         {
-            return Err(invalid(&format!(
+            let why = format!(
                 "unexpected {bad:?} in `{}` (write a name like that as ['...'])",
                 excerpt(name, 80)
-            )));
-        } else {
-            out.push(Step::Field(Cow::Borrowed(name)));
+            );
+            return self.fail(&why);
         }
-        rest = &name_part[end..];
+        Some(Ok(Step::Field(Cow::Borrowed(name))))
     }
-    Ok(out)
 }
 
-/// Whether a name is printable ASCII without a character a name refuses: the common case,
-/// checked a byte at a time. Anything else is looked at a character at a time.
-fn plain_ascii(name: &str) -> bool {
-    name.bytes().all(|b| {
-        b.is_ascii_graphic() && !matches!(b, b']' | b'{' | b'}' | b'$' | b'"' | b'\'' | b'*')
-    })
-}
+/// A byte of a name after a dot that is printable ASCII, and not a character a name refuses.
+const NAME_PLAIN: u8 = 0;
+/// `.` or `[`: the name ends before it.
+const NAME_END: u8 = 1;
+/// Anything else: the name is looked at a character at a time.
+const NAME_OTHER: u8 = 2;
+
+/// What each byte is in a name after a dot: one look-up a byte, where testing each of the
+/// refused characters in turn was a quarter of the cost of parsing an expression.
+const NAME_BYTES: [u8; 256] = {
+    let mut table = [NAME_OTHER; 256];
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = match b {
+            b'.' | b'[' => NAME_END,
+            b']' | b'{' | b'}' | b'$' | b'"' | b'\'' | b'*' => NAME_OTHER,
+            _ if b.is_ascii_graphic() => NAME_PLAIN,
+            _ => NAME_OTHER,
+        };
+        if b == u8::MAX {
+            break table;
+        }
+        b += 1;
+    }
+};
 
 /// One bracket selector, `text` starting after its `[`: the step and the text after its `]`.
 fn bracket(text: &str) -> Result<(Step<'_>, &str), String> {
@@ -526,36 +724,45 @@ impl Found<'_> {
 /// left out, as JSONPath does.
 fn resolve<'c>(
     context: &'c Map<String, Value>,
-    steps: &[Step<'_>],
+    expression: &str,
     most: usize,
 ) -> Result<Found<'c>, String> {
-    let (first, rest) = match steps.split_first() {
-        Some((Step::Field(name), rest)) => (name.as_ref(), rest),
+    let mut steps = Steps::new(expression);
+    let first = match steps.next() {
+        Some(Ok(Step::Field(name))) => name,
         _ => return Err("an expression starts with a name".to_owned()),
     };
-    let mut current = context.get(first).ok_or_else(|| {
+    let mut current = field(context, &first).ok_or_else(|| {
         format!(
             "the context has no `{}`{}",
-            excerpt(first, 80),
+            excerpt(&first, 80),
             available(context)
         )
     })?;
     // The path walked so far, for a message: spelt out only when there is one to write.
     let walked = |to: usize| {
-        let mut text = first.to_owned();
-        for step in &rest[..to] {
+        let mut text = first.to_string();
+        for step in Steps::new(expression).skip(1).take(to).flatten() {
             let _ = write!(text, "{step}");
         }
         text
     };
-    for (at, step) in rest.iter().enumerate() {
-        current = match (step, current) {
+    let mut at = 0;
+    loop {
+        // A wildcard's path is taken again from the wildcard itself.
+        let from = steps.clone();
+        let step = match steps.next() {
+            Some(step) => step?,
+            None => break,
+        };
+        current = match (&step, current) {
             (Step::Wildcard, Value::Array(_) | Value::Object(_)) => {
                 let mut gathered = vec![current];
-                for step in &rest[at..] {
+                for step in from {
+                    let step = step?;
                     gathered = gathered
                         .into_iter()
-                        .flat_map(|value| follow(step, value))
+                        .flat_map(|value| follow(&step, value))
                         .take(most + 1)
                         .collect();
                     if gathered.len() > most {
@@ -564,17 +771,15 @@ fn resolve<'c>(
                 }
                 return Ok(Found::Many(gathered));
             }
-            (Step::Field(name), Value::Object(fields)) => {
-                fields.get(name.as_ref()).ok_or_else(|| {
-                    format!(
-                        "`{}` has no field `{}`{}",
-                        walked(at),
-                        excerpt(name, 80),
-                        available(fields)
-                    )
-                })?
-            }
-            (Step::Index(index), Value::Array(items)) => item(items, *index).ok_or_else(|| {
+            (Step::Field(name), Value::Object(fields)) => field(fields, name).ok_or_else(|| {
+                format!(
+                    "`{}` has no field `{}`{}",
+                    walked(at),
+                    excerpt(name, 80),
+                    available(fields)
+                )
+            })?,
+            (&Step::Index(index), Value::Array(items)) => item(items, index).ok_or_else(|| {
                 format!(
                     "`{}` has {} item{}; [{index}] is out of range",
                     walked(at),
@@ -605,6 +810,7 @@ fn resolve<'c>(
                 ));
             }
         };
+        at += 1;
     }
     Ok(Found::One(current))
 }
@@ -615,11 +821,22 @@ fn follow<'c>(step: &Step<'_>, value: &'c Value) -> Box<dyn Iterator<Item = &'c 
     match (step, value) {
         (Step::Wildcard, Value::Array(items)) => Box::new(items.iter()),
         (Step::Wildcard, Value::Object(fields)) => Box::new(fields.values()),
-        (Step::Field(name), Value::Object(fields)) => {
-            Box::new(fields.get(name.as_ref()).into_iter())
-        }
+        (Step::Field(name), Value::Object(fields)) => Box::new(field(fields, name).into_iter()),
         (Step::Index(index), Value::Array(items)) => Box::new(item(items, *index).into_iter()),
         _ => Box::new(std::iter::empty()),
+    }
+}
+
+/// `fields[name]`. A context's objects are mostly small, and comparing a few keys costs less
+/// than hashing the name first (SipHash was nearly half of evaluating an expression).
+fn field<'c>(fields: &'c Map<String, Value>, name: &str) -> Option<&'c Value> {
+    const SCANNED: usize = 8;
+    if fields.len() <= SCANNED {
+        fields
+            .iter()
+            .find_map(|(key, value)| (key == name).then_some(value))
+    } else {
+        fields.get(name)
     }
 }
 
@@ -893,6 +1110,114 @@ mod tests {
                 .contains("substitute more than")
         );
         assert_eq!(rendered.problems[0].path, "/a");
+    }
+
+    #[test]
+    fn pointers_are_spelled_for_problems_and_substitutions() {
+        let mut params = object(json!({
+            "x/y": [{ "~k": "${nope}", "n": "${workflow.input.n}" }, "${workflow.input.ids}"],
+            "deep": [[["${workflow.input.n}"]]],
+            "z": "${workflow.input.customer.name}"
+        }));
+        let limits = Limits::default().with_max_depth(2);
+        let rendered = render(&mut params, &context(), &limits);
+        let problems: Vec<&str> = rendered.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(problems, ["/x~1y/0/~0k", "/deep/0/0"]);
+        let sites: Vec<(&str, &str)> = rendered
+            .substitutions
+            .iter()
+            .map(|s| (s.pointer, s.expression))
+            .collect();
+        assert_eq!(
+            sites,
+            [
+                ("/x~1y/0/n", "workflow.input.n"),
+                ("/x~1y/1", "workflow.input.ids"),
+                ("/z", "workflow.input.customer.name"),
+            ]
+        );
+        assert_eq!(params["z"], json!("Ada"));
+    }
+
+    #[test]
+    fn pieces_in_order() {
+        let pieces: Vec<Piece<'_>> = Pieces::new("a${b.c}d$${e}f$ ${g}", true)
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        assert_eq!(
+            pieces,
+            [
+                Piece::Text("a"),
+                Piece::Expression("b.c"),
+                Piece::Text("d"),
+                Piece::Text("${"),
+                Piece::Text("e}f$ "),
+                Piece::Expression("g"),
+            ]
+        );
+        let mut bad = Pieces::new("a ${b} ${c..d} ${", true);
+        assert_eq!(bad.next(), Some(Ok(Piece::Text("a "))));
+        assert_eq!(bad.next(), Some(Ok(Piece::Expression("b"))));
+        assert!(matches!(bad.next(), Some(Err(message)) if message.contains("recursive descent")));
+        assert_eq!(bad.next(), None);
+        // Unchecked, the same pieces with the bad path taken as it is.
+        let unchecked: Vec<_> = Pieces::new("a ${b} ${c..d}", false).collect();
+        assert_eq!(unchecked.len(), 4);
+    }
+
+    #[test]
+    fn the_name_table_is_the_rule_it_replaces() {
+        for b in 0..=u8::MAX {
+            let expected = if b == b'.' || b == b'[' {
+                NAME_END
+            } else if b.is_ascii_graphic()
+                && !matches!(b, b']' | b'{' | b'}' | b'$' | b'"' | b'\'' | b'*')
+            {
+                NAME_PLAIN
+            } else {
+                NAME_OTHER
+            };
+            assert_eq!(NAME_BYTES[usize::from(b)], expected, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn dotted_names_are_paths_the_full_check_accepts() {
+        for (expression, dotted) in [
+            ("a", true),
+            ("workflow.input.customer_id-2", true),
+            ("", false),
+            (".a", false),
+            ("a.", false),
+            ("a..b", false),
+            ("a[0]", false),
+            ("a.*", false),
+            ("*", false),
+            ("a b", false),
+            ("a.é", false),
+            ("a.b}", false),
+        ] {
+            assert_eq!(dotted_names(expression), dotted, "{expression}");
+            if dotted {
+                assert!(
+                    Steps::new(expression).all(|step| step.is_ok()),
+                    "{expression}"
+                );
+            }
+        }
+        assert!(check("a.é").is_ok());
+        assert!(check("a..b").is_err());
+    }
+
+    #[test]
+    fn field_finds_what_get_finds() {
+        for size in [0, 3, 8, 9, 40] {
+            let fields: Map<String, Value> =
+                (0..size).map(|i| (format!("k{i}"), json!(i))).collect();
+            for name in ["k0", "k2", "k7", "k8", "k39", "k", "missing", ""] {
+                assert_eq!(field(&fields, name), fields.get(name), "{size} {name}");
+            }
+        }
     }
 
     #[test]
