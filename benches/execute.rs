@@ -245,16 +245,18 @@ async fn memory_per_in_flight(
     credentials: &Credentials,
     bare: &reqwest::Client,
 ) {
-    let slow = wiremock::MockServer::start().await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(201)
-                .set_body_json(json!({ "id": "api_key_1", "description": "d", "secretKey": "sk" }))
-                .set_delay(Duration::from_millis(500)),
-        )
-        .mount(&slow)
-        .await;
-    let url = slow.uri();
+    // Our emulator, told to answer creates late, in its own process: wiremock's server, dropped
+    // at the end, once spun for minutes in its own verification.
+    let slow = ChildServer::start(&[
+        "emulator",
+        "--port",
+        "0",
+        "--rate-limit",
+        "0",
+        "--slow-creates-ms",
+        "500",
+    ]);
+    let url = slow.url.clone();
     let n = if test_mode() { 16 } else { 256 };
     println!("\nmemory: {n} executions in flight against a server answering after 500 ms");
     for label in ["plugin", "bare reqwest"] {
@@ -280,7 +282,10 @@ async fn memory_per_in_flight(
                         let _ = bare
                             .post(target.as_str())
                             .header("content-type", "application/json")
-                            .body("{\"description\":\"d\"}")
+                            .header("reb-apikey", "sk_bench")
+                            .body(
+                                r#"{"description":"d","acl":[{"scope":{"planId":["plan-1"]},"permissions":["GetCustomer"]}],"allowedIps":["153.12.32.33"]}"#,
+                            )
                             .send()
                             .await;
                     }
