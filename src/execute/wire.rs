@@ -15,8 +15,8 @@ pub(super) struct Outgoing<'a> {
     pub method: reqwest::Method,
     /// The URL, parsed once (by the destination check when it could).
     pub url: reqwest::Url,
-    /// The URL and headers for the first attempt, which takes them instead of copying them;
-    /// a retry copies the URL and builds the headers again.
+    /// The URL and headers for the first attempt, built with the rest and taken by it (no
+    /// copy of the header map); a retry copies the URL and builds the headers again.
     first: Mutex<Option<(reqwest::Url, HeaderMap)>>,
     /// Serialized once; each attempt shares the same bytes.
     pub body: Bytes,
@@ -28,7 +28,7 @@ impl<'a> Outgoing<'a> {
     pub fn new(endpoint: &'a Endpoint, prepared: &'a Prepared) -> Result<Self, TaskError> {
         let body = match &prepared.request.body {
             Some(body) => {
-                // Most bodies fit at once (serde_json's own start, 128 bytes, grows for most).
+                // Most bodies fit at once; serde_json's own start, 128 bytes, grows for most.
                 let mut bytes = Vec::with_capacity(512);
                 serde_json::to_writer(&mut bytes, body).map_err(|error| {
                     TaskError::new(
