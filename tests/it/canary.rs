@@ -3,7 +3,7 @@
 //! output of every public type, and the reviewed snapshots. The canaries appear nowhere except
 //! in the output of `run --reveal-secret`.
 
-use crate::support::{cli, endpoint, no_retry_executor, root, run, step, text};
+use crate::support::{cli, endpoint, no_retry_executor, root, run, scratch_dir, step, text};
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::Redact;
 use apikey_task::task::{HttpTask, TaskRegistry};
@@ -81,8 +81,7 @@ fn traced(args: &[&str], stdin: Option<&str>) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canaries_appear_in_no_cli_output_or_log() {
     let server = server().await;
-    let dir = std::env::temp_dir().join(format!("apikey-task-canary-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch_dir("canary");
     let base = server.uri();
     let ok = step_file(
         &dir,
@@ -172,7 +171,6 @@ async fn canaries_appear_in_no_cli_output_or_log() {
     let stdout = text(&revealed.stdout);
     assert!(stdout.contains(CANARY_SECRET), "{stdout}");
     assert!(!stdout.contains("CANARYCREDENTIAL"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

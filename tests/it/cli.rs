@@ -87,8 +87,7 @@ fn credentials_from_the_environment_are_redacted() {
 
 #[test]
 fn unusable_input_exits_2_with_one_line_on_stderr() {
-    let dir = std::env::temp_dir().join(format!("apikey-task-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("cli");
     let cases = [
         ("not-json.json", "{ this is not json"),
         ("array-parameters.json", r#"{"parameters": [1, 2]}"#),
@@ -112,7 +111,6 @@ fn unusable_input_exits_2_with_one_line_on_stderr() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with("apikey-task: "), "{stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -186,8 +184,7 @@ fn schema_definition_prints_the_loaded_definition() {
 #[test]
 fn another_definition_is_loaded_from_a_path() {
     let definition = root().join("tests/data/widgets.openapi.json");
-    let dir = std::env::temp_dir().join(format!("apikey-task-widgets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("widgets");
     let step = dir.join("step.json");
     std::fs::write(
         &step,
@@ -243,7 +240,6 @@ fn another_definition_is_loaded_from_a_path() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("not valid JSON"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

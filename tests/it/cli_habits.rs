@@ -194,7 +194,6 @@ fn a_terminal_gets_progress_and_the_summary() {
         .filter(|line| line.starts_with("{\"line\":") && line.ends_with('}'))
         .count();
     assert_eq!(records, 200, "{shown:?}");
-    let _ = file.parent().map(std::fs::remove_dir_all);
 }
 
 #[test]
@@ -454,7 +453,6 @@ fn a_closed_stdout_ends_the_run_quietly() {
         !stderr.contains("Broken pipe") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    let _ = file.parent().map(std::fs::remove_dir_all);
 
     // The demo too: `apikey-task demo | head -1`.
     let mut demo = KillOnDrop(

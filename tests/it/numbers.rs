@@ -2,7 +2,9 @@
 //! `exact-numbers`, on by default): not rounded through f64, `-0` kept, `1e400` a number.
 #![cfg(feature = "exact-numbers")]
 
-use crate::support::{cli, credentials, endpoint, http_answer, recording_server, run, stdout_json};
+use crate::support::{
+    cli, credentials, endpoint, http_answer, recording_server, run, scratch_dir, stdout_json,
+};
 use apikey_task::Step;
 use apikey_task::secrets::Redact;
 
@@ -38,8 +40,7 @@ fn numbers_substituted_into_text_keep_their_digits() {
 
 #[test]
 fn the_cli_accepts_1e400_and_big_integers() {
-    let dir = std::env::temp_dir().join(format!("apikey-numbers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("numbers");
     let path = dir.join("step.json");
     std::fs::write(&path, STEP).expect("step file");
     let output = run(cli().arg("test-request").arg(&path), None);
@@ -65,7 +66,6 @@ fn the_cli_accepts_1e400_and_big_integers() {
         stdout.contains("\"extra\": 123456789012345678901234567890"),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
