@@ -106,7 +106,11 @@ impl ResponseHeaders {
 
 impl From<HeaderMap> for ResponseHeaders {
     fn from(mut headers: HeaderMap) -> Self {
-        if let reqwest::header::Entry::Occupied(mut cookies) = headers.entry(SET_COOKIE) {
+        // Looked up first: `entry` makes room for an insertion before it looks (a new table
+        // when the map is full), and most answers set no cookie.
+        if headers.contains_key(SET_COOKIE)
+            && let reqwest::header::Entry::Occupied(mut cookies) = headers.entry(SET_COOKIE)
+        {
             for cookie in cookies.iter_mut() {
                 *cookie = HeaderValue::from_static(REDACTED);
             }
