@@ -2,6 +2,7 @@
 
 use crate::credentials::REDACTED;
 use crate::definition::AuthScheme;
+use crate::util::json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -24,6 +25,36 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// Appends the request as compact JSON, the bytes `serde_json::to_writer` gives (see
+    /// [`TestReport::write_json`](super::TestReport::write_json)).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        let HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+        } = self;
+        out.extend_from_slice(b"{\"method\":");
+        json::write_str(out, method);
+        out.extend_from_slice(b",\"url\":");
+        json::write_str(out, url);
+        out.extend_from_slice(b",\"headers\":{");
+        for (i, (name, value)) in headers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, name);
+            out.push(b':');
+            json::write_str(out, value);
+        }
+        out.push(b'}');
+        if let Some(body) = body {
+            out.extend_from_slice(b",\"body\":");
+            json::write_value(out, body);
+        }
+        out.push(b'}');
+    }
+
     /// Appends the credential header as a report shows it.
     pub(crate) fn show_credential(&mut self, scheme: &AuthScheme) {
         let shown = match scheme {
@@ -36,15 +67,7 @@ impl HttpRequest {
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
-        // The body is most of a large line: its JSON, quoted, is reserved for up front.
-        let body = self.body.as_ref().map(|body| {
-            // Serializing a `Value` into bytes cannot fail; its `Display` (which goes through
-            // the formatting machinery, a call per token) would cost three times as much.
-            serde_json::to_string(body).unwrap_or_default()
-        });
-        let mut line = String::with_capacity(
-            64 + self.url.len() + body.as_ref().map_or(0, |body| body.len() + 16),
-        );
+        let mut line = String::with_capacity(64 + self.url.len());
         line.push_str("curl -X ");
         line.push_str(&self.method);
         line.push(' ');
@@ -71,11 +94,22 @@ impl HttpRequest {
                 line.push_str(part);
             }
         }
-        if let Some(body) = &body {
-            line.push_str(" --data-raw ");
-            push_quoted(&mut line, body);
+        let Some(body) = &self.body else {
+            return line;
+        };
+        // The body is most of a large line: its JSON goes straight into the line, and is
+        // quoted again only if it holds a `'`.
+        line.push_str(" --data-raw '");
+        let mut bytes = line.into_bytes();
+        let written = bytes.len();
+        json::write_value(&mut bytes, body);
+        if memchr::memchr(b'\'', &bytes[written..]).is_some() {
+            let json = bytes.split_off(written);
+            quote_into(&mut bytes, &json);
         }
-        line
+        bytes.push(b'\'');
+        // A line of UTF-8 pieces and JSON, which is UTF-8.
+        String::from_utf8(bytes).unwrap_or_default()
     }
 }
 
@@ -90,6 +124,17 @@ fn push_quoted(line: &mut String, text: &str) {
         line.push_str(part);
     }
     line.push('\'');
+}
+
+/// What [`push_quoted`] writes between its quotes: each `'` closed, escaped and reopened.
+fn quote_into(out: &mut Vec<u8>, text: &[u8]) {
+    out.reserve(text.len() + 8);
+    for (i, part) in text.split(|byte| *byte == b'\'').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(br"'\''");
+        }
+        out.extend_from_slice(part);
+    }
 }
 
 mod header_map {
@@ -138,5 +183,26 @@ mod tests {
         assert_eq!(quoted("it's"), r"'it'\''s'");
         assert_eq!(quoted("$HOME"), "'$HOME'");
         assert_eq!(quoted("'"), r"''\'''");
+    }
+    /// The body, written straight into the line, is quoted as `push_quoted` quotes its JSON.
+    #[test]
+    fn a_body_is_quoted_as_its_json_would_be() {
+        for body in [
+            serde_json::json!({"description": "it's", "acl": ["''", "'", "x'y'z"], "n": 1}),
+            serde_json::json!({"description": "no quote at all", "n": [1.5, null]}),
+            serde_json::json!("'"),
+        ] {
+            let request = HttpRequest {
+                method: "POST".into(),
+                url: "https://api.example/x".into(),
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: Some(body.clone()),
+            };
+            let mut expected = String::from(
+                "curl -X POST 'https://api.example/x' -H 'Content-Type: application/json' --data-raw ",
+            );
+            push_quoted(&mut expected, &body.to_string());
+            assert_eq!(request.to_curl(None), expected);
+        }
     }
 }

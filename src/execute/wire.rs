@@ -28,15 +28,9 @@ impl<'a> Outgoing<'a> {
     pub fn new(endpoint: &'a Endpoint, prepared: &'a Prepared) -> Result<Self, TaskError> {
         let body = match &prepared.request.body {
             Some(body) => {
-                // Most bodies fit at once; serde_json's own start, 128 bytes, grows for most.
+                // Most bodies fit at once. A `Value` always has a JSON form.
                 let mut bytes = Vec::with_capacity(512);
-                serde_json::to_writer(&mut bytes, body).map_err(|error| {
-                    TaskError::new(
-                        ErrorKind::InvalidStep,
-                        format!("the body cannot be written as JSON: {error}"),
-                    )
-                    .with_source(error)
-                })?;
+                crate::util::json::write_value(&mut bytes, body);
                 bytes
             }
             None => Vec::new(),

@@ -46,17 +46,19 @@ impl IntoResponse for ApiError {
 /// presence, and nothing here should sit in a shared cache. Serialized straight from the
 /// Rust value: going through a `serde_json::Value` first would copy a large report.
 pub(super) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    let body = match serde_json::to_vec(value) {
-        Ok(body) => body,
-        Err(error) => {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("cannot encode the answer: {error}"),
-            )
-            .into_response();
-        }
-    };
+    match serde_json::to_vec(value) {
+        Ok(body) => json_bytes(status, body),
+        Err(error) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the answer: {error}"),
+        )
+        .into_response(),
+    }
+}
+
+/// [`json_response`] for an answer already written as JSON.
+pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
         [

@@ -3,7 +3,7 @@
 use super::PANEL;
 use super::body::{read_json, read_step};
 use super::conversion;
-use super::error::{ApiError, json_response};
+use super::error::{ApiError, json_bytes, json_response};
 use super::state::AppState;
 use super::state::Shared;
 use crate::credentials::Credentials;
@@ -89,7 +89,9 @@ pub(super) async fn test_request(State(state): Shared, headers: HeaderMap, body:
                 report.curl.len()
             );
         }
-        let _ = answer.send(json_response(StatusCode::OK, &report));
+        let mut json = Vec::new();
+        report.write_json(&mut json);
+        let _ = answer.send(json_bytes(StatusCode::OK, json));
         drop(report);
         drop(permit);
     });

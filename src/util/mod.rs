@@ -2,6 +2,7 @@
 
 pub(crate) mod clock;
 pub(crate) mod fd;
+pub(crate) mod json;
 pub(crate) mod noise;
 pub(crate) mod pointer;
 pub(crate) mod suggest;

@@ -37,6 +37,14 @@ fn report_for(path: &Path) -> (bool, String) {
     let step = Step::from_json(&text).expect("fixture is a step");
     let report = endpoint_for(path).test_request(step, Some(&credentials()));
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    let mut written = Vec::new();
+    report.write_json(&mut written);
+    assert_eq!(
+        String::from_utf8_lossy(&written),
+        serde_json::to_string(&report).expect("report serializes"),
+        "{}: write_json is not serde's",
+        path.display()
+    );
     let schema = TestReport::schema();
     let errors: Vec<String> = jsonschema::validator_for(&schema)
         .expect("report schema compiles")

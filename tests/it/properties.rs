@@ -44,6 +44,37 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Any text, and text of ASCII alone: quotes, backslashes and every control character come
+/// often enough to meet each at every place in an eight-byte word.
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        proptest::collection::vec(proptest::char::range('\u{0}', '\u{7f}'), 0..40)
+            .prop_map(String::from_iter),
+    ]
+}
+
+/// Any JSON: every character (quotes, backslashes, control characters), floats, and the
+/// integers at both ends.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any_text().prop_map(Value::String),
+        tricky_string().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 5, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::vec((any_text(), inner), 0..5)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    })
+}
+
 /// Parameters shaped like a step's, with arbitrary values in every slot.
 fn parameters() -> impl Strategy<Value = Map<String, Value>> {
     (
@@ -132,6 +163,37 @@ proptest! {
         };
         let report = endpoint.test_request(Step { parameters, context: context() }, None);
         prop_assert_eq!(report.request.body, Some(body));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// `TestReport::write_json`, which the CLI and the editor API write, gives serde's bytes
+    /// for any report: valid or not, any text in its messages, URL, headers and curl line.
+    #[test]
+    fn a_report_is_written_as_serde_writes_it(
+        body in any_json(),
+        text in any_text(),
+        keyed in any::<bool>(),
+    ) {
+        let endpoint = compiled();
+        let mut parameters: Map<String, Value> = match json!({
+            "organizationId": text,
+            "body": body,
+            "headers": { "X-Note": text, text.clone(): "x" }
+        }) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        if keyed {
+            parameters.insert("keyId".into(), Value::String(text.clone()));
+        }
+        let report = endpoint.test_request(Step { parameters, context: context() }, None);
+        let mut written = Vec::new();
+        report.write_json(&mut written);
+        let serde = serde_json::to_string(&report).expect("json");
+        prop_assert_eq!(String::from_utf8_lossy(&written), serde);
     }
 }
 

@@ -259,16 +259,6 @@ pub fn write_error(error: std::io::Error) -> Unusable {
     Unusable(format!("cannot write output: {error}"))
 }
 
-/// A `--jsonl` record written straight from the Rust value: `{"line": N, ...}` with the
-/// document's own fields after it, the same bytes as [`record`] makes of the document as a
-/// JSON object, without building that object first.
-#[derive(serde::Serialize)]
-pub struct Record<'a, T> {
-    pub line: usize,
-    #[serde(flatten)]
-    pub document: &'a T,
-}
-
 /// A `--jsonl` record: `{"line": N, ...}` with the document's own fields after it.
 pub fn record(number: usize, document: Value) -> String {
     let mut fields = serde_json::Map::new();

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::cli::Format;
 use crate::io::{
-    EXIT_FAILED, EXIT_UNUSABLE, LineStream, Record, Unusable, json_error, print_json, read_step,
-    step_of, unusable_line, write_error,
+    EXIT_FAILED, EXIT_UNUSABLE, LineStream, Unusable, json_error, print_json, read_step, step_of,
+    unusable_line, write_error,
 };
 use crate::progress::Progress;
 use crate::run::shown_pointer;
@@ -40,7 +40,8 @@ struct OperationJson {
 }
 
 impl OperationJson {
-    /// `{"line": N, ...the report...}`, the same bytes as serializing a [`Record`].
+    /// `{"line": N, ...the report...}`, the bytes [`record`](crate::io::record) makes of the
+    /// report as a JSON value, without building that value.
     fn write(
         &mut self,
         text: &mut Vec<u8>,
@@ -48,11 +49,12 @@ impl OperationJson {
         mut report: TestReport,
     ) -> Result<(), Unusable> {
         let operation = report.operation.take();
-        let record = Record {
-            line,
-            document: &report,
-        };
-        serde_json::to_writer(&mut *text, &record).map_err(json_error)?;
+        // `{"line":N` and the report's own `{"valid":...}` with its brace turned into a comma.
+        text.extend_from_slice(b"{\"line\":");
+        serde_json::to_writer(&mut *text, &line).map_err(json_error)?;
+        let report_starts = text.len();
+        report.write_json(text);
+        text[report_starts] = b',';
         let Some(operation) = operation else {
             return Ok(());
         };
@@ -142,7 +144,7 @@ mod tests {
     use super::*;
 
     /// Lines that choose each operation in turn, or none (an endpoint without a choice): each
-    /// record is what serializing it whole gives.
+    /// record is what `record` makes of the report as a JSON value.
     #[test]
     fn a_record_is_the_report_serialized_whole() {
         let endpoint = Endpoint::builder().build().expect("embedded definition");
@@ -158,28 +160,17 @@ mod tests {
             let report =
                 endpoint.test_request(apikey_task::Step::from_json(step).expect("step"), None);
             assert!(report.operation.is_some());
-            let whole = serde_json::to_vec(&Record {
-                line,
-                document: &report,
-            })
-            .expect("json");
+            let whole = crate::io::record(line, serde_json::to_value(&report).expect("json"));
             text.clear();
             operation.write(&mut text, line, report).expect("written");
-            assert_eq!(
-                String::from_utf8_lossy(&text),
-                String::from_utf8_lossy(&whole)
-            );
+            assert_eq!(String::from_utf8_lossy(&text), whole);
         }
         let mut report =
             endpoint.test_request(apikey_task::Step::from_json(created).expect("step"), None);
         report.operation = None;
-        let whole = serde_json::to_vec(&Record {
-            line: 9,
-            document: &report,
-        })
-        .expect("json");
+        let whole = crate::io::record(9, serde_json::to_value(&report).expect("json"));
         text.clear();
         operation.write(&mut text, 9, report).expect("written");
-        assert_eq!(text, whole);
+        assert_eq!(String::from_utf8_lossy(&text), whole);
     }
 }
