@@ -67,21 +67,22 @@ impl HttpRequest {
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
-        let mut line = String::with_capacity(64 + self.url.len());
-        line.push_str("curl -X ");
-        line.push_str(&self.method);
-        line.push(' ');
-        push_quoted(&mut line, &self.url);
-        let mut header = String::new();
+        // Built as bytes: the body's JSON goes straight into the line.
+        let mut line = Vec::with_capacity(64 + self.url.len());
+        line.extend_from_slice(b"curl -X ");
+        line.extend_from_slice(self.method.as_bytes());
+        line.push(b' ');
+        push_quoted(&mut line, self.url.as_bytes());
+        let mut header = Vec::new();
         for (name, value) in &self.headers {
             if credential.is_some_and(|(header, _)| header.eq_ignore_ascii_case(name)) {
                 continue;
             }
-            line.push_str(" -H ");
+            line.extend_from_slice(b" -H ");
             header.clear();
-            header.push_str(name);
-            header.push_str(": ");
-            header.push_str(value);
+            header.extend_from_slice(name.as_bytes());
+            header.extend_from_slice(b": ");
+            header.extend_from_slice(value.as_bytes());
             push_quoted(&mut line, &header);
         }
         if let Some((header, env_var)) = credential {
@@ -91,39 +92,30 @@ impl HttpRequest {
                 ""
             };
             for part in [" -H \"", header, ": ", prefix, "$", env_var, "\""] {
-                line.push_str(part);
+                line.extend_from_slice(part.as_bytes());
             }
         }
-        let Some(body) = &self.body else {
-            return line;
-        };
-        // The body is most of a large line: its JSON goes straight into the line, and is
-        // quoted again only if it holds a `'`.
-        line.push_str(" --data-raw '");
-        let mut bytes = line.into_bytes();
-        let written = bytes.len();
-        json::write_value(&mut bytes, body);
-        if memchr::memchr(b'\'', &bytes[written..]).is_some() {
-            let json = bytes.split_off(written);
-            quote_into(&mut bytes, &json);
+        if let Some(body) = &self.body {
+            // Most of a large line: written in place, and quoted again only if it holds a `'`.
+            line.extend_from_slice(b" --data-raw '");
+            let written = line.len();
+            json::write_value(&mut line, body);
+            if memchr::memchr(b'\'', &line[written..]).is_some() {
+                let json = line.split_off(written);
+                quote_into(&mut line, &json);
+            }
+            line.push(b'\'');
         }
-        bytes.push(b'\'');
-        // A line of UTF-8 pieces and JSON, which is UTF-8.
-        String::from_utf8(bytes).unwrap_or_default()
+        // UTF-8 pieces, and JSON, which is UTF-8.
+        String::from_utf8(line).unwrap_or_default()
     }
 }
 
 /// POSIX single quoting: safe for any content, including `'`, `$` and newlines.
-fn push_quoted(line: &mut String, text: &str) {
-    line.reserve(text.len() + 2);
-    line.push('\'');
-    for (i, part) in text.split('\'').enumerate() {
-        if i > 0 {
-            line.push_str(r"'\''");
-        }
-        line.push_str(part);
-    }
-    line.push('\'');
+fn push_quoted(line: &mut Vec<u8>, text: &[u8]) {
+    line.push(b'\'');
+    quote_into(line, text);
+    line.push(b'\'');
 }
 
 /// What [`push_quoted`] writes between its quotes: each `'` closed, escaped and reopened.
@@ -176,9 +168,9 @@ mod tests {
     #[test]
     fn shell_quoting_survives_quotes() {
         let quoted = |text: &str| {
-            let mut line = String::new();
-            push_quoted(&mut line, text);
-            line
+            let mut line = Vec::new();
+            push_quoted(&mut line, text.as_bytes());
+            String::from_utf8(line).expect("UTF-8")
         };
         assert_eq!(quoted("it's"), r"'it'\''s'");
         assert_eq!(quoted("$HOME"), "'$HOME'");
@@ -198,11 +190,11 @@ mod tests {
                 headers: vec![("Content-Type".into(), "application/json".into())],
                 body: Some(body.clone()),
             };
-            let mut expected = String::from(
+            let mut expected = Vec::from(
                 "curl -X POST 'https://api.example/x' -H 'Content-Type: application/json' --data-raw ",
             );
-            push_quoted(&mut expected, &body.to_string());
-            assert_eq!(request.to_curl(None), expected);
+            push_quoted(&mut expected, body.to_string().as_bytes());
+            assert_eq!(request.to_curl(None).as_bytes(), expected);
         }
     }
 }
