@@ -41,7 +41,9 @@ fn interleaved_ratios() {
         let plugin_work = || {
             let step = Step::from_json(black_box(&text)).expect("step");
             let report = endpoint.test_request(step, None);
-            black_box(serde_json::to_vec(&report).expect("report"));
+            let mut bytes = Vec::new();
+            report.write_json(&mut bytes);
+            black_box(bytes);
         };
         let mut timed: Vec<(f64, f64)> = (0..rounds)
             .map(|_| (time(&floor_work), time(&plugin_work)))
@@ -87,7 +89,9 @@ fn test_request(bencher: Bencher, size: &str) {
     bencher.bench_local(|| {
         let step = Step::from_json(black_box(&text)).expect("step");
         let report = endpoint.test_request(step, None);
-        serde_json::to_vec(&report).expect("report")
+        let mut bytes = Vec::new();
+        report.write_json(&mut bytes);
+        bytes
     });
 }
 
