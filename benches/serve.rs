@@ -3,7 +3,8 @@
 //! connection per user. The baseline, measured in the same interleaved rounds, is
 //! `GET /healthz` on the same server: an HTTP round trip that does no work.
 //!
-//! `cargo bench --bench serve`  (APIKEY_BENCH_SCALE=4 for four times as many requests);
+//! `cargo bench --bench serve`  (APIKEY_BENCH_SCALE=4 for four times as many requests;
+//! APIKEY_BENCH_SERVER=PATH to measure another build of `apikey-task`);
 //! `cargo test --benches` runs it once, small.
 
 mod support;

@@ -86,6 +86,18 @@ impl Findings {
         }
     }
 
+    /// [`Findings::error`] for a problem that costs work to spell (a pointer, a message, a
+    /// "did you mean"): past the cap it is only counted. Hostile input repeats such problems
+    /// by the thousand.
+    pub fn error_with(&mut self, problem: impl FnOnce(&mut Self) -> (String, String)) {
+        if self.errors.len() < MAX_PROBLEMS {
+            let (path, message) = problem(self);
+            self.errors.push(Problem::new(path, message));
+        } else {
+            self.unlisted_errors += 1;
+        }
+    }
+
     pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         if self.warnings.len() < MAX_PROBLEMS {
             self.warnings.push(Problem::new(path, message));
@@ -173,5 +185,28 @@ pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the cap a problem is counted, and whatever spells it is not run.
+    #[test]
+    fn a_problem_past_the_cap_is_counted_not_spelled() {
+        let mut findings = Findings::default();
+        for i in 0..MAX_PROBLEMS {
+            findings.error_with(|_| (format!("/{i}"), "spelled".to_owned()));
+        }
+        findings.error_with(|_| unreachable!("spelled past the cap"));
+        findings.error_with(|_| unreachable!("spelled past the cap"));
+        findings.finish();
+        assert_eq!(findings.errors.len(), MAX_PROBLEMS + 1);
+        assert_eq!(findings.errors[MAX_PROBLEMS - 1].path, "/99");
+        assert_eq!(
+            findings.errors[MAX_PROBLEMS].message,
+            "2 more errors not listed (a report lists the first 100)"
+        );
     }
 }

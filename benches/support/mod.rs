@@ -15,9 +15,12 @@ pub struct ChildServer {
 
 impl ChildServer {
     /// Runs `apikey-task ARGS` without credentials in its environment and waits for the line
-    /// that ends with its URL.
+    /// that ends with its URL. `APIKEY_BENCH_SERVER=PATH` runs another build instead (the
+    /// editor API of the build before a change, in the same run of the same bench).
     pub fn start(args: &[&str]) -> ChildServer {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apikey-task"))
+        let binary = std::env::var_os("APIKEY_BENCH_SERVER")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_apikey-task").into());
+        let mut child = std::process::Command::new(binary)
             .args(args)
             .env_remove("REBILLY_API_KEY")
             .env_remove("REBILLY_JWT")

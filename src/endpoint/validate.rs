@@ -135,10 +135,12 @@ impl ParamValidators {
                 _ => continue,
             };
             for error in compiled.iter_errors(value) {
-                findings.error(
-                    crate::util::pointer::push_token("", name),
-                    format!("{name} {}", schema_message(error.kind(), error.instance())),
-                );
+                findings.error_with(|_| {
+                    (
+                        crate::util::pointer::push_token("", name),
+                        format!("{name} {}", schema_message(error.kind(), error.instance())),
+                    )
+                });
             }
         }
     }
@@ -200,8 +202,12 @@ impl BodyValidator {
             if !strict && self.in_read_only_field(error.instance_path().as_str()) {
                 continue;
             }
-            let pointer = format!("/body{}", error.instance_path().as_str());
-            findings.error(pointer, schema_message(error.kind(), error.instance()));
+            findings.error_with(|_| {
+                (
+                    format!("/body{}", error.instance_path().as_str()),
+                    schema_message(error.kind(), error.instance()),
+                )
+            });
         }
         let walk = Walk {
             validator: self,
@@ -226,23 +232,26 @@ impl BodyValidator {
     fn check_format(&self, format: Format, text: &str, at: &Location<'_>, findings: &mut Findings) {
         match format {
             Format::OperationId if !self.operation_ids.allows(text) => {
-                let suggestion = if findings.may_suggest() {
-                    suggest::did_you_mean(text, self.operation_ids.ids.iter().map(String::as_str))
-                } else {
-                    String::new()
-                };
-                findings.error(
-                    at.pointer(),
-                    format!(
-                        "unknown permission {text:?}: not an operationId of the Rebilly API, nor *{suggestion}"
-                    ),
-                );
+                findings.error_with(|findings| {
+                    let suggestion = if findings.may_suggest() {
+                        let known = self.operation_ids.ids.iter().map(String::as_str);
+                        suggest::did_you_mean(text, known)
+                    } else {
+                        String::new()
+                    };
+                    (
+                        at.pointer(),
+                        format!(
+                            "unknown permission {text:?}: not an operationId of the Rebilly API, nor *{suggestion}"
+                        ),
+                    )
+                });
             }
             Format::OperationId => {}
             Format::PublicIpOrCidr => match ip::check(text) {
                 Ok(None) => {}
                 Ok(Some(warning)) => findings.warn(at.pointer(), warning),
-                Err(error) => findings.error(at.pointer(), error),
+                Err(error) => findings.error_with(|_| (at.pointer(), error)),
             },
         }
     }
@@ -292,31 +301,36 @@ impl Walk<'_> {
             match shape.property(name) {
                 Some(property) if property.read_only && !self.strict => {}
                 Some(property) if property.read_only => {
-                    let hint = property
-                        .read_only_hint
-                        .as_deref()
-                        .map(|hint| format!("; {hint}"))
-                        .unwrap_or_default();
-                    findings.error(
-                        at.pointer(),
-                        format!(
-                            "{name} is read-only: the server sets it, and a request must not send it{hint}"
-                        ),
-                    );
+                    findings.error_with(|_| {
+                        let hint = property
+                            .read_only_hint
+                            .as_deref()
+                            .map(|hint| format!("; {hint}"))
+                            .unwrap_or_default();
+                        (
+                            at.pointer(),
+                            format!(
+                                "{name} is read-only: the server sets it, and a request must not send it{hint}"
+                            ),
+                        )
+                    });
                 }
                 Some(property) => self.value(&property.shape, value, &at, findings),
                 None if shape.closed && !self.strict => {}
                 None if shape.closed => {
-                    let writable = shape.writable().map(|(name, _)| name.as_str());
-                    let suggestion = suggest::did_you_mean(name, writable);
-                    let known: Vec<&str> = shape.writable().map(|(n, _)| n.as_str()).collect();
-                    findings.error(
-                        at.pointer(),
-                        format!(
-                            "unknown field {name:?}{suggestion} (known: {}). The API would ignore it silently",
-                            known.join(", ")
-                        ),
-                    );
+                    findings.error_with(|_| {
+                        let writable = shape.writable().map(|(name, _)| name.as_str());
+                        let suggestion = suggest::did_you_mean(name, writable);
+                        let known: Vec<&str> =
+                            shape.writable().map(|(n, _)| n.as_str()).collect();
+                        (
+                            at.pointer(),
+                            format!(
+                                "unknown field {name:?}{suggestion} (known: {}). The API would ignore it silently",
+                                known.join(", ")
+                            ),
+                        )
+                    });
                 }
                 None => {
                     if let Some(extra) = &shape.additional {
