@@ -356,6 +356,55 @@ fn run_jsonl_keeps_input_order_under_concurrency() {
     }
 }
 
+/// `run --jsonl -` starts on a line as soon as it comes in: its record is out while stdin is
+/// still open, and the next line is read after that.
+#[test]
+fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
+    use std::io::{BufRead, Write};
+    let emulator = LiveEmulator::start(Emulator::builder());
+    let mut child = support::KillOnDrop(
+        cli()
+            .env("REBILLY_API_KEY", CANARY_KEY)
+            .args(["run", "--jsonl", "-", "--server", &emulator.url()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts"),
+    );
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (records, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = records.send(line.unwrap_or_default());
+        }
+    });
+    let step = |description: &str| {
+        serde_json::json!({ "parameters": { "body": { "description": description } } })
+            .to_string()
+    };
+    for (number, description) in [(1, "first"), (2, "second")] {
+        writeln!(stdin, "{}", step(description)).expect("a line in");
+        stdin.flush().expect("flushed");
+        let record: Value = serde_json::from_str(
+            &received
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a record while stdin is open"),
+        )
+        .expect("a JSON record");
+        assert_eq!(record["line"], number);
+        assert_eq!(record["response"]["body"]["description"], description);
+    }
+    drop(stdin);
+    assert!(
+        received.recv_timeout(Duration::from_secs(30)).is_err(),
+        "no record after the last line"
+    );
+    assert_eq!(child.0.wait().expect("exits").code(), Some(0));
+    assert_eq!(emulator.created(), 2);
+}
+
 #[test]
 fn demo_rotates_a_key_exactly_once_across_a_lost_answer_and_a_second_run() {
     let output = run(cli().arg("demo"), None);

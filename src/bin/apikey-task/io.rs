@@ -153,18 +153,19 @@ pub type Line = Result<String, String>;
 /// [`Line`], borrowed from the reader's buffer.
 pub type LineRef<'a> = Result<&'a str, String>;
 
-/// Lines of FILE (or stdin), numbered from 1, blank ones skipped. A line that is not UTF-8
-/// is kept as an error of its own, so the rest of the file is still used.
-pub fn lines(path: &Path) -> Result<Vec<(usize, Line)>, Unusable> {
-    let mut stream = LineStream::open(path)?;
-    let mut out = Vec::new();
-    while let Some((number, line)) = stream.next_line()? {
-        out.push((number, line.map(str::to_owned)));
+/// How many lines of FILE a batch takes (those [`LineStream`] gives), read through once; `None`
+/// when it cannot be read (the batch itself then says why).
+pub fn count_lines(path: &Path) -> Option<usize> {
+    let mut stream = LineStream::open(path).ok()?;
+    let mut count = 0;
+    while stream.next_line().ok()?.is_some() {
+        count += 1;
     }
-    Ok(out)
+    Some(count)
 }
 
-/// The lines of FILE (or stdin) one at a time, as [`lines`] numbers and skips them: a batch
+/// The lines of FILE (or stdin) one at a time, numbered from 1, blank ones skipped; a line
+/// that is not UTF-8 is an error of its own, so the rest of the file is still used. A batch
 /// whose lines are independent starts on the first while the rest are still being read, and
 /// holds one line, not the file.
 pub struct LineStream {

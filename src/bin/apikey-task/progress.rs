@@ -13,10 +13,15 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Whether a bar is drawn: stderr is a terminal.
+    pub fn draws() -> bool {
+        std::io::stderr().is_terminal()
+    }
+
     /// A batch of `total` lines (when known before it starts) whose records end in one of
     /// `outcomes`.
     pub fn new(total: Option<usize>, outcomes: &[&'static str]) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = Progress::draws().then(|| {
             let total = total.map(|total| total as u64);
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
             let template = if total.is_some() {

@@ -10,11 +10,12 @@ use std::future::Future;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use tokio::sync::mpsc;
 
 use crate::cli::Format;
 use crate::io::{
-    EXIT_FAILED, EXIT_UNUSABLE, Line, Unusable, json_error, lines, outcome_json, override_server,
-    print_json, read_step, record, step_of, unusable_line, write_error,
+    EXIT_FAILED, EXIT_UNUSABLE, Line, LineStream, Unusable, count_lines, json_error, outcome_json,
+    override_server, print_json, read_step, record, step_of, unusable_line, write_error,
 };
 use crate::progress::Progress;
 
@@ -101,7 +102,11 @@ pub async fn lines_of(
     batch: Batch<'_>,
     sink: &dyn SecretSink,
 ) -> Result<u8, Unusable> {
-    let lines = lines(path)?;
+    // Lines are read on a thread of their own, a bounded way ahead of the steps running: the
+    // first step starts at once, memory does not grow with the file, and a slow pipe holds up
+    // no record.
+    let window = batch.concurrency.saturating_mul(4).max(1);
+    let lines = read_ahead(path, window);
     if batch.concurrency > executor.max_in_flight() {
         eprintln!(
             "apikey-task: at most {} requests in flight (the open-file limit allows no more); the other steps wait for a free slot",
@@ -120,15 +125,17 @@ pub async fn lines_of(
         .map_err(json_error)?;
         Ok((document, ok))
     };
-    let mut progress = Progress::new(Some(lines.len()), &["ok", "failed", "unusable"]);
+    // A bar needs the total: a file is counted first when the bar is drawn at all.
+    let total = (Progress::draws() && path.as_os_str() != "-")
+        .then(|| count_lines(path))
+        .flatten();
+    let mut progress = Progress::new(total, &["ok", "failed", "unusable"]);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let order = if batch.unordered {
         Order::AsFinished
     } else {
-        Order::Input {
-            window: batch.concurrency.saturating_mul(4).max(1),
-        }
+        Order::Input { window }
     };
     let mut emit = |text: &str, code: u8| {
         progress
@@ -151,6 +158,36 @@ fn outcome_name(code: u8) -> &'static str {
     }
 }
 
+/// The lines of FILE (or stdin), numbered as [`LineStream`] numbers them, read by a thread of
+/// its own at most `ahead` lines before they are taken. A read error (or a file that cannot
+/// be opened) is the last item.
+fn read_ahead(path: &Path, ahead: usize) -> mpsc::Receiver<Result<(usize, Line), Unusable>> {
+    let (lines, received) = mpsc::channel(ahead.max(1));
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let mut stream = match LineStream::open(&path) {
+            Ok(stream) => stream,
+            Err(error) => {
+                let _ = lines.blocking_send(Err(error));
+                return;
+            }
+        };
+        loop {
+            let next = match stream.next_line() {
+                Ok(Some((number, line))) => Ok((number, line.map(str::to_owned))),
+                Ok(None) => return,
+                Err(error) => Err(error),
+            };
+            let failed = next.is_err();
+            // Sending fails when the batch has stopped reading: its output was closed.
+            if lines.blocking_send(next).is_err() || failed {
+                return;
+            }
+        }
+    });
+    received
+}
+
 /// In which order records are written.
 #[derive(Clone, Copy)]
 enum Order {
@@ -165,9 +202,11 @@ enum Order {
 /// per line, `{"line": N, ...}`: its output or error document, `{"line": N, "error": "..."}`
 /// for a line that is not a step, and for a step whose execution panicked an error record
 /// that says its outcome is unknown. The exit code is the worst seen: 2 for an unusable
-/// line, 1 for a failed step. `emit` writes each record, with its line's exit code.
+/// line, 1 for a failed step. `emit` writes each record, with its line's exit code. Lines
+/// are taken from `lines` as there is room for them; when it ends in an error, the steps
+/// already started finish and are written, then that error is returned.
 async fn each_line<F, Fut>(
-    lines: Vec<(usize, Line)>,
+    mut lines: mpsc::Receiver<Result<(usize, Line), Unusable>>,
     concurrency: usize,
     order: Order,
     execute: F,
@@ -197,43 +236,57 @@ where
             (index, text, code)
         }
     };
-    let total = lines.len();
-    let mut pending = lines.into_iter().enumerate();
     let mut running = FuturesUnordered::new();
     let mut finished: BTreeMap<usize, (String, u8)> = BTreeMap::new();
     let (mut started, mut next_out, mut code) = (0, 0, 0);
+    let mut input_left = true;
+    let mut unreadable = None;
     let mut write = |text: &str, line_code: u8, code: &mut u8| -> Result<(), Unusable> {
         *code = (*code).max(line_code);
         emit(text, line_code)
     };
-    while next_out < total {
-        let room = match order {
-            Order::Input { window } => started < next_out + window,
-            Order::AsFinished => true,
-        };
-        if running.len() < concurrency.max(1) && room {
-            if let Some((index, (number, line))) = pending.next() {
-                running.push(one(index, number, line));
-                started += 1;
-                continue;
-            }
-        }
-        let Some((index, text, line_code)) = running.next().await else {
-            break;
-        };
-        match order {
-            Order::AsFinished => {
-                write(&text, line_code, &mut code)?;
-                next_out += 1;
-            }
-            Order::Input { .. } => {
-                finished.insert(index, (text, line_code));
-                while let Some((text, line_code)) = finished.remove(&next_out) {
-                    write(&text, line_code, &mut code)?;
-                    next_out += 1;
+    while input_left || !running.is_empty() {
+        let room = running.len() < concurrency.max(1)
+            && match order {
+                Order::Input { window } => started < next_out + window,
+                Order::AsFinished => true,
+            };
+        tokio::select! {
+            biased;
+            // A finished step first: its record goes out, and makes room for the next line.
+            Some(done) = running.next(), if !running.is_empty() => {
+                let (index, text, line_code): (usize, String, u8) = done;
+                match order {
+                    Order::AsFinished => {
+                        write(&text, line_code, &mut code)?;
+                        next_out += 1;
+                    }
+                    Order::Input { .. } => {
+                        finished.insert(index, (text, line_code));
+                        while let Some((text, line_code)) = finished.remove(&next_out) {
+                            write(&text, line_code, &mut code)?;
+                            next_out += 1;
+                        }
+                    }
                 }
             }
+            line = lines.recv(), if input_left && room => match line {
+                Some(Ok((number, line))) => {
+                    running.push(one(started, number, line));
+                    started += 1;
+                }
+                // The steps already running still finish and get their records.
+                Some(Err(unusable)) => {
+                    input_left = false;
+                    unreadable = Some(unusable);
+                }
+                None => input_left = false,
+            },
+            else => break,
         }
+    }
+    if let Some(unusable) = unreadable {
+        return Err(unusable);
     }
     Ok(code)
 }
@@ -271,6 +324,15 @@ mod tests {
             .lines()
             .map(|line| serde_json::from_str(line).expect("JSON line"))
             .collect()
+    }
+
+    /// Lines as the reading thread hands them over, all there at once.
+    fn input(lines: Vec<(usize, Line)>) -> mpsc::Receiver<Result<(usize, Line), Unusable>> {
+        let (sender, receiver) = mpsc::channel(lines.len().max(1));
+        for line in lines {
+            let _ = sender.try_send(Ok(line));
+        }
+        receiver
     }
 
     const STEP: &str = r#"{"parameters": {"n": 1}}"#;
@@ -320,7 +382,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let order = Order::Input { window: 8 };
-        let code = each_line(steps(&ms), 2, order, execute, &mut collect(&mut out))
+        let code = each_line(input(steps(&ms)), 2, order, execute, &mut collect(&mut out))
             .await
             .ok();
         assert_eq!(code, Some(0));
@@ -337,7 +399,7 @@ mod tests {
     async fn unordered_prints_each_as_it_finishes() {
         let mut out = Vec::new();
         let code = each_line(
-            steps(&[300, 10, 10]),
+            input(steps(&[300, 10, 10])),
             3,
             Order::AsFinished,
             timed,
@@ -364,7 +426,7 @@ mod tests {
         lines.push((4, Err("not UTF-8: invalid byte at offset 3".to_owned())));
         let execute = |_step: Step| async { Ok((json!({"ok": true}), true)) };
         let mut out = Vec::new();
-        let code = each_line(lines, 2, ORDERED, execute, &mut collect(&mut out))
+        let code = each_line(input(lines), 2, ORDERED, execute, &mut collect(&mut out))
             .await
             .ok();
         let records = records(&out);
@@ -390,7 +452,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let lines = numbered(&[STEP, STEP, STEP]);
-        let code = each_line(lines, 3, ORDERED, panicking, &mut collect(&mut out))
+        let code = each_line(input(lines), 3, ORDERED, panicking, &mut collect(&mut out))
             .await
             .ok();
         let records = records(&out);
@@ -401,5 +463,43 @@ mod tests {
         assert_eq!(records[1]["error"]["outcomeUnknown"], true);
         assert_eq!(records[2]["ok"], true);
         assert_eq!(code, Some(EXIT_FAILED));
+    }
+
+    /// A line's record goes out while the next line has not come in yet, and a read error
+    /// ends the batch after the records of the lines before it.
+    #[tokio::test]
+    async fn each_record_goes_out_before_the_next_line_arrives() {
+        let (sender, receiver) = mpsc::channel(4);
+        let (written, mut seen) = mpsc::unbounded_channel();
+        let feeder = tokio::spawn(async move {
+            for number in 1..=3 {
+                sender.send(Ok((number, Ok(STEP.to_owned())))).await.ok();
+                // The next line comes only once this one's record is out.
+                let record: Option<String> = seen.recv().await;
+                assert!(record.is_some_and(|r| r.contains(&format!("\"line\":{number}"))));
+            }
+            sender
+                .send(Err(Unusable("cannot read -: broken".to_owned())))
+                .await
+                .ok();
+        });
+        let execute = |_step: Step| async { Ok((json!({"ok": true}), true)) };
+        let mut emit = |text: &str, _| {
+            written.send(text.to_owned()).ok();
+            Ok(())
+        };
+        let ended = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            each_line(receiver, 2, ORDERED, execute, &mut emit),
+        )
+        .await
+        .expect("no record waited for a later line");
+        assert_eq!(
+            ended.err().map(|e| e.0),
+            Some("cannot read -: broken".to_owned())
+        );
+        feeder
+            .await
+            .expect("every record came before the next line");
     }
 }
