@@ -49,6 +49,31 @@ const IGNORED_WITH_VALUE: [&str; 14] = [
     "--proxy",
 ];
 
+/// Of the options above, those that say how the request is sent, which a step does not hold:
+/// the executor's client decides TLS, proxies, redirects (never followed), timeouts, retries,
+/// the user agent, the HTTP version and compression. Leaving one out is said, not silent.
+const HOW_SENT: [&str; 19] = [
+    "-k",
+    "--insecure",
+    "-L",
+    "--location",
+    "--cacert",
+    "--cert",
+    "--key",
+    "--proxy",
+    "-m",
+    "--max-time",
+    "--connect-timeout",
+    "--retry",
+    "-A",
+    "--user-agent",
+    "--http1.1",
+    "--http2",
+    "--compressed",
+    "-e",
+    "--referer",
+];
+
 /// Long options that take a value and that a step holds (or that name a credential).
 const LONG_WITH_VALUE: [&str; 13] = [
     "--request",
@@ -142,6 +167,7 @@ pub(crate) fn parse(text: &str, warnings: &mut Vec<String>) -> Result<RawRequest
     let mut headers = Vec::new();
     let mut data: Vec<String> = Vec::new();
     let mut get = false;
+    let mut left_out: Vec<String> = Vec::new();
     for (name, value) in options {
         let value = value.unwrap_or_default();
         match name.as_str() {
@@ -176,9 +202,20 @@ pub(crate) fn parse(text: &str, warnings: &mut Vec<String>) -> Result<RawRequest
             other
                 if IGNORED_FLAGS.contains(&other)
                     || IGNORED_WITH_VALUE.contains(&other)
-                    || ["-o", "-m", "-A", "-w", "-e", "--referer"].contains(&other) => {}
+                    || ["-o", "-m", "-A", "-w", "-e", "--referer"].contains(&other) =>
+            {
+                if HOW_SENT.contains(&other) && !left_out.iter().any(|name| name == other) {
+                    left_out.push(other.to_owned());
+                }
+            }
             other => return Err(unsupported(other)),
         }
+    }
+    if !left_out.is_empty() {
+        warnings.push(format!(
+            "left out {}: a step holds the request, not how it is sent (TLS, proxy, redirects, timeouts, retries, user agent, HTTP version, compression); the executor's HTTP client decides those",
+            left_out.join(", ")
+        ));
     }
     let mut positional = positional.into_iter();
     let url = match (url, positional.next()) {
@@ -345,5 +382,30 @@ mod tests {
         assert!(request.is_ok());
         assert_eq!(warnings.len(), 1);
         assert!(!warnings[0].contains("sk_secret"));
+    }
+
+    /// Output options pass quietly; options that say how the request is sent are named once
+    /// each in one warning, without their values (a key file's path, a proxy's credentials).
+    #[test]
+    fn how_a_request_is_sent_is_left_out_and_said() {
+        let mut warnings = Vec::new();
+        let request = parse(
+            "curl -sS -o out.json -w '%{http_code}' https://h -d '{}'",
+            &mut warnings,
+        );
+        assert!(request.is_ok());
+        assert_eq!(warnings, Vec::<String>::new());
+        let request = parse(
+            "curl -ksSL --cert me.pem --key me.key --proxy http://u:pw@proxy:8080 -k -m 5 https://h -d '{}'",
+            &mut warnings,
+        );
+        assert!(request.is_ok());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("left out -k, -L, --cert, --key, --proxy, -m: "),
+            "{}",
+            warnings[0]
+        );
+        assert!(!warnings[0].contains("pw@proxy") && !warnings[0].contains("me.key"));
     }
 }

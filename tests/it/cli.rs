@@ -381,8 +381,7 @@ fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
         }
     });
     let step = |description: &str| {
-        serde_json::json!({ "parameters": { "body": { "description": description } } })
-            .to_string()
+        serde_json::json!({ "parameters": { "body": { "description": description } } }).to_string()
     };
     for (number, description) in [(1, "first"), (2, "second")] {
         writeln!(stdin, "{}", step(description)).expect("a line in");
