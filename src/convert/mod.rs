@@ -142,6 +142,13 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
     // Checked with its own context first, as a runner would render it.
     let whole = Value::Object(step.parameters.clone());
     refuse_invalid(&endpoint.test_request(step.clone(), None), &whole)?;
+    if let Some(pointer) = literal_expression(&whole, &mut String::new()) {
+        return Err(ConvertError::new(
+            ConvertErrorKind::Unsupported,
+            "a literal `${` (written `$${` in a step) has no form in a Conductor task: Conductor would read it as an expression",
+        )
+        .at(pointer));
+    }
     let mut parameters = step.parameters;
     // A URL percent-encodes an expression's `${}`: stand-ins of plain letters go through
     // instead, and the expressions are put back in the URL.
@@ -211,6 +218,28 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
         content_type,
         report.request.body,
     ))
+}
+
+/// The pointer of the first string in `value` that holds a literal `${` (`$${`), if any.
+fn literal_expression(value: &Value, at: &mut String) -> Option<String> {
+    let inside = |at: &mut String, token: &str, item: &Value| {
+        let length = at.len();
+        crate::util::pointer::append_token(at, token);
+        let found = literal_expression(item, at);
+        at.truncate(length);
+        found
+    };
+    match value {
+        Value::String(text) => text.contains("$${").then(|| at.clone()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| inside(at, &i.to_string(), item)),
+        Value::Object(fields) => fields
+            .iter()
+            .find_map(|(name, item)| inside(at, name, item)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +357,28 @@ mod tests {
             "${workflow.secrets.REBILLY_API_KEY}"
         );
         assert_eq!(request["contentType"], "application/json");
+    }
+
+    /// A literal `${` would become an expression in Conductor: the export is refused, at it.
+    #[test]
+    fn a_literal_expression_is_not_exported_to_conductor() {
+        let endpoint = Endpoint::builder()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let step = |description: &str| {
+            Step::from_json(
+                &json!({"parameters": {"organizationId": "org-1",
+                        "body": {"description": description, "acl": [{"scope": {}, "permissions": ["*"]}]}}})
+                .to_string(),
+            )
+            .expect("step")
+        };
+        let error = to_conductor(step("costs $${price}"), &endpoint, "create")
+            .err()
+            .expect("refused");
+        assert_eq!(error.kind(), ConvertErrorKind::Unsupported);
+        assert_eq!(error.pointer(), Some("/body/description"));
+        assert!(to_conductor(step("costs $5 or ${workflow.input.x}"), &endpoint, "create").is_ok());
     }
 
     #[test]
