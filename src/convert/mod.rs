@@ -373,9 +373,8 @@ mod tests {
             )
             .expect("step")
         };
-        let error = to_conductor(step("costs $${price}"), &endpoint, "create")
-            .err()
-            .expect("refused");
+        let error =
+            to_conductor(step("costs $${price}"), &endpoint, "create").expect_err("refused");
         assert_eq!(error.kind(), ConvertErrorKind::Unsupported);
         assert_eq!(error.pointer(), Some("/body/description"));
         assert!(to_conductor(step("costs $5 or ${workflow.input.x}"), &endpoint, "create").is_ok());
