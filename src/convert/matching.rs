@@ -16,14 +16,6 @@ pub(crate) struct RawRequest {
     pub body: Option<Value>,
 }
 
-/// Headers that carry a credential: never copied into a step.
-const CREDENTIAL_HEADERS: [&str; 4] = [
-    "reb-apikey",
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-];
-
 /// The step for `request`, its operation, and what was left out on the way.
 pub(crate) fn to_step(
     definition: &Definition,
@@ -74,15 +66,15 @@ pub(crate) fn to_step(
         .body
         .as_ref()
         .map_or("application/json", |body| body.media_type.as_str());
-    let credential_headers: Vec<String> = operation
-        .security
-        .iter()
-        .map(|scheme| scheme.header().to_ascii_lowercase())
-        .collect();
     let mut headers = Map::new();
     for (name, value) in request.headers {
         let lower = name.to_ascii_lowercase();
-        if CREDENTIAL_HEADERS.contains(&lower.as_str()) || credential_headers.contains(&lower) {
+        // Headers that carry a credential are never copied into a step.
+        if operation
+            .credential_headers
+            .iter()
+            .any(|header| header.eq_ignore_ascii_case(&name))
+        {
             warnings.push(format!(
                 "left out the {name} header: credentials come from REBILLY_API_KEY or REBILLY_JWT, never from a step"
             ));

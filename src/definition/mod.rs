@@ -333,6 +333,32 @@ mod tests {
         assert!(several.to_string().contains("PostThing (POST /things)"));
     }
 
+    /// An operation's credential headers are every scheme's of the definition, not only its
+    /// own, and HTTP's own: a step for one operation must not carry another's key either.
+    #[test]
+    fn credential_headers_are_the_whole_definitions() {
+        let mut d = doc(json!({}));
+        d.document["paths"]["/things"]["get"]["security"] = json!([{ "bearer": [] }]);
+        d.document["paths"]["/things"]["post"]["security"] = json!([{ "key": [] }]);
+        d.document["components"]["securitySchemes"] = json!({
+            "bearer": { "type": "http", "scheme": "bearer" },
+            "key": { "type": "apiKey", "in": "header", "name": "X-Thing-Key" },
+            "query": { "type": "apiKey", "in": "query", "name": "key" }
+        });
+        let op = d
+            .operation(Some(&Selector::OperationId("GetThings".into())))
+            .expect("found");
+        assert_eq!(
+            op.credential_headers(),
+            [
+                "Authorization",
+                "Proxy-Authorization",
+                "Cookie",
+                "X-Thing-Key"
+            ]
+        );
+    }
+
     #[test]
     fn unusable_definitions_say_why() {
         assert!(

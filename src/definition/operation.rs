@@ -152,6 +152,7 @@ impl Definition {
             });
         }
         let security = self.security(op)?;
+        let credential_headers = self.credential_headers(&security);
         let responses = op
             .get("responses")
             .and_then(Value::as_object)
@@ -229,6 +230,7 @@ impl Definition {
             servers,
             variables,
             security,
+            credential_headers,
             headers,
             path_params,
             query_params,
@@ -240,6 +242,41 @@ impl Definition {
             already_done,
             task_type,
         })
+    }
+
+    /// Every header that carries a credential, whichever operation it is for: the headers of
+    /// the definition's security schemes (an API key's, `Authorization` for HTTP, OAuth and
+    /// OpenID schemes), `Authorization`, `Proxy-Authorization` and `Cookie`. A step holds
+    /// none of them, and an import leaves them out.
+    fn credential_headers(&self, security: &[AuthScheme]) -> Vec<String> {
+        let mut names: Vec<String> = ["Authorization", "Proxy-Authorization", "Cookie"]
+            .into_iter()
+            .chain(security.iter().map(AuthScheme::header))
+            .map(str::to_owned)
+            .collect();
+        let schemes = self
+            .document
+            .pointer("/components/securitySchemes")
+            .and_then(Value::as_object);
+        for scheme in schemes.into_iter().flatten().map(|(_, scheme)| scheme) {
+            let Ok(scheme) = self.inline(scheme) else {
+                continue;
+            };
+            let field = |name: &str| scheme.get(name).and_then(Value::as_str);
+            if field("type") == Some("apiKey")
+                && field("in") == Some("header")
+                && let Some(header) = field("name")
+            {
+                names.push(header.to_owned());
+            }
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            if !unique.iter().any(|seen| seen.eq_ignore_ascii_case(&name)) {
+                unique.push(name);
+            }
+        }
+        unique
     }
 
     /// The credential schemes the operation accepts that this crate can send.
@@ -358,6 +395,9 @@ pub struct Operation {
     /// Every server variable name, once, in order of appearance: each is a step parameter.
     pub(crate) variables: Vec<String>,
     pub(crate) security: Vec<AuthScheme>,
+    /// Every header that carries a credential, for this operation or another of the
+    /// definition's, and the generic ones (`Authorization`, `Proxy-Authorization`, `Cookie`).
+    pub(crate) credential_headers: Vec<String>,
     pub(crate) headers: Vec<HeaderParam>,
     pub(crate) path_params: Vec<String>,
     pub(crate) query_params: Vec<QueryParam>,
@@ -435,6 +475,13 @@ impl Operation {
     /// The path template, e.g. `/api-keys`.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Every header that carries a credential: the definition's security schemes' (this
+    /// operation's or another's), `Authorization`, `Proxy-Authorization` and `Cookie`. A step
+    /// holds none of them; an editor should not store them either.
+    pub fn credential_headers(&self) -> &[String] {
+        &self.credential_headers
     }
 
     /// The documented responses by status code, `$ref`s inlined.

@@ -88,9 +88,9 @@ pub(crate) fn headers(
     for (name, value) in given {
         let pointer = || push_token("/headers", name);
         if op
-            .security
+            .credential_headers
             .iter()
-            .any(|scheme| scheme.header().eq_ignore_ascii_case(name))
+            .any(|header| header.eq_ignore_ascii_case(name))
         {
             findings.error(
                 pointer(),

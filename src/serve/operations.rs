@@ -209,6 +209,8 @@ fn document(endpoint: &Endpoint, default: bool) -> Value {
         "description": operation.description(),
         "default": default,
         "idempotentParameter": endpoint.idempotent_parameter(),
+        // What the panel leaves out of what it stores: a step never holds a credential.
+        "credentialHeaders": operation.credential_headers,
         "parameters": parameters,
         "requestBody": body,
         "responses": responses,

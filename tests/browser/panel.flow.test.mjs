@@ -332,7 +332,8 @@ test("a test-request-only server says nothing is sent, and a missing credential 
 test("credentials typed into a step are never kept in the browser's storage", async () => {
   await page.evaluate(() => {
     const parameters = form.get();
-    parameters.headers = { "REB-APIKEY": "sk_typed_STOREDSECRET", "X-Trace": "kept" };
+    parameters.headers = { "REB-APIKEY": "sk_typed_STOREDSECRET", "Cookie": "sid=STOREDSECRET",
+      "X-Trace": "kept" };
     parameters.server = "http://user:pw@STOREDSECRET@127.0.0.1:9/";
     form.set(parameters);
     changed();
