@@ -169,7 +169,8 @@ pub fn count_lines(path: &Path) -> Option<usize> {
 /// whose lines are independent starts on the first while the rest are still being read, and
 /// holds one line, not the file.
 pub struct LineStream {
-    reader: std::io::BufReader<Box<dyn std::io::Read>>,
+    /// `Send`, so that a batch can read on a thread of its own.
+    reader: std::io::BufReader<Box<dyn std::io::Read + Send>>,
     path: String,
     /// The current line's bytes, reused from one line to the next.
     bytes: Vec<u8>,
@@ -178,8 +179,8 @@ pub struct LineStream {
 
 impl LineStream {
     pub fn open(path: &Path) -> Result<LineStream, Unusable> {
-        let source: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdin().lock())
+        let source: Box<dyn std::io::Read + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
         } else {
             Box::new(
                 std::fs::File::open(path)

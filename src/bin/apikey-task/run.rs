@@ -106,7 +106,7 @@ pub async fn lines_of(
     // first step starts at once, memory does not grow with the file, and a slow pipe holds up
     // no record.
     let window = batch.concurrency.saturating_mul(4).max(1);
-    let lines = read_ahead(path, window);
+    let lines = read_ahead(LineStream::open(path)?, window);
     if batch.concurrency > executor.max_in_flight() {
         eprintln!(
             "apikey-task: at most {} requests in flight (the open-file limit allows no more); the other steps wait for a free slot",
@@ -158,20 +158,14 @@ fn outcome_name(code: u8) -> &'static str {
     }
 }
 
-/// The lines of FILE (or stdin), numbered as [`LineStream`] numbers them, read by a thread of
-/// its own at most `ahead` lines before they are taken. A read error (or a file that cannot
-/// be opened) is the last item.
-fn read_ahead(path: &Path, ahead: usize) -> mpsc::Receiver<Result<(usize, Line), Unusable>> {
+/// The lines of `stream`, read by a thread of its own at most `ahead` lines before they are
+/// taken. A read error is the last item.
+fn read_ahead(
+    mut stream: LineStream,
+    ahead: usize,
+) -> mpsc::Receiver<Result<(usize, Line), Unusable>> {
     let (lines, received) = mpsc::channel(ahead.max(1));
-    let path = path.to_owned();
     std::thread::spawn(move || {
-        let mut stream = match LineStream::open(&path) {
-            Ok(stream) => stream,
-            Err(error) => {
-                let _ = lines.blocking_send(Err(error));
-                return;
-            }
-        };
         loop {
             let next = match stream.next_line() {
                 Ok(Some((number, line))) => Ok((number, line.map(str::to_owned))),
