@@ -52,7 +52,7 @@ const IGNORED_WITH_VALUE: [&str; 14] = [
 /// Of the options above, those that say how the request is sent, which a step does not hold:
 /// the executor's client decides TLS, proxies, redirects (never followed), timeouts, retries,
 /// the user agent, the HTTP version and compression. Leaving one out is said, not silent.
-const HOW_SENT: [&str; 19] = [
+const HOW_SENT: [&str; 17] = [
     "-k",
     "--insecure",
     "-L",
@@ -70,9 +70,18 @@ const HOW_SENT: [&str; 19] = [
     "--http1.1",
     "--http2",
     "--compressed",
-    "-e",
-    "--referer",
 ];
+
+/// An option's long name, so that `-k --insecure` is named once.
+fn long_name(option: &str) -> &str {
+    match option {
+        "-k" => "--insecure",
+        "-L" => "--location",
+        "-m" => "--max-time",
+        "-A" => "--user-agent",
+        other => other,
+    }
+}
 
 /// Long options that take a value and that a step holds (or that name a credential).
 const LONG_WITH_VALUE: [&str; 13] = [
@@ -199,13 +208,22 @@ pub(crate) fn parse(text: &str, warnings: &mut Vec<String>) -> Result<RawRequest
             "-u" | "--user" | "--oauth2-bearer" | "-b" | "--cookie" => warnings.push(format!(
                 "left out {name}: credentials come from REBILLY_API_KEY or REBILLY_JWT, never from a step"
             )),
+            // A header by another name (`;auto` asks curl to set it on redirects, which a
+            // step does not follow).
+            "-e" | "--referer" => {
+                let referer = value.trim_end_matches(";auto");
+                if !referer.is_empty() {
+                    headers.push(("Referer".to_owned(), referer.to_owned()));
+                }
+            }
             other
                 if IGNORED_FLAGS.contains(&other)
                     || IGNORED_WITH_VALUE.contains(&other)
-                    || ["-o", "-m", "-A", "-w", "-e", "--referer"].contains(&other) =>
+                    || ["-o", "-m", "-A", "-w"].contains(&other) =>
             {
-                if HOW_SENT.contains(&other) && !left_out.iter().any(|name| name == other) {
-                    left_out.push(other.to_owned());
+                let name = long_name(other);
+                if HOW_SENT.contains(&other) && !left_out.iter().any(|seen| seen == name) {
+                    left_out.push(name.to_owned());
                 }
             }
             other => return Err(unsupported(other)),
@@ -396,16 +414,24 @@ mod tests {
         assert!(request.is_ok());
         assert_eq!(warnings, Vec::<String>::new());
         let request = parse(
-            "curl -ksSL --cert me.pem --key me.key --proxy http://u:pw@proxy:8080 -k -m 5 https://h -d '{}'",
+            "curl -ksSL --cert me.pem --key me.key --proxy http://u:pw@proxy:8080 --insecure -m 5 \
+             -e https://from.example/page https://h -d '{}'",
             &mut warnings,
         );
-        assert!(request.is_ok());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
-            warnings[0].starts_with("left out -k, -L, --cert, --key, --proxy, -m: "),
+            warnings[0].starts_with(
+                "left out --insecure, --location, --cert, --key, --proxy, --max-time: "
+            ),
             "{}",
             warnings[0]
         );
         assert!(!warnings[0].contains("pw@proxy") && !warnings[0].contains("me.key"));
+        // A referer is a header the request carries.
+        let headers = request.map(|request| request.headers).unwrap_or_default();
+        assert_eq!(
+            headers,
+            [("Referer".to_owned(), "https://from.example/page".to_owned())]
+        );
     }
 }

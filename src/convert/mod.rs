@@ -142,14 +142,15 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
     // Checked with its own context first, as a runner would render it.
     let whole = Value::Object(step.parameters.clone());
     refuse_invalid(&endpoint.test_request(step.clone(), None), &whole)?;
-    if let Some(pointer) = literal_expression(&whole, &mut String::new()) {
-        return Err(ConvertError::new(
-            ConvertErrorKind::Unsupported,
-            "a literal `${` (written `$${` in a step) has no form in a Conductor task: Conductor would read it as an expression",
-        )
-        .at(pointer));
-    }
     let mut parameters = step.parameters;
+    // The body and the headers go as the step writes them: Conductor reads `${...}` and the
+    // literal `$${` as a step does, where rendering would turn the literal into `${`.
+    let written_body = parameters.get("body").cloned();
+    let written_headers = parameters
+        .get("headers")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     // A URL percent-encodes an expression's `${}`: stand-ins of plain letters go through
     // instead, and the expressions are put back in the URL.
     let mut stand_ins: Vec<(String, String)> = Vec::new();
@@ -189,6 +190,11 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
     let mut headers = Map::new();
     let mut content_type = None;
     for (header, value) in report.request.headers {
+        let written = written_headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&header))
+            .and_then(|(_, value)| value.as_str());
+        let value = written.map_or(value, str::to_owned);
         if header.eq_ignore_ascii_case("content-type") {
             content_type = Some(value);
         } else {
@@ -216,30 +222,8 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
         &uri,
         headers,
         content_type,
-        report.request.body,
+        report.request.body.and(written_body),
     ))
-}
-
-/// The pointer of the first string in `value` that holds a literal `${` (`$${`), if any.
-fn literal_expression(value: &Value, at: &mut String) -> Option<String> {
-    let inside = |at: &mut String, token: &str, item: &Value| {
-        let length = at.len();
-        crate::util::pointer::append_token(at, token);
-        let found = literal_expression(item, at);
-        at.truncate(length);
-        found
-    };
-    match value {
-        Value::String(text) => text.contains("$${").then(|| at.clone()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| inside(at, &i.to_string(), item)),
-        Value::Object(fields) => fields
-            .iter()
-            .find_map(|(name, item)| inside(at, name, item)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -359,25 +343,31 @@ mod tests {
         assert_eq!(request["contentType"], "application/json");
     }
 
-    /// A literal `${` would become an expression in Conductor: the export is refused, at it.
+    /// A literal `${` is `$${` in a Conductor task too: the body and the headers go as the
+    /// step writes them, and come back the same.
     #[test]
-    fn a_literal_expression_is_not_exported_to_conductor() {
+    fn a_literal_expression_is_exported_as_conductor_writes_it() {
         let endpoint = Endpoint::builder()
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        let step = |description: &str| {
-            Step::from_json(
-                &json!({"parameters": {"organizationId": "org-1",
-                        "body": {"description": description, "acl": [{"scope": {}, "permissions": ["*"]}]}}})
-                .to_string(),
-            )
-            .expect("step")
-        };
-        let error =
-            to_conductor(step("costs $${price}"), &endpoint, "create").expect_err("refused");
-        assert_eq!(error.kind(), ConvertErrorKind::Unsupported);
-        assert_eq!(error.pointer(), Some("/body/description"));
-        assert!(to_conductor(step("costs $5 or ${workflow.input.x}"), &endpoint, "create").is_ok());
+        let step = Step::from_json(
+            &json!({"parameters": {"organizationId": "org-1",
+                    "headers": {"X-Note": "$${kept} and ${workflow.input.x}"},
+                    "body": {"description": "costs $${price}",
+                             "acl": [{"scope": {}, "permissions": ["*"]}]}}})
+            .to_string(),
+        )
+        .expect("step");
+        let task = to_conductor(step.clone(), &endpoint, "create").expect("exported");
+        let request = &task["inputParameters"]["http_request"];
+        assert_eq!(request["body"]["description"], "costs $${price}");
+        assert_eq!(
+            request["headers"]["X-Note"],
+            "$${kept} and ${workflow.input.x}"
+        );
+        let back = from_conductor(&task, &definition()).expect("imported");
+        assert_eq!(back.step.parameters["body"], step.parameters["body"]);
+        assert_eq!(back.step.parameters["headers"], step.parameters["headers"]);
     }
 
     #[test]

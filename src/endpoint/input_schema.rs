@@ -73,7 +73,7 @@ pub(crate) fn parameters(op: &Operation) -> Value {
             required.push(query.name.as_str());
         }
     }
-    let credential_headers: Vec<&str> = op.security.iter().map(|s| s.header()).collect();
+    let credential_headers: Vec<&str> = op.credential_headers.iter().map(String::as_str).collect();
     let mut headers = json!({
         "type": "object",
         "title": "Extra headers",

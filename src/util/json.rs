@@ -83,8 +83,8 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Appends `value` as compact JSON. Numbers are serde_json's own (with `exact-numbers`, as
-/// written in the input).
+/// Appends `value` as compact JSON. Numbers are written by serde_json itself (with
+/// `exact-numbers`, the input's digits, in serde_json's form: `1E5` is `1e+5`).
 pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),

@@ -154,8 +154,12 @@ pub type Line = Result<String, String>;
 pub type LineRef<'a> = Result<&'a str, String>;
 
 /// How many lines of FILE a batch takes (those [`LineStream`] gives), read through once; `None`
-/// when it cannot be read (the batch itself then says why).
+/// when it cannot be read (the batch itself then says why) or is not a regular file: a pipe,
+/// a FIFO or `/dev/stdin` read here would take its lines from the batch.
 pub fn count_lines(path: &Path) -> Option<usize> {
+    if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) {
+        return None;
+    }
     let mut stream = LineStream::open(path).ok()?;
     let mut count = 0;
     while stream.next_line().ok()?.is_some() {

@@ -125,10 +125,8 @@ pub async fn lines_of(
         .map_err(json_error)?;
         Ok((document, ok))
     };
-    // A bar needs the total: a file is counted first when the bar is drawn at all.
-    let total = (Progress::draws() && path.as_os_str() != "-")
-        .then(|| count_lines(path))
-        .flatten();
+    // A bar needs the total: a regular file is counted first, when the bar is drawn at all.
+    let total = Progress::draws().then(|| count_lines(path)).flatten();
     let mut progress = Progress::new(total, &["ok", "failed", "unusable"]);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -495,5 +493,32 @@ mod tests {
         feeder
             .await
             .expect("every record came before the next line");
+    }
+
+    /// Only a regular file is counted for the bar: a FIFO (or a pipe, or `/dev/stdin`) read
+    /// for counting would take its lines from the batch, and opening it would wait for a writer.
+    #[test]
+    fn only_a_regular_file_is_counted() {
+        let dir = std::env::temp_dir().join(format!("apikey-count-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let file = dir.join("steps.jsonl");
+        std::fs::write(&file, "{}\n\n  \n{}\n{}").expect("written");
+        assert_eq!(crate::io::count_lines(&file), Some(3));
+        assert_eq!(crate::io::count_lines(Path::new("/dev/null")), None);
+        assert_eq!(crate::io::count_lines(Path::new("-")), None);
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            let (counted, done) = std::sync::mpsc::channel();
+            let path = fifo.clone();
+            std::thread::spawn(move || counted.send(crate::io::count_lines(&path)));
+            let counted = done.recv_timeout(std::time::Duration::from_secs(10));
+            assert_eq!(
+                counted.ok(),
+                Some(None),
+                "a FIFO is not counted (nor opened)"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
