@@ -98,6 +98,17 @@ impl Findings {
         }
     }
 
+    /// [`Findings::warn`] for a warning that costs work to spell: past the cap it is only
+    /// counted.
+    pub fn warn_with(&mut self, warning: impl FnOnce() -> (String, String)) {
+        if self.warnings.len() < MAX_PROBLEMS {
+            let (path, message) = warning();
+            self.warnings.push(Problem::new(path, message));
+        } else {
+            self.unlisted_warnings += 1;
+        }
+    }
+
     pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         if self.warnings.len() < MAX_PROBLEMS {
             self.warnings.push(Problem::new(path, message));
@@ -201,7 +212,16 @@ mod tests {
         }
         findings.error_with(|_| unreachable!("spelled past the cap"));
         findings.error_with(|_| unreachable!("spelled past the cap"));
+        for i in 0..MAX_PROBLEMS {
+            findings.warn_with(|| (format!("/{i}"), "spelled".to_owned()));
+        }
+        findings.warn_with(|| unreachable!("spelled past the cap"));
         findings.finish();
+        assert_eq!(findings.warnings.len(), MAX_PROBLEMS + 1);
+        assert_eq!(
+            findings.warnings[MAX_PROBLEMS].message,
+            "1 more warnings not listed (a report lists the first 100)"
+        );
         assert_eq!(findings.errors.len(), MAX_PROBLEMS + 1);
         assert_eq!(findings.errors[MAX_PROBLEMS - 1].path, "/99");
         assert_eq!(

@@ -83,7 +83,8 @@ pub(crate) fn headers(
         }
     }
 
-    // Names compared without case, nothing allocated for a header that is fine.
+    // Names compared without case, nothing allocated for a header that is fine, nor for a
+    // problem past the ones a report lists.
     let mut seen: Vec<&str> = Vec::new();
     for (name, value) in given {
         let pointer = || push_token("/headers", name);
@@ -92,52 +93,62 @@ pub(crate) fn headers(
             .iter()
             .any(|header| header.eq_ignore_ascii_case(name))
         {
-            findings.error(
-                pointer(),
-                format!(
-                    "credentials do not belong in step parameters, which are stored in workflow definitions and histories; remove {name} and configure credentials instead ({} or {} for the CLI, a credentials source when embedded). The value is not shown",
-                    API_KEY_ENV,
-                    JWT_ENV
-                ),
-            );
+            findings.error_with(|_| {
+                (
+                    pointer(),
+                    format!(
+                        "credentials do not belong in step parameters, which are stored in workflow definitions and histories; remove {name} and configure credentials instead ({} or {} for the CLI, a credentials source when embedded). The value is not shown",
+                        API_KEY_ENV,
+                        JWT_ENV
+                    ),
+                )
+            });
             continue;
         }
         if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-            findings.error(
-                pointer(),
-                format!("header {name} is given twice (names are case-insensitive)"),
-            );
+            findings.error_with(|_| {
+                (
+                    pointer(),
+                    format!("header {name} is given twice (names are case-insensitive)"),
+                )
+            });
             continue;
         }
         seen.push(name);
         if name.is_empty() || !name.bytes().all(is_token_byte) {
-            findings.error(pointer(), format!("{name:?} is not a valid header name"));
+            findings.error_with(|_| (pointer(), format!("{name:?} is not a valid header name")));
             continue;
         }
         if CLIENT_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            findings.error(
-                pointer(),
-                format!("{name} is set by the HTTP client, not by a step"),
-            );
+            findings.error_with(|_| {
+                (
+                    pointer(),
+                    format!("{name} is set by the HTTP client, not by a step"),
+                )
+            });
             continue;
         }
         let Value::String(value) = value else {
-            findings.error(
-                pointer(),
-                format!("header values must be strings, not {}", json_kind(value)),
-            );
+            findings.error_with(|_| {
+                (
+                    pointer(),
+                    format!("header values must be strings, not {}", json_kind(value)),
+                )
+            });
             continue;
         };
         if let Some(at) = value
             .bytes()
             .position(|b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
         {
-            findings.error(
-                pointer(),
-                format!(
-                    "header value has a byte that is not visible ASCII at byte {at} (line breaks and control characters could inject headers)"
-                ),
-            );
+            findings.error_with(|_| {
+                (
+                    pointer(),
+                    format!(
+                        "header value has a byte that is not visible ASCII at byte {at} (line breaks and control characters could inject headers)"
+                    ),
+                )
+            });
             continue;
         }
         out.push((name.clone(), value.clone()));

@@ -250,7 +250,7 @@ impl BodyValidator {
             Format::OperationId => {}
             Format::PublicIpOrCidr => match ip::check(text) {
                 Ok(None) => {}
-                Ok(Some(warning)) => findings.warn(at.pointer(), warning),
+                Ok(Some(warning)) => findings.warn_with(|| (at.pointer(), warning)),
                 Err(error) => findings.error_with(|_| (at.pointer(), error)),
             },
         }
