@@ -366,6 +366,49 @@ fn expressions_dimension() -> Dimension {
     }
 }
 
+/// The typical step's body with `count` headers of the step's own (`X-Trace-N: value-N`), and
+/// with `repeated` one of them given again in upper case, which must be found.
+fn headers_step(count: usize, repeated: bool) -> String {
+    let mut headers: serde_json::Map<String, Value> = (0..count)
+        .map(|i| (format!("X-Trace-{i}"), json!(format!("value-{i}"))))
+        .collect();
+    if repeated {
+        headers.insert(format!("X-TRACE-{}", count / 2), json!("again"));
+    }
+    step_text(
+        json!({
+            "organizationId": "org-1",
+            "headers": headers,
+            "body": { "description": "Key with many headers", "acl": [] }
+        }),
+        json!({}),
+    )
+}
+
+const HEADERS: [usize; 4] = [1, 100, 1_000, 10_000];
+
+fn headers_dimension() -> Dimension {
+    let mut points: Vec<Point> = HEADERS
+        .into_iter()
+        .map(|count| count_point(count, 0, move || headers_step(count, false)))
+        .collect();
+    // The repeat is found among many (names are compared without case, in linear time).
+    points.push(Point {
+        label: "10,000 with a repeat".to_owned(),
+        units: Units::Count(10_001.0),
+        text: Box::new(|| headers_step(10_000, true)),
+        expect: Expect::Error("is given twice"),
+        in_test: true,
+    });
+    Dimension {
+        title: "The step's own headers (X-Trace-N: value-N; the last row gives one of them again \
+                in upper case)",
+        heading: "headers",
+        unit: "header",
+        points,
+    }
+}
+
 /// A record of an earlier step's listing, about 200 bytes.
 fn record(i: usize) -> Value {
     json!({
@@ -528,6 +571,7 @@ fn dimensions() -> Vec<Dimension> {
         acl_dimension(false),
         expressions_dimension(),
         context_dimension(),
+        headers_dimension(),
         limits_dimension(),
     ]
 }
@@ -742,6 +786,11 @@ fn acl_entries_written_out(bencher: Bencher, entries: usize) {
 #[divan::bench(args = EXPRESSIONS, sample_count = 100)]
 fn expressions(bencher: Bencher, count: usize) {
     run(bencher, expressions_step(count));
+}
+
+#[divan::bench(args = HEADERS, sample_count = 100)]
+fn headers(bencher: Bencher, count: usize) {
+    run(bencher, headers_step(count, false));
 }
 
 #[divan::bench(args = CONTEXT_KIB, sample_count = 40)]

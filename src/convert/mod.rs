@@ -190,10 +190,17 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
     let mut headers = Map::new();
     let mut content_type = None;
     for (header, value) in report.request.headers {
+        // The step's own headers keep their names in the report: found at once. Only a
+        // header the definition added is looked for without case.
         let written = written_headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(&header))
-            .and_then(|(_, value)| value.as_str());
+            .get(&header)
+            .or_else(|| {
+                written_headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&header))
+                    .map(|(_, value)| value)
+            })
+            .and_then(Value::as_str);
         let value = written.map_or(value, str::to_owned);
         if header.eq_ignore_ascii_case("content-type") {
             content_type = Some(value);

@@ -6,6 +6,8 @@ use crate::definition::{AuthScheme, Operation};
 use crate::problem::{AppliedDefault, Findings, json_kind};
 use crate::util::pointer::push_token;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 
 /// Headers the HTTP client owns: a step setting them could corrupt or redirect the request.
 const CLIENT_HEADERS: [&str; 7] = [
@@ -85,7 +87,7 @@ pub(crate) fn headers(
 
     // Names compared without case, nothing allocated for a header that is fine, nor for a
     // problem past the ones a report lists.
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen = Names::with_capacity(given.len());
     for (name, value) in given {
         let pointer = || push_token("/headers", name);
         if op
@@ -105,7 +107,7 @@ pub(crate) fn headers(
             });
             continue;
         }
-        if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        if !seen.insert(name) {
             findings.error_with(|_| {
                 (
                     pointer(),
@@ -114,7 +116,6 @@ pub(crate) fn headers(
             });
             continue;
         }
-        seen.push(name);
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             findings.error_with(|_| (pointer(), format!("{name:?} is not a valid header name")));
             continue;
@@ -213,4 +214,82 @@ fn same_media_type(allowed: &str, given: &str) -> bool {
 /// RFC 9110 token characters.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Header names seen so far, compared without case: a list for the few headers of most steps,
+/// a hash set past them, so that a step of many headers costs linear time, not quadratic.
+struct Names<'a> {
+    few: Vec<&'a str>,
+    many: Option<HashSet<NoCase<'a>>>,
+}
+
+impl<'a> Names<'a> {
+    /// Up to this many names, comparing with each is cheaper than hashing.
+    const FEW: usize = 16;
+
+    fn with_capacity(names: usize) -> Self {
+        Names {
+            few: Vec::with_capacity(names.min(Self::FEW)),
+            many: (names > Self::FEW).then(|| HashSet::with_capacity(names)),
+        }
+    }
+
+    /// Adds `name`; false if it was there already, in any case.
+    fn insert(&mut self, name: &'a str) -> bool {
+        match &mut self.many {
+            Some(many) => many.insert(NoCase(name)),
+            None if self.few.iter().any(|seen| seen.eq_ignore_ascii_case(name)) => false,
+            None => {
+                self.few.push(name);
+                true
+            }
+        }
+    }
+}
+
+/// A header name hashed and compared without ASCII case. The hasher is the standard library's
+/// keyed one: a step cannot choose names that collide.
+struct NoCase<'a>(&'a str);
+
+impl PartialEq for NoCase<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for NoCase<'_> {}
+
+impl Hash for NoCase<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for byte in self.0.bytes() {
+            state.write_u8(byte.to_ascii_lowercase());
+        }
+        // Ends the name, as `str`'s own hash does.
+        state.write_u8(0xff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Names;
+
+    /// Few names or many, a repeat is found whatever its case, and only a repeat.
+    #[test]
+    fn names_find_repeats_without_case() {
+        for count in [1, Names::FEW, Names::FEW + 1, 1000] {
+            let names: Vec<String> = (0..count).map(|i| format!("X-Name-{i}")).collect();
+            let mut seen = Names::with_capacity(count + 2);
+            assert_eq!(seen.many.is_some(), count + 2 > Names::FEW);
+            for name in &names {
+                assert!(seen.insert(name), "{name} is new");
+            }
+            let upper = names[count / 2].to_ascii_uppercase();
+            let lower = names[0].to_ascii_lowercase();
+            assert!(!seen.insert(&upper), "{upper} repeats");
+            assert!(!seen.insert(&lower), "{lower} repeats");
+            // A prefix, or the same letters run together with the next name's, is no repeat.
+            assert!(seen.insert("X-Name-"));
+            assert!(seen.insert("x-name-1x-name-2"));
+        }
+    }
 }

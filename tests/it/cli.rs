@@ -597,6 +597,80 @@ fn a_line_that_is_not_utf8_gets_its_own_record() {
 }
 
 #[test]
+fn a_line_longer_than_the_limit_gets_its_own_record_and_is_not_held() {
+    let emulator = LiveEmulator::start(Emulator::builder());
+    let valid = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "fine"}}}"#;
+    // Longer than the limit and than the reader's 64 KiB buffer, with no line break inside.
+    let long = format!(
+        r#"{{"parameters": {{"organizationId": "org-1", "body": {{"description": "{}"}}}}}}"#,
+        "x".repeat(200_000)
+    );
+    let input = format!("{valid}\n{long}\n{valid}\n");
+    let limit = (valid.len() + 10).to_string();
+    let expected = serde_json::json!({
+        "line": 2,
+        "error": format!("the line is longer than --max-line-bytes ({limit} bytes); it was skipped")
+    });
+
+    let output = run_bytes(
+        cli().args(["test-request", "--jsonl", "-", "--max-line-bytes", &limit]),
+        input.as_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let reports = json_lines(&output);
+    assert_eq!(reports.len(), 3);
+    assert_eq!(reports[1], expected);
+    for report in [&reports[0], &reports[2]] {
+        assert_eq!(report["valid"], true, "{report}");
+    }
+
+    let output = run_bytes(
+        cli().env("REBILLY_API_KEY", support::CANARY_KEY).args([
+            "run",
+            "--jsonl",
+            "-",
+            "--max-line-bytes",
+            &limit,
+            "--server",
+            &emulator.url(),
+        ]),
+        input.as_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let results = json_lines(&output);
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1], expected);
+    for result in [&results[0], &results[2]] {
+        assert_eq!(result["response"]["statusCode"], 201, "{result}");
+    }
+    assert_eq!(emulator.created(), 2);
+
+    // The default limit takes the same long line, and --max-line-bytes needs --jsonl.
+    let output = run_bytes(
+        cli().args(["test-request", "--jsonl", "-"]),
+        input.as_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let reports = json_lines(&output);
+    assert_eq!(reports.len(), 3);
+    assert_eq!(reports[1]["valid"], true, "{}", reports[1]["errors"]);
+    // Options of --jsonl given with one step are refused, not ignored.
+    for args in [
+        &["test-request", "-", "--max-line-bytes", "10"][..],
+        &["run", "-", "--max-line-bytes", "10"],
+        &["run", "-", "--unordered"],
+    ] {
+        let output = run_bytes(cli().args(args), valid.as_bytes());
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&output.stderr).contains("cannot be used with"),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
 fn run_never_prints_a_credential_the_server_echoes() {
     let (_runtime, echo) = served(echo_server());
     for (variable, value) in [

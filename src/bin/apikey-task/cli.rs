@@ -64,8 +64,8 @@ pub enum Command {
         #[arg(long)]
         reveal_secret: bool,
         /// With --jsonl: print each record as its step finishes, not in input order (each
-        /// still carries its `line`).
-        #[arg(long, requires = "jsonl")]
+        /// still carries its `line`). Not `requires = "jsonl"`: see `Input::max_line_bytes`.
+        #[arg(long, conflicts_with = "step")]
         unordered: bool,
         /// `json` (the output or error document), or `text`: the status line and the key's
         /// id, or the error.
@@ -255,7 +255,25 @@ pub struct Input {
     /// with its `line` number.
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
+    /// With --jsonl: the longest line taken, in bytes [default: 16777216, 16 MiB]. A longer
+    /// line gets an error record and is skipped without being held, so that one endless line
+    /// cannot take all memory.
+    // Not `requires = "jsonl"`: clap does not enforce it on an argument given with STEP,
+    // which conflicts with --jsonl, and the option would be ignored without a word.
+    #[arg(long, value_name = "BYTES", conflicts_with = "step")]
+    pub max_line_bytes: Option<usize>,
 }
+
+impl Input {
+    /// `--max-line-bytes`, or its default.
+    pub fn line_limit(&self) -> usize {
+        self.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES)
+    }
+}
+
+/// `--max-line-bytes`: 16 MiB, room for a step with a large workflow state (a 10 MiB one
+/// takes about 0.2 s).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SchemaKind {

@@ -156,11 +156,11 @@ pub type LineRef<'a> = Result<&'a str, String>;
 /// How many lines of FILE a batch takes (those [`LineStream`] gives), read through once; `None`
 /// when it cannot be read (the batch itself then says why) or is not a regular file: a pipe,
 /// a FIFO or `/dev/stdin` read here would take its lines from the batch.
-pub fn count_lines(path: &Path) -> Option<usize> {
+pub fn count_lines(path: &Path, max_line_bytes: usize) -> Option<usize> {
     if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) {
         return None;
     }
-    let mut stream = LineStream::open(path).ok()?;
+    let mut stream = LineStream::open(path, max_line_bytes).ok()?;
     let mut count = 0;
     while stream.next_line().ok()?.is_some() {
         count += 1;
@@ -169,9 +169,9 @@ pub fn count_lines(path: &Path) -> Option<usize> {
 }
 
 /// The lines of FILE (or stdin) one at a time, numbered from 1, blank ones skipped; a line
-/// that is not UTF-8 is an error of its own, so the rest of the file is still used. A batch
-/// whose lines are independent starts on the first while the rest are still being read, and
-/// holds one line, not the file.
+/// that is not UTF-8, or longer than the limit, is an error of its own, so the rest of the
+/// file is still used. A batch whose lines are independent starts on the first while the rest
+/// are still being read, and holds one line (at most the limit), not the file.
 pub struct LineStream {
     /// `Send`, so that a batch can read on a thread of its own.
     reader: std::io::BufReader<Box<dyn std::io::Read + Send>>,
@@ -179,10 +179,12 @@ pub struct LineStream {
     /// The current line's bytes, reused from one line to the next.
     bytes: Vec<u8>,
     number: usize,
+    /// The longest line kept, in bytes, its line break not counted.
+    max_line_bytes: usize,
 }
 
 impl LineStream {
-    pub fn open(path: &Path) -> Result<LineStream, Unusable> {
+    pub fn open(path: &Path, max_line_bytes: usize) -> Result<LineStream, Unusable> {
         let source: Box<dyn std::io::Read + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -196,6 +198,7 @@ impl LineStream {
             path: path.display().to_string(),
             bytes: Vec::new(),
             number: 0,
+            max_line_bytes,
         })
     }
 
@@ -210,15 +213,20 @@ impl LineStream {
     /// The next line that is not blank, with its number; `None` at the end.
     pub fn next_line(&mut self) -> Result<Option<(usize, LineRef<'_>)>, Unusable> {
         loop {
-            self.bytes.clear();
-            let read = self
-                .reader
-                .read_until(b'\n', &mut self.bytes)
+            let (read, too_long) = self
+                .read_line()
                 .map_err(|e| Unusable(format!("cannot read {}: {e}", self.path)))?;
             if read == 0 {
                 return Ok(None);
             }
             self.number += 1;
+            if too_long {
+                let why = format!(
+                    "the line is longer than --max-line-bytes ({} bytes); it was skipped",
+                    self.max_line_bytes
+                );
+                return Ok(Some((self.number, Err(why))));
+            }
             match std::str::from_utf8(&self.bytes) {
                 Ok(text) if text.trim().is_empty() => continue,
                 Ok(_) => break,
@@ -231,6 +239,46 @@ impl LineStream {
         // Checked just above; borrowed again here so that the loop can reuse the buffer.
         let text = std::str::from_utf8(&self.bytes).map_err(|e| Unusable(e.to_string()))?;
         Ok(Some((self.number, Ok(text.trim_end_matches(['\n', '\r'])))))
+    }
+
+    /// Reads the next line into `bytes`, up to and including its `\n`, and says how many bytes
+    /// it had (0 at the end of the input) and whether it was longer than the limit. A line
+    /// over the limit is read through to its end without being kept.
+    fn read_line(&mut self) -> std::io::Result<(usize, bool)> {
+        self.bytes.clear();
+        let mut read = 0;
+        let mut too_long = false;
+        loop {
+            let buffer = match self.reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if buffer.is_empty() {
+                break;
+            }
+            let (taken, ended) = match memchr::memchr(b'\n', buffer) {
+                Some(at) => (at + 1, true),
+                None => (buffer.len(), false),
+            };
+            let kept = self.bytes.len() + taken - usize::from(ended);
+            if too_long || kept > self.max_line_bytes {
+                too_long = true;
+                self.bytes.clear();
+            } else {
+                self.bytes.extend_from_slice(&buffer[..taken]);
+            }
+            read += taken;
+            self.reader.consume(taken);
+            if ended {
+                break;
+            }
+        }
+        // A long line's memory goes back rather than stay for the rest of the batch.
+        if too_long {
+            self.bytes = Vec::new();
+        }
+        Ok((read, too_long))
     }
 }
 
@@ -301,5 +349,60 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineStream;
+
+    /// Lines at the limit are kept whole, across the reader's buffer fills; a longer one is
+    /// its own error, read through to its end without being kept, and the next line is whole.
+    #[test]
+    fn a_line_over_the_limit_is_skipped_and_not_held() {
+        let dir = std::env::temp_dir().join(format!("apikey-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let file = dir.join("steps.jsonl");
+        let max = 100_000; // over the 64 KiB buffer, so lines span fills
+        let at_limit = "a".repeat(max);
+        let over = "b".repeat(max + 1);
+        let unterminated_over = "c".repeat(3 * max);
+        std::fs::write(
+            &file,
+            format!("{at_limit}\n{over}\n\n{at_limit}\r\nshort\n{unterminated_over}"),
+        )
+        .expect("written");
+        // The line break is not counted; a `\r` before it is the line's.
+        let mut lines = LineStream::open(&file, max).expect("opened");
+        let mut seen = Vec::new();
+        while let Some((number, line)) = lines.next_line().expect("read") {
+            seen.push((number, line.map(str::len)));
+            assert!(lines.bytes.capacity() <= 2 * max + 2, "a line's memory");
+        }
+        let too_long =
+            format!("the line is longer than --max-line-bytes ({max} bytes); it was skipped");
+        assert_eq!(
+            seen,
+            [
+                (1, Ok(max)),
+                (2, Err(too_long.clone())),
+                (4, Err(too_long.clone())),
+                (5, Ok(5)),
+                (6, Err(too_long)),
+            ]
+        );
+        let mut lines = LineStream::open(&file, max + 1).expect("opened");
+        let lengths: Vec<_> = std::iter::from_fn(|| {
+            lines
+                .next_line()
+                .expect("read")
+                .map(|(n, line)| (n, line.map(str::len).is_ok()))
+        })
+        .collect();
+        assert_eq!(
+            lengths,
+            [(1, true), (2, true), (4, true), (5, true), (6, false)]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

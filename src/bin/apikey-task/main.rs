@@ -142,14 +142,16 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
             format,
         } => test_request::one(&endpoint, &path, format),
         Command::TestRequest {
-            input: Input {
-                jsonl: Some(path), ..
-            },
+            input:
+                ref input @ Input {
+                    jsonl: Some(ref path),
+                    ..
+                },
             ..
-        } => test_request::lines_of(&endpoint, &path),
+        } => test_request::lines_of(&endpoint, path, input.line_limit()),
         Command::TestRequest { .. } => Err(Unusable("give STEP.json or --jsonl FILE".into())),
         Command::Run {
-            input: Input { step, jsonl },
+            input,
             concurrency,
             server,
             reveal_secret,
@@ -160,7 +162,8 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
                 .build()
                 .map_err(|e| Unusable(e.to_string()))?;
             let sink: &dyn SecretSink = if reveal_secret { &Reveal } else { &Redact };
-            match (step, jsonl) {
+            let max_line_bytes = input.line_limit();
+            match (input.step, input.jsonl) {
                 (Some(path), _) => {
                     run::one(&endpoint, &executor, &path, server.as_deref(), sink, format).await
                 }
@@ -169,6 +172,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
                         concurrency: usize::from(concurrency),
                         server: server.as_deref(),
                         unordered,
+                        max_line_bytes,
                     };
                     run::lines_of(&endpoint, &executor, &path, options, sink).await
                 }

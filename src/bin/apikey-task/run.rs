@@ -91,6 +91,8 @@ pub struct Batch<'a> {
     pub server: Option<&'a str>,
     /// Print each record as it finishes instead of in input order.
     pub unordered: bool,
+    /// `--max-line-bytes`.
+    pub max_line_bytes: usize,
 }
 
 /// Executes one step per line with up to `concurrency` in flight; prints one record per line,
@@ -106,7 +108,7 @@ pub async fn lines_of(
     // first step starts at once, memory does not grow with the file, and a slow pipe holds up
     // no record.
     let window = batch.concurrency.saturating_mul(4).max(1);
-    let lines = read_ahead(LineStream::open(path)?, window);
+    let lines = read_ahead(LineStream::open(path, batch.max_line_bytes)?, window);
     if batch.concurrency > executor.max_in_flight() {
         eprintln!(
             "apikey-task: at most {} requests in flight (the open-file limit allows no more); the other steps wait for a free slot",
@@ -126,7 +128,9 @@ pub async fn lines_of(
         Ok((document, ok))
     };
     // A bar needs the total: a regular file is counted first, when the bar is drawn at all.
-    let total = Progress::draws().then(|| count_lines(path)).flatten();
+    let total = Progress::draws()
+        .then(|| count_lines(path, batch.max_line_bytes))
+        .flatten();
     let mut progress = Progress::new(total, &["ok", "failed", "unusable"]);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -503,15 +507,18 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("scratch");
         let file = dir.join("steps.jsonl");
         std::fs::write(&file, "{}\n\n  \n{}\n{}").expect("written");
-        assert_eq!(crate::io::count_lines(&file), Some(3));
-        assert_eq!(crate::io::count_lines(Path::new("/dev/null")), None);
-        assert_eq!(crate::io::count_lines(Path::new("-")), None);
+        assert_eq!(crate::io::count_lines(&file, usize::MAX), Some(3));
+        assert_eq!(
+            crate::io::count_lines(Path::new("/dev/null"), usize::MAX),
+            None
+        );
+        assert_eq!(crate::io::count_lines(Path::new("-"), usize::MAX), None);
         let fifo = dir.join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if made.is_ok_and(|status| status.success()) {
             let (counted, done) = std::sync::mpsc::channel();
             let path = fifo.clone();
-            std::thread::spawn(move || counted.send(crate::io::count_lines(&path)));
+            std::thread::spawn(move || counted.send(crate::io::count_lines(&path, usize::MAX)));
             let counted = done.recv_timeout(std::time::Duration::from_secs(10));
             assert_eq!(
                 counted.ok(),

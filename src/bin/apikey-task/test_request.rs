@@ -95,12 +95,12 @@ fn as_text(report: &TestReport) -> String {
 /// One compact report per input line, in order, each with its `line` number. A line that is
 /// not a step gets `{"line": N, "error": ...}`. Lines are read as they are checked, so the
 /// first record comes out at once and memory does not grow with the file.
-pub fn lines_of(endpoint: &Endpoint, path: &Path) -> Result<u8, Unusable> {
+pub fn lines_of(endpoint: &Endpoint, path: &Path, max_line_bytes: usize) -> Result<u8, Unusable> {
     let credentials = Credentials::from_env();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut code = 0;
-    let mut lines = LineStream::open(path)?;
+    let mut lines = LineStream::open(path, max_line_bytes)?;
     // The total is not known before the end: a terminal gets a counter, not a bar.
     let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
     // Each record is serialized into this buffer, reused from line to line.
