@@ -173,6 +173,7 @@ impl EditorApiBuilder {
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
             checks: Arc::new(Semaphore::new(self.parallel_checks)),
+            in_place: Semaphore::new(self.parallel_checks.saturating_sub(1).max(1)),
             panel_csp,
         });
         let mut router = Router::new()

@@ -12,6 +12,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use std::time::Duration;
 
+/// A step read from a request body.
+pub(super) struct ReadStep {
+    pub step: Step,
+    /// The operation the body names, if any.
+    pub choice: Option<Choice>,
+    /// The body's size in bytes, which bounds the work of checking the step.
+    pub bytes: usize,
+}
+
 /// Reads `{"parameters": {...}, "context": {...}}` and the operation it names, if any
 /// (`"operationId"` or `"taskType"`), refusing with a located 4xx whatever is
 /// not that: another media type (which also makes cross-origin browsers ask first), too many
@@ -21,8 +30,14 @@ pub(super) async fn read_step(
     body: Body,
     limit: usize,
     timeout: Duration,
-) -> Result<(Step, Option<Choice>), ApiError> {
-    step_from_value(read_json(headers, body, limit, timeout).await?)
+) -> Result<ReadStep, ApiError> {
+    let (value, bytes) = read_json_sized(headers, body, limit, timeout).await?;
+    let (step, choice) = step_from_value(value)?;
+    Ok(ReadStep {
+        step,
+        choice,
+        bytes,
+    })
 }
 
 /// Reads a JSON body within the limits, refusing with a located 4xx another media type, too
@@ -33,6 +48,16 @@ pub(super) async fn read_json(
     limit: usize,
     timeout: Duration,
 ) -> Result<Value, ApiError> {
+    Ok(read_json_sized(headers, body, limit, timeout).await?.0)
+}
+
+/// [`read_json`], and the body's size in bytes.
+async fn read_json_sized(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(Value, usize), ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -98,7 +123,7 @@ pub(super) async fn read_json(
             None => answer,
         }
     })?;
-    Ok(value)
+    Ok((value, bytes.len()))
 }
 
 /// The step in a parsed body and the operation it names, or a 422 at the pointer of the first

@@ -26,9 +26,12 @@ pub(super) struct AppState {
     pub body_limit: usize,
     /// Longest wait for a request body to arrive in full.
     pub body_timeout: Duration,
-    /// Checks run on blocking threads, at most this many at once, so that a costly step
-    /// cannot starve `/healthz` or the other clients of the async workers.
+    /// Checks at once: a costly step runs on a blocking thread, so that it cannot starve
+    /// `/healthz` or the other clients of the async workers.
     pub checks: Arc<Semaphore>,
+    /// Of those, how many small steps may be checked on the async worker that read them: one
+    /// fewer than the checks (at least one), so that such checks never hold every worker.
+    pub in_place: Semaphore,
     pub healthz: Value,
     pub report_schema: Value,
     pub panel_csp: String,

@@ -83,14 +83,20 @@ async fn test_request_answers_the_report_the_library_gives() {
     assert!(paths.len() >= 40, "{}", paths.len());
     for path in paths {
         let text = std::fs::read_to_string(&path).expect("fixture");
-        let (status, report) = post_json(&base, "v1/test-request", text.clone()).await;
-        assert_eq!(status, StatusCode::OK, "{}: {report}", path.display());
         let step = Step::from_json(&text).expect("fixture is a step");
         let expected =
             serde_json::to_value(endpoint.test_request(step, Some(&credentials()))).expect("json");
-        assert_eq!(report, expected, "{}", path.display());
+        // A small body is checked where it was read, a larger one on a blocking thread: the
+        // same step padded with white space takes the other way, to the same answer.
+        assert!(text.len() < 4096, "{}", path.display());
+        let padded = format!("{text}{}", " ".repeat(5000));
+        for body in [text, padded] {
+            let (status, report) = post_json(&base, "v1/test-request", body).await;
+            assert_eq!(status, StatusCode::OK, "{}: {report}", path.display());
+            assert_eq!(report, expected, "{}", path.display());
+        }
         let valid = path.parent().and_then(Path::file_name) == Some("valid".as_ref());
-        assert_eq!(report["valid"], valid, "{}", path.display());
+        assert_eq!(expected["valid"], valid, "{}", path.display());
     }
 }
 
