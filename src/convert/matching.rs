@@ -281,8 +281,10 @@ fn query_parameters(
             .unwrap_or("string");
         let typed = match schema_type {
             "array" => {
-                let mut items: Vec<Value> = match (spec.explode, parameters.get(&name)) {
-                    (true, Some(Value::Array(items))) => items.clone(),
+                // A repeat of an exploded array adds to the items so far, taken rather than
+                // copied: a query of many repeats costs linear time.
+                let mut items: Vec<Value> = match (spec.explode, parameters.get_mut(&name)) {
+                    (true, Some(Value::Array(items))) => std::mem::take(items),
                     _ => Vec::new(),
                 };
                 if spec.explode {

@@ -160,7 +160,7 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
         }
         let mut replace = |text: &mut String| {
             if text.contains("${") {
-                let stand_in = format!("zzapikeytaskexpr{}zz", stand_ins.len());
+                let stand_in = format!("{STAND_IN}{}zz", stand_ins.len());
                 stand_ins.push((stand_in.clone(), std::mem::replace(text, stand_in)));
             }
         };
@@ -183,10 +183,7 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
         },
         None,
     );
-    let mut uri = report.request.url;
-    for (stand_in, expression) in &stand_ins {
-        uri = uri.replace(stand_in, expression);
-    }
+    let uri = put_back(&report.request.url, &stand_ins);
     let mut headers = Map::new();
     let mut content_type = None;
     for (header, value) in report.request.headers {
@@ -233,6 +230,39 @@ pub fn to_conductor(step: Step, endpoint: &Endpoint, name: &str) -> Result<Value
     ))
 }
 
+/// What a stand-in for an expression starts with: plain letters, which a URL keeps as they
+/// are; its number and `zz` follow.
+const STAND_IN: &str = "zzapikeytaskexpr";
+
+/// `url` with each stand-in (`zzapikeytaskexprNzz`) replaced by the expression it stands for,
+/// in one pass: replacing them in turn would read the URL again for each.
+fn put_back(url: &str, stand_ins: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(at) = rest.find(STAND_IN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + STAND_IN.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let expression = after[digits..]
+            .starts_with("zz")
+            .then(|| after[..digits].parse::<usize>().ok())
+            .flatten()
+            .and_then(|index| stand_ins.get(index));
+        match expression {
+            Some((_, expression)) => {
+                out.push_str(expression);
+                rest = &after[digits + 2..];
+            }
+            None => {
+                out.push_str(STAND_IN);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +274,33 @@ mod tests {
 
     fn from(line: &str) -> Converted {
         from_curl(line, &definition()).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    /// One pass puts back what replacing each stand-in in turn did.
+    #[test]
+    fn stand_ins_are_put_back_in_one_pass() {
+        let stand_ins: Vec<(String, String)> = (0..12)
+            .map(|i| {
+                (
+                    format!("{STAND_IN}{i}zz"),
+                    format!("${{workflow.input.x{i}}}"),
+                )
+            })
+            .collect();
+        for url in [
+            "",
+            "https://h/p?a=zzapikeytaskexpr0zz",
+            "https://h/p?a=zzapikeytaskexpr1zz&b=zzapikeytaskexpr10zz&c=zzapikeytaskexpr11zz",
+            "zzapikeytaskexpr2zzzzapikeytaskexpr3zz",
+            "zzapikeytaskexpr zzapikeytaskexpr99zz zzapikeytaskexpr4z zzapikeytaskexpr",
+            "zzapikeytaskexprzzapikeytaskexpr5zz",
+        ] {
+            let mut in_turn = url.to_owned();
+            for (stand_in, expression) in &stand_ins {
+                in_turn = in_turn.replace(stand_in, expression);
+            }
+            assert_eq!(put_back(url, &stand_ins), in_turn, "{url}");
+        }
     }
 
     #[test]

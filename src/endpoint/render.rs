@@ -880,7 +880,7 @@ fn append_as_text(out: &mut String, value: &Value) {
 fn size_within(value: &Value, budget: usize) -> usize {
     match value {
         Value::Null | Value::Bool(_) => 5,
-        Value::Number(_) => 24,
+        Value::Number(number) => number_len(number, budget),
         Value::String(text) => text.len() + 2,
         Value::Array(items) => {
             let mut size = 2;
@@ -903,6 +903,30 @@ fn size_within(value: &Value, budget: usize) -> usize {
             size
         }
     }
+}
+
+/// The length of a number's text, or anything over `budget` once it is over: with exact
+/// numbers (serde_json's `arbitrary_precision`, which any crate of the build may turn on) a
+/// number keeps every digit it was written with, however many.
+fn number_len(number: &serde_json::Number, budget: usize) -> usize {
+    struct Measure {
+        len: usize,
+        budget: usize,
+    }
+    impl std::fmt::Write for Measure {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.len = self.len.saturating_add(text.len());
+            if self.len > self.budget {
+                Err(std::fmt::Error)
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let mut measure = Measure { len: 0, budget };
+    // An error only stops the count early, past the budget.
+    let _ = std::fmt::Write::write_fmt(&mut measure, format_args!("{number}"));
+    measure.len
 }
 
 #[cfg(test)]
@@ -1110,6 +1134,31 @@ mod tests {
                 .contains("substitute more than")
         );
         assert_eq!(rendered.problems[0].path, "/a");
+    }
+
+    /// An exact number counts by its digits against the budget: a long one substituted a few
+    /// times is refused, not copied into the request.
+    #[cfg(feature = "exact-numbers")]
+    #[test]
+    fn a_number_counts_by_its_digits() {
+        let digits = "9".repeat(100_000);
+        let context: Map<String, Value> =
+            serde_json::from_str(&format!(r#"{{"workflow": {{"n": {digits}}}}}"#)).expect("JSON");
+        let mut params = object(json!({"a": ["${workflow.n}", "${workflow.n}", "${workflow.n}"]}));
+        let rendered = render(&mut params, &context, &Limits::default());
+        assert_eq!(rendered.problems.len(), 1, "{:?}", rendered.problems);
+        assert!(
+            rendered.problems[0]
+                .message
+                .contains("substitute more than")
+        );
+        assert_eq!(rendered.problems[0].path, "/a/2");
+        assert_eq!(number_len(&serde_json::Number::from(-12), 100), 3);
+        assert_eq!(
+            number_len(&serde_json::Number::from_f64(0.5).expect("n"), 100),
+            3
+        );
+        assert!(number_len(context["workflow"]["n"].as_number().expect("n"), 10) > 10);
     }
 
     #[test]

@@ -201,7 +201,13 @@ fn lone_surrogate(text: &str, offset: usize) -> Option<String> {
         .rev()
         .nth(16)
         .map_or(0, |(at, _)| at);
-    let window = &text[from..];
+    // Up to just past the error: serde_json stops at or right after the escape at fault, and
+    // an escape further on is another value's (nor should a long text be read to its end).
+    let mut to = offset.saturating_add(12).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    let window = &text[from..to.max(from)];
     let mut search = 0;
     while let Some(found) = window[search..].find("\\u") {
         let at = search + found;
@@ -230,6 +236,25 @@ fn lone_surrogate(text: &str, offset: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only an escape at the error is named: one further on belongs to another value.
+    #[test]
+    fn a_lone_surrogate_is_named_only_where_the_error_is() {
+        let error = Step::from_json(r#"{"parameters": {"a": tru}, "context": {"x": "\ud800"}}"#)
+            .expect_err("invalid");
+        assert!(
+            !error.message().contains("surrogate"),
+            "{}",
+            error.message()
+        );
+        assert_eq!(error.pointer(), Some("/parameters/a"));
+        let error = Step::from_json(r#"{"parameters": {"a": "\ud800"}}"#).expect_err("invalid");
+        assert!(
+            error.message().starts_with("\\ud800 is a lone surrogate"),
+            "{}",
+            error.message()
+        );
+    }
 
     #[test]
     fn syntax_errors_are_located_by_pointer() {

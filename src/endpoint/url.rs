@@ -257,8 +257,11 @@ fn custom_base<'a>(
         return Some((Cow::Borrowed(given), Some(parsed)));
     }
     let known = &op.variables;
-    let mut used = Vec::new();
-    let mut probe = std::borrow::Cow::Borrowed(given);
+    // Each variable the base URL names, and how many times. The probe (each placeholder as
+    // `x`) is written in the same pass: replacing each in turn would read the text again for
+    // every one.
+    let mut used: Vec<(&str, usize)> = Vec::new();
+    let mut probe = String::with_capacity(given.len());
     let mut rest = given;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
@@ -279,10 +282,15 @@ fn custom_base<'a>(
             );
             return None;
         }
-        used.push(name.to_owned());
-        probe = probe.replace(&format!("{{{name}}}"), "x").into();
+        match used.iter_mut().find(|(seen, _)| *seen == name) {
+            Some((_, count)) => *count += 1,
+            None => used.push((name, 1)),
+        }
+        probe.push_str(&rest[..open]);
+        probe.push('x');
         rest = &rest[open + close + 1..];
     }
+    probe.push_str(rest);
     let parsed = match url::Url::parse(&probe) {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -332,9 +340,17 @@ fn custom_base<'a>(
         return Some((Cow::Borrowed(given), Some(parsed)));
     }
     let mut values = Vec::with_capacity(used.len());
-    for name in &used {
+    // What the base URL comes to, counted before it is written: a placeholder repeated many
+    // times, each taking a long value, would otherwise be written out whole first.
+    let mut filled_len = given.len();
+    for &(name, count) in &used {
         match segment_value(params, name, findings) {
-            Some(value) => values.push((name.as_str(), value)),
+            Some(value) => {
+                filled_len = filled_len
+                    .saturating_add(value.len().saturating_mul(count))
+                    .saturating_sub((name.len() + 2) * count);
+                values.push((name, value));
+            }
             None if params.contains_key(name) => {}
             None => findings.error(
                 "",
@@ -345,10 +361,19 @@ fn custom_base<'a>(
     warn_unused_variables(
         op,
         params,
-        |name| used.iter().any(|u| u == name),
+        |name| used.iter().any(|(u, _)| *u == name),
         given,
         findings,
     );
+    if filled_len > MAX_URL_BYTES {
+        findings.error(
+            "/server",
+            format!(
+                "the base URL would be {filled_len} bytes with its variables filled, more than the {MAX_URL_BYTES} that HTTP servers are expected to accept (RFC 9110)"
+            ),
+        );
+        return None;
+    }
     Some((fill(given, &values), None))
 }
 
@@ -458,13 +483,18 @@ fn fill<'t>(template: &'t str, values: &[(&str, String)]) -> Cow<'t, str> {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let value = after.find('}').and_then(|close| {
-            let name = &after[..close];
-            values
-                .iter()
-                .find(|(known, _)| *known == name)
-                .map(|(_, value)| (value, close))
-        });
+        // A name holds no brace: a `{` before the next `}` (or no `}` at all) makes this one
+        // literal, and the search goes on from there, so that each byte is read once.
+        let value = match after.find(['{', '}']) {
+            Some(close) if after.as_bytes()[close] == b'}' => {
+                let name = &after[..close];
+                values
+                    .iter()
+                    .find(|(known, _)| *known == name)
+                    .map(|(_, value)| (value, close))
+            }
+            _ => None,
+        };
         match value {
             Some((value, close)) => {
                 out.push_str(value);
@@ -588,6 +618,10 @@ mod tests {
             "/{{a}}/{",
             "/{b}/{bc",
             "{}/{unknown}/}{a}",
+            "{{{{a}",
+            "{a{bc}{",
+            "/{a}{{{{{{{{",
+            "}}{a}}{",
         ] {
             let mut replaced = template.to_owned();
             for (name, value) in &values {
@@ -595,6 +629,40 @@ mod tests {
             }
             assert_eq!(fill(template, &values), replaced, "{template}");
         }
+    }
+
+    /// A base URL that repeats a variable is filled as often as it names it, and one that
+    /// would grow past the URL limit is refused before it is written.
+    #[test]
+    fn a_base_url_is_measured_before_it_is_filled() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        let step = |repeats: usize, id: &str| {
+            let server = format!("http://127.0.0.1:9{}", "/{organizationId}".repeat(repeats));
+            crate::Step::from_json(
+                &serde_json::json!({"parameters": {
+                    "server": server, "organizationId": id, "body": {"description": "d"}
+                }})
+                .to_string(),
+            )
+            .expect("step")
+        };
+        let report = endpoint.test_request(step(3, "o-1"), None);
+        assert!(report.valid, "{:?}", report.errors);
+        assert_eq!(
+            report.request.url,
+            "http://127.0.0.1:9/o-1/o-1/o-1/api-keys"
+        );
+        // 1,000 placeholders of a 100-byte value: 101,018 bytes of URL (18 + 1,000 x 101),
+        // never written.
+        let report = endpoint.test_request(step(1000, &"o".repeat(100)), None);
+        assert!(!report.valid);
+        assert_eq!(report.errors[0].path, "/server", "{:?}", report.errors);
+        assert!(
+            report.errors[0].message.contains("would be 101018 bytes"),
+            "{:?}",
+            report.errors
+        );
+        assert!(report.request.url.len() < 1000, "{}", report.request.url);
     }
 
     #[test]
