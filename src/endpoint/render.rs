@@ -23,6 +23,10 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most bytes that expressions may substitute into one step, in total.
     pub max_substituted_bytes: usize,
+    /// Most values that the wildcards (`[*]`) of one step's expressions may visit, in total:
+    /// a wildcard whose path then leaves out most of what it gathered costs what it visits,
+    /// not what it keeps.
+    pub max_wildcard_visits: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +35,7 @@ impl Default for Limits {
             max_expressions: 1_000,
             max_depth: 64,
             max_substituted_bytes: 256 << 10,
+            max_wildcard_visits: 1_000_000,
         }
     }
 }
@@ -51,6 +56,12 @@ impl Limits {
     /// Most bytes that expressions may substitute into one step, in total.
     pub fn with_max_substituted_bytes(mut self, bytes: usize) -> Self {
         self.max_substituted_bytes = bytes;
+        self
+    }
+
+    /// Most values that the wildcards of one step's expressions may visit, in total.
+    pub fn with_max_wildcard_visits(mut self, visits: usize) -> Self {
+        self.max_wildcard_visits = visits;
         self
     }
 }
@@ -131,13 +142,24 @@ pub(crate) fn render(
         limits,
         expressions: 0,
         substituted: 0,
+        visits: Visits {
+            left: limits.max_wildcard_visits,
+            limit: limits.max_wildcard_visits,
+        },
         found: Rendered::default(),
     };
+    renderer.leave_out_long_names(parameters);
     for (key, item) in parameters.iter_mut() {
         renderer.value(item, Token::Key(key), 1);
     }
     renderer.found
 }
+
+/// The longest member name rendered. Names in parameters are short (the definition's
+/// parameters, the body's fields, header names); a longer one is left out with an error, as
+/// every pointer below it would repeat it: in each substitution recorded, in each problem
+/// listed and in each comparison between them.
+pub(crate) const MAX_NAME_BYTES: usize = 256;
 
 struct Renderer<'a> {
     context: &'a Map<String, Value>,
@@ -149,6 +171,8 @@ struct Renderer<'a> {
     limits: &'a Limits,
     expressions: usize,
     substituted: usize,
+    /// Values the wildcards may still visit.
+    visits: Visits,
     found: Rendered,
 }
 
@@ -191,6 +215,7 @@ impl<'a> Renderer<'a> {
             Value::Object(fields) => {
                 let len = self.pointer.len();
                 at.append_to(&mut self.pointer);
+                self.leave_out_long_names(fields);
                 for (key, item) in fields.iter_mut() {
                     self.value(item, Token::Key(key), depth + 1);
                 }
@@ -198,6 +223,31 @@ impl<'a> Renderer<'a> {
             }
             _ => {}
         }
+    }
+
+    /// Removes the members of the object being walked whose names are longer than
+    /// [`MAX_NAME_BYTES`], each with an error at the object.
+    fn leave_out_long_names(&mut self, fields: &mut Map<String, Value>) {
+        if fields.keys().all(|name| name.len() <= MAX_NAME_BYTES) {
+            return;
+        }
+        fields.retain(|name, _| {
+            if name.len() <= MAX_NAME_BYTES {
+                return true;
+            }
+            let message = format!(
+                "a member named {:?} is left out: names in parameters are at most {MAX_NAME_BYTES} bytes",
+                crate::problem::excerpt(name, 40)
+            );
+            if self.found.problems.len() < MAX_PROBLEMS {
+                self.found
+                    .problems
+                    .push(Problem::new(self.pointer.clone(), message));
+            } else {
+                self.found.unlisted += 1;
+            }
+            false
+        });
     }
 
     fn problem(&mut self, at: Token<'_>, message: String) {
@@ -277,7 +327,7 @@ impl<'a> Renderer<'a> {
         }
         // Every value a wildcard gathers is at least 2 bytes substituted.
         let most = self.limits.max_substituted_bytes / 2 + 1;
-        let found = match resolve(self.context, expression, most) {
+        let found = match resolve(self.context, expression, most, &mut self.visits) {
             Ok(found) => found,
             Err(why) => {
                 self.problem(
@@ -305,6 +355,12 @@ impl<'a> Renderer<'a> {
         }
         Some(found)
     }
+}
+
+/// What the wildcards of a step may still visit, of the most they may.
+struct Visits {
+    left: usize,
+    limit: usize,
 }
 
 /// What a string renders to.
@@ -726,6 +782,7 @@ fn resolve<'c>(
     context: &'c Map<String, Value>,
     expression: &str,
     most: usize,
+    visits: &mut Visits,
 ) -> Result<Found<'c>, String> {
     let mut steps = Steps::new(expression);
     let first = match steps.next() {
@@ -760,6 +817,13 @@ fn resolve<'c>(
                 let mut gathered = vec![current];
                 for step in from {
                     let step = step?;
+                    // Each value this step is taken from is visited: counted first.
+                    visits.left = visits.left.checked_sub(gathered.len()).ok_or_else(|| {
+                        format!(
+                            "the step's wildcards would visit more than {} values",
+                            visits.limit
+                        )
+                    })?;
                     gathered = gathered
                         .into_iter()
                         .flat_map(|value| follow(&step, value))
@@ -1134,6 +1198,64 @@ mod tests {
                 .contains("substitute more than")
         );
         assert_eq!(rendered.problems[0].path, "/a");
+    }
+
+    /// A wildcard costs what it visits: once the step's visits are spent, a wildcard fails
+    /// however little it would keep, and a path without one still resolves.
+    #[test]
+    fn wildcards_count_what_they_visit() {
+        let items: Vec<Value> = (0..1000).map(|i| json!({ "id": i })).collect();
+        let context = object(json!({ "c": { "items": items }, "workflow": { "n": 3 } }));
+        let mut params = object(json!({
+            "a": ["${c.items[*].nothing}", "${c.items[*].nothing}", "${c.items[*].nothing}"],
+            "b": "${workflow.n}"
+        }));
+        let limits = Limits::default().with_max_wildcard_visits(2500);
+        let rendered = render(&mut params, &context, &limits);
+        assert_eq!(params["a"], json!([[], [], "${c.items[*].nothing}"]));
+        assert_eq!(params["b"], json!(3));
+        assert_eq!(rendered.problems.len(), 1, "{:?}", rendered.problems);
+        assert_eq!(rendered.problems[0].path, "/a/2");
+        assert!(
+            rendered.problems[0]
+                .message
+                .ends_with("the step's wildcards would visit more than 2500 values"),
+            "{}",
+            rendered.problems[0].message
+        );
+    }
+
+    /// A long member name is left out where it is, with an error, whatever is below it: no
+    /// pointer below it is ever spelled.
+    #[test]
+    fn a_long_name_is_left_out() {
+        let long = "k".repeat(MAX_NAME_BYTES + 1);
+        let fine = "k".repeat(MAX_NAME_BYTES);
+        let mut params = object(json!({
+            "a": { long.clone(): vec!["${workflow.input.n}"; 10], "b": "${workflow.input.n}" },
+            long.clone(): 1,
+            fine.clone(): "${workflow.input.n}"
+        }));
+        let rendered = render(&mut params, &context(), &Limits::default());
+        assert_eq!(
+            Value::Object(params),
+            json!({ "a": { "b": 3 }, fine.clone(): 3 })
+        );
+        let paths: Vec<&str> = rendered.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["", "/a"], "{:?}", rendered.problems);
+        assert!(
+            rendered.problems[0]
+                .message
+                .ends_with("is left out: names in parameters are at most 256 bytes"),
+            "{}",
+            rendered.problems[0].message
+        );
+        let sites: Vec<usize> = rendered
+            .substitutions
+            .iter()
+            .map(|site| site.pointer.len())
+            .collect();
+        assert_eq!(sites, [4, 1 + MAX_NAME_BYTES]);
     }
 
     /// An exact number counts by its digits against the budget: a long one substituted a few

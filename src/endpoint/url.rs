@@ -343,12 +343,18 @@ fn custom_base<'a>(
     // What the base URL comes to, counted before it is written: a placeholder repeated many
     // times, each taking a long value, would otherwise be written out whole first.
     let mut filled_len = given.len();
+    // The variable that adds the most, to be named if the URL would be too long.
+    let mut most: Option<(&str, usize, usize)> = None;
     for &(name, count) in &used {
         match segment_value(params, name, findings) {
             Some(value) => {
+                let added = value.len().saturating_mul(count);
                 filled_len = filled_len
-                    .saturating_add(value.len().saturating_mul(count))
+                    .saturating_add(added)
                     .saturating_sub((name.len() + 2) * count);
+                if most.is_none_or(|(_, _, most)| added > most) {
+                    most = Some((name, count, added));
+                }
                 values.push((name, value));
             }
             None if params.contains_key(name) => {}
@@ -365,11 +371,20 @@ fn custom_base<'a>(
         given,
         findings,
     );
-    if filled_len > MAX_URL_BYTES {
+    if filled_len > MAX_URL_BYTES
+        && let Some((name, count, _)) = most
+    {
+        // Reported as `url` reports a long URL, at the parameter to shorten.
+        let len = params.get(name).map_or(0, |value| value.to_string().len());
+        let times = if count > 1 {
+            format!(", {count} times in the base URL")
+        } else {
+            String::new()
+        };
         findings.error(
-            "/server",
+            push_token("", name),
             format!(
-                "the base URL would be {filled_len} bytes with its variables filled, more than the {MAX_URL_BYTES} that HTTP servers are expected to accept (RFC 9110)"
+                "the URL would be over {filled_len} bytes, more than the {MAX_URL_BYTES} that HTTP servers are expected to accept (RFC 9110); {name} is {len} bytes{times}"
             ),
         );
         return None;
@@ -656,9 +671,18 @@ mod tests {
         // never written.
         let report = endpoint.test_request(step(1000, &"o".repeat(100)), None);
         assert!(!report.valid);
-        assert_eq!(report.errors[0].path, "/server", "{:?}", report.errors);
+        assert_eq!(
+            report.errors[0].path, "/organizationId",
+            "{:?}",
+            report.errors
+        );
         assert!(
-            report.errors[0].message.contains("would be 101018 bytes"),
+            report.errors[0]
+                .message
+                .contains("would be over 101018 bytes")
+                && report.errors[0]
+                    .message
+                    .ends_with("organizationId is 102 bytes, 1000 times in the base URL"),
             "{:?}",
             report.errors
         );
