@@ -44,6 +44,10 @@ pub(crate) const MAX_PROBLEMS: usize = 100;
 /// The longest message, in bytes: messages that quote input are cut here.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 1024;
 
+/// The most bytes of paths and messages one list of a report (errors, or warnings) holds: a
+/// hundred problems deep under long names could otherwise make an answer of megabytes.
+pub(crate) const MAX_LISTED_BYTES: usize = 128 << 10;
+
 /// How many "did you mean" searches one step may cost: each compares a value with every known
 /// name, so hostile input must not choose how many are made.
 pub(crate) const MAX_SUGGESTIONS: usize = 20;
@@ -140,15 +144,31 @@ impl Findings {
                 *unlisted += list.len() - MAX_PROBLEMS;
                 list.truncate(MAX_PROBLEMS);
             }
-            for problem in list.iter_mut() {
+            // Within the bytes too, the first problem always listed.
+            let mut bytes = 0usize;
+            let mut fits = list.len();
+            for (i, problem) in list.iter_mut().enumerate() {
                 cut(&mut problem.message, MAX_MESSAGE_BYTES);
+                bytes = bytes.saturating_add(problem.path.len() + problem.message.len());
+                if bytes > MAX_LISTED_BYTES && i > 0 {
+                    fits = i;
+                    break;
+                }
+            }
+            let by_bytes = fits < list.len();
+            if by_bytes {
+                *unlisted += list.len() - fits;
+                list.truncate(fits);
             }
             if *unlisted > 0 {
+                let listed = if by_bytes {
+                    format!("at most {MAX_LISTED_BYTES} bytes of them")
+                } else {
+                    format!("the first {MAX_PROBLEMS}")
+                };
                 list.push(Problem::new(
                     "",
-                    format!(
-                        "{unlisted} more {what} not listed (a report lists the first {MAX_PROBLEMS})"
-                    ),
+                    format!("{unlisted} more {what} not listed (a report lists {listed})"),
                 ));
             }
         }
@@ -228,5 +248,30 @@ mod tests {
             findings.errors[MAX_PROBLEMS].message,
             "2 more errors not listed (a report lists the first 100)"
         );
+    }
+
+    /// Long paths are listed up to the byte budget, the rest counted.
+    #[test]
+    fn problems_are_listed_within_a_byte_budget() {
+        let mut findings = Findings::default();
+        let deep = format!("/{}", "k".repeat(16 << 10));
+        for _ in 0..50 {
+            findings.error(deep.clone(), "m");
+        }
+        findings.finish();
+        let listed = MAX_LISTED_BYTES / (deep.len() + 1);
+        assert_eq!(findings.errors.len(), listed + 1);
+        assert_eq!(
+            findings.errors[listed].message,
+            format!(
+                "{} more errors not listed (a report lists at most 131072 bytes of them)",
+                50 - listed
+            )
+        );
+        // One problem longer than the budget is still listed.
+        let mut findings = Findings::default();
+        findings.error("/".repeat(MAX_LISTED_BYTES + 1), "m");
+        findings.finish();
+        assert_eq!(findings.errors.len(), 1);
     }
 }

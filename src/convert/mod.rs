@@ -73,6 +73,15 @@ fn converted(
     mut warnings: Vec<String>,
 ) -> Result<Converted, ConvertError> {
     let (parameters, operation) = matching::to_step(definition, request, &mut warnings)?;
+    // As a report's problems are: a line of many repeats gets a hundred warnings and a count.
+    let max = crate::problem::MAX_PROBLEMS;
+    if warnings.len() > max {
+        let more = warnings.len() - max;
+        warnings.truncate(max);
+        warnings.push(format!(
+            "{more} more warnings not listed (a conversion lists the first {max})"
+        ));
+    }
     Ok(Converted {
         step: Step {
             parameters,
@@ -274,6 +283,20 @@ mod tests {
 
     fn from(line: &str) -> Converted {
         from_curl(line, &definition()).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    /// Warnings are listed as a report's problems are: the first hundred, and a count.
+    #[test]
+    fn warnings_are_capped() {
+        let headers: String = (0..150).map(|_| " -H 'X-A: 1'").collect();
+        let converted = from(&format!(
+            "curl -X POST https://api-sandbox.rebilly.com/organizations/o/api-keys{headers} -d '{{}}'"
+        ));
+        assert_eq!(converted.warnings.len(), 101, "{:?}", converted.warnings);
+        assert_eq!(
+            converted.warnings[100],
+            "49 more warnings not listed (a conversion lists the first 100)"
+        );
     }
 
     /// One pass puts back what replacing each stand-in in turn did.
