@@ -360,12 +360,35 @@ fn run_jsonl_keeps_input_order_under_concurrency() {
 /// still open, and the next line is read after that.
 #[test]
 fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
-    use std::io::{BufRead, Write};
     let emulator = LiveEmulator::start(Emulator::builder());
+    answers_each_line_while_the_input_is_open(
+        &["run", "--jsonl", "-", "--server", &emulator.url()],
+        |record, description| {
+            assert_eq!(record["response"]["body"]["description"], description);
+        },
+    );
+    assert_eq!(emulator.created(), 2);
+}
+
+/// The same for `test-request --jsonl -`, which reads and parses on a thread of its own.
+#[test]
+fn test_request_jsonl_answers_each_line_while_the_input_is_still_open() {
+    answers_each_line_while_the_input_is_open(
+        &["test-request", "--jsonl", "-"],
+        |record, description| {
+            assert_eq!(record["request"]["body"]["description"], description);
+        },
+    );
+}
+
+/// Writes two lines to the command's stdin, one at a time, and expects each one's record
+/// before the next line is written and before stdin closes; then no more, and exit 0.
+fn answers_each_line_while_the_input_is_open(args: &[&str], check: impl Fn(&Value, &str)) {
+    use std::io::{BufRead, Write};
     let mut child = support::KillOnDrop(
         cli()
             .env("REBILLY_API_KEY", CANARY_KEY)
-            .args(["run", "--jsonl", "-", "--server", &emulator.url()])
+            .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -381,7 +404,8 @@ fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
         }
     });
     let step = |description: &str| {
-        serde_json::json!({ "parameters": { "body": { "description": description } } }).to_string()
+        serde_json::json!({ "parameters": { "organizationId": "org-1", "body": { "description": description } } })
+            .to_string()
     };
     for (number, description) in [(1, "first"), (2, "second")] {
         writeln!(stdin, "{}", step(description)).expect("a line in");
@@ -393,7 +417,7 @@ fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
         )
         .expect("a JSON record");
         assert_eq!(record["line"], number);
-        assert_eq!(record["response"]["body"]["description"], description);
+        check(&record, description);
     }
     drop(stdin);
     assert!(
@@ -401,7 +425,6 @@ fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
         "no record after the last line"
     );
     assert_eq!(child.0.wait().expect("exits").code(), Some(0));
-    assert_eq!(emulator.created(), 2);
 }
 
 #[test]

@@ -148,7 +148,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
                     ..
                 },
             ..
-        } => test_request::lines_of(&endpoint, path, input.line_limit()),
+        } => test_request::lines_of(endpoint, path, input.line_limit()),
         Command::TestRequest { .. } => Err(Unusable("give STEP.json or --jsonl FILE".into())),
         Command::Run {
             input,

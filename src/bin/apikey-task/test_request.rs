@@ -2,9 +2,12 @@
 
 use apikey_task::endpoint::ChosenOperation;
 use apikey_task::{Credentials, Endpoint, TestReport};
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use crate::cli::Format;
 use crate::io::{
@@ -93,55 +96,278 @@ fn as_text(report: &TestReport) -> String {
 }
 
 /// One compact report per input line, in order, each with its `line` number. A line that is
-/// not a step gets `{"line": N, "error": ...}`. Lines are read as they are checked, so the
-/// first record comes out at once and memory does not grow with the file.
-pub fn lines_of(endpoint: &Endpoint, path: &Path, max_line_bytes: usize) -> Result<u8, Unusable> {
-    let credentials = Credentials::from_env();
+/// not a step gets `{"line": N, "error": ...}`. Lines are read on a thread of their own and
+/// checked in batches on one thread per core, each line's whole work (parsing, checking,
+/// writing its record) on one thread; the records are written in input order. The first
+/// record still comes out at once, and memory holds a few batches, not the file.
+pub fn lines_of(endpoint: Endpoint, path: &Path, max_line_bytes: usize) -> Result<u8, Unusable> {
+    let lines = LineStream::open(path, max_line_bytes)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
+    let checked = check_ahead(lines, Arc::new(endpoint), workers);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut code = 0;
-    let mut lines = LineStream::open(path, max_line_bytes)?;
     // The total is not known before the end: a terminal gets a counter, not a bar.
     let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
-    // Each record is serialized into this buffer, reused from line to line.
-    let mut text = Vec::new();
-    let mut operation = OperationJson::default();
-    while let Some((number, line)) = lines.next_line()? {
-        let checked = step_of(line).and_then(|step| {
-            // A panic is this line's failure, not the whole file's.
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                endpoint.test_request(step, credentials.as_ref())
-            }))
-            .map_err(|_| INTERNAL.to_owned())
-        });
-        text.clear();
-        match checked {
-            Ok(report) => {
-                progress.record(if report.valid { "valid" } else { "invalid" });
-                if !report.valid {
-                    code = code.max(EXIT_FAILED);
-                }
-                operation.write(&mut text, number, report)?;
+    let code = write_in_order(checked, &mut out, &mut progress)?;
+    progress.finish();
+    Ok(code)
+}
+
+/// Writes the checked batches in input order as they come back, flushing where the input
+/// paused; the exit status they add up to.
+fn write_in_order(
+    checked: CheckAhead,
+    out: &mut impl Write,
+    progress: &mut Progress,
+) -> Result<u8, Unusable> {
+    let mut code = 0;
+    // Batches finished ahead of their turn, by sequence number.
+    let mut early: BTreeMap<usize, Checked> = BTreeMap::new();
+    let mut next = 0;
+    while let Ok(batch) = checked.results.recv() {
+        early.insert(batch.sequence, batch);
+        while let Some(batch) = early.remove(&next) {
+            next += 1;
+            for outcome in batch.outcomes {
+                progress.record(outcome);
             }
-            Err(why) => {
-                progress.record("unusable");
-                code = EXIT_UNUSABLE;
-                text.extend_from_slice(unusable_line(number, &why).as_bytes());
+            code = code.max(batch.code);
+            if !batch.records.is_empty() {
+                progress.print(out, &batch.records).map_err(write_error)?;
             }
-        }
-        progress.print(&mut out, &text).map_err(write_error)?;
-        if lines.drained() {
-            out.flush().map_err(write_error)?;
+            if batch.pause {
+                out.flush().map_err(write_error)?;
+            }
+            if let Some(error) = batch.failed {
+                out.flush().map_err(write_error)?;
+                return Err(error);
+            }
+            // Its slot is free: the reader may send one more batch.
+            let _ = checked.slots.recv();
         }
     }
     out.flush().map_err(write_error)?;
-    progress.finish();
     Ok(code)
+}
+
+/// Lines read, to be checked together.
+struct Batch {
+    sequence: usize,
+    lines: Vec<(usize, Result<String, String>)>,
+    /// The input paused after these (all it held so far is read): the moment to flush, so
+    /// that whoever reads the other end sees the record of every line that has come in.
+    pause: bool,
+    /// Reading failed after these lines.
+    failed: Option<Unusable>,
+}
+
+/// A batch checked: its records, one per line, ready to write.
+struct Checked {
+    sequence: usize,
+    /// The records, separated by line breaks (the last one without).
+    records: Vec<u8>,
+    outcomes: Vec<&'static str>,
+    code: u8,
+    pause: bool,
+    failed: Option<Unusable>,
+}
+
+/// Where the checked batches come back, and the slots the caller frees as it writes them.
+struct CheckAhead {
+    results: Receiver<Checked>,
+    slots: Receiver<()>,
+}
+
+/// Most lines in a batch, and most bytes of them: a batch is a hand-off between threads,
+/// which costs about what checking a typical line does.
+const BATCH_LINES: usize = 64;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Reads `lines` on a thread and checks them in batches on `workers` threads. At most two
+/// batches a worker are read and not yet written, whichever is slow. The threads are not
+/// joined: if the caller stops early (stdout closed), the process ends with them even if
+/// the reader is waiting for input.
+fn check_ahead(mut lines: LineStream, endpoint: Arc<Endpoint>, workers: usize) -> CheckAhead {
+    let (slot, slots) = sync_channel::<()>(2 * workers);
+    let (jobs, job) = sync_channel::<Batch>(workers);
+    let (result, results) = std::sync::mpsc::channel::<Checked>();
+    let job = Arc::new(Mutex::new(job));
+    for _ in 0..workers {
+        let (job, result, endpoint) = (job.clone(), result.clone(), endpoint.clone());
+        std::thread::spawn(move || {
+            let credentials = Credentials::from_env();
+            let mut operation = OperationJson::default();
+            loop {
+                let batch = match job.lock() {
+                    Ok(job) => job.recv(),
+                    Err(_) => return,
+                };
+                let Ok(batch) = batch else { return };
+                let checked = check_batch(&endpoint, credentials.as_ref(), &mut operation, batch);
+                if result.send(checked).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    std::thread::spawn(move || {
+        let mut sequence = 0;
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let (end, failed) = match lines.next_line() {
+                Ok(Some((number, line))) => {
+                    bytes += line.as_ref().map_or(0, |line| line.len());
+                    batch.push((number, line.map(str::to_owned)));
+                    (false, None)
+                }
+                Ok(None) => (true, None),
+                Err(error) => (true, Some(error)),
+            };
+            let pause = end || lines.drained();
+            if pause || batch.len() >= BATCH_LINES || bytes >= BATCH_BYTES {
+                // A slot first: the batches read and not yet written stay bounded.
+                if slot.send(()).is_err() {
+                    return;
+                }
+                let lines = std::mem::take(&mut batch);
+                let sent = jobs.send(Batch {
+                    sequence,
+                    lines,
+                    pause,
+                    failed,
+                });
+                if sent.is_err() || end {
+                    return;
+                }
+                sequence += 1;
+                bytes = 0;
+            }
+        }
+    });
+    CheckAhead { results, slots }
+}
+
+/// Each line of a batch parsed, checked and written as its record.
+fn check_batch(
+    endpoint: &Endpoint,
+    credentials: Option<&Credentials>,
+    operation: &mut OperationJson,
+    batch: Batch,
+) -> Checked {
+    let mut checked = Checked {
+        sequence: batch.sequence,
+        records: Vec::new(),
+        outcomes: Vec::with_capacity(batch.lines.len()),
+        code: 0,
+        pause: batch.pause,
+        failed: batch.failed,
+    };
+    for (number, line) in batch.lines {
+        if !checked.records.is_empty() {
+            checked.records.push(b'\n');
+        }
+        let report = step_of(line.as_deref().map_err(Clone::clone)).and_then(|step| {
+            // A panic is this line's failure, not the whole file's.
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                endpoint.test_request(step, credentials)
+            }))
+            .map_err(|_| INTERNAL.to_owned())
+        });
+        let starts = checked.records.len();
+        let written = match report {
+            Ok(report) => {
+                let valid = report.valid;
+                operation
+                    .write(&mut checked.records, number, report)
+                    .map(|()| valid)
+                    .map_err(|error| {
+                        checked.records.truncate(starts);
+                        error.0
+                    })
+            }
+            Err(why) => Err(why),
+        };
+        match written {
+            Ok(true) => checked.outcomes.push("valid"),
+            Ok(false) => {
+                checked.outcomes.push("invalid");
+                checked.code = checked.code.max(EXIT_FAILED);
+            }
+            Err(why) => {
+                checked.outcomes.push("unusable");
+                checked.code = EXIT_UNUSABLE;
+                checked
+                    .records
+                    .extend_from_slice(unusable_line(number, &why).as_bytes());
+            }
+        }
+    }
+    checked
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Batches checked on several threads, some slower than others, come out as one thread
+    /// writes them: every line's record, in input order, with the same exit status.
+    #[test]
+    fn records_come_out_in_input_order_whatever_thread_checked_them() {
+        let endpoint = Endpoint::builder().build().expect("embedded definition");
+        let typical = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "k ${workflow.input.i}"}}, "context": {"workflow": {"input": {"i": 0}}}}"#;
+        let acl: Vec<serde_json::Value> = (0..300)
+            .map(|i| serde_json::json!({"scope": {"planId": [format!("p-{i}")]}, "permissions": ["GetCustomer"]}))
+            .collect();
+        let slow = serde_json::json!({"parameters": {"organizationId": "org-1",
+            "body": {"description": "slow", "acl": acl}}})
+        .to_string();
+        let mut text = String::new();
+        for i in 0..700 {
+            let line = match i % 97 {
+                0 => slow.clone(),
+                13 => "{not json".to_owned(),
+                29 => String::new(),
+                41 => r#"{"parameters": {"body": {"description": 5}}}"#.to_owned(),
+                _ => typical.replace("\"i\": 0", &format!("\"i\": {i}")),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let dir = std::env::temp_dir().join(format!("apikey-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let file = dir.join("steps.jsonl");
+        std::fs::write(&file, &text).expect("written");
+        // As one thread would write them.
+        let mut expected = Vec::new();
+        let mut operation = OperationJson::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match crate::io::step_of(Ok(line)) {
+                Ok(step) => {
+                    let report = endpoint.test_request(step, None);
+                    operation
+                        .write(&mut expected, i + 1, report)
+                        .expect("written");
+                }
+                Err(why) => expected.extend_from_slice(unusable_line(i + 1, &why).as_bytes()),
+            }
+            expected.push(b'\n');
+        }
+        let endpoint = Arc::new(endpoint);
+        for workers in [1, 3, 8] {
+            let lines = LineStream::open(&file, usize::MAX).expect("opened");
+            let checked = check_ahead(lines, endpoint.clone(), workers);
+            let mut out = Vec::new();
+            let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+            let code = write_in_order(checked, &mut out, &mut progress).expect("written");
+            assert_eq!(code, EXIT_UNUSABLE, "{workers} workers");
+            assert!(out == expected, "{workers} workers: the records differ");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// Lines that choose each operation in turn, or none (an endpoint without a choice): each
     /// record is what `record` makes of the report as a JSON value.
