@@ -148,17 +148,16 @@ pub(crate) fn render(
         },
         found: Rendered::default(),
     };
-    renderer.leave_out_long_names(parameters);
     for (key, item) in parameters.iter_mut() {
-        renderer.value(item, Token::Key(key), 1);
+        renderer.member(item, key, 1);
     }
     renderer.found
 }
 
 /// The longest member name rendered. Names in parameters are short (the definition's
-/// parameters, the body's fields, header names); a longer one is left out with an error, as
-/// every pointer below it would repeat it: in each substitution recorded, in each problem
-/// listed and in each comparison between them.
+/// parameters, the body's fields, header names); below a longer one nothing is rendered, and
+/// that is an error, as every pointer below it would repeat the name: in each substitution
+/// recorded, in each problem listed and in each comparison between them.
 pub(crate) const MAX_NAME_BYTES: usize = 256;
 
 struct Renderer<'a> {
@@ -215,9 +214,8 @@ impl<'a> Renderer<'a> {
             Value::Object(fields) => {
                 let len = self.pointer.len();
                 at.append_to(&mut self.pointer);
-                self.leave_out_long_names(fields);
                 for (key, item) in fields.iter_mut() {
-                    self.value(item, Token::Key(key), depth + 1);
+                    self.member(item, key, depth + 1);
                 }
                 self.pointer.truncate(len);
             }
@@ -225,29 +223,17 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// Removes the members of the object being walked whose names are longer than
-    /// [`MAX_NAME_BYTES`], each with an error at the object.
-    fn leave_out_long_names(&mut self, fields: &mut Map<String, Value>) {
-        if fields.keys().all(|name| name.len() <= MAX_NAME_BYTES) {
-            return;
-        }
-        fields.retain(|name, _| {
-            if name.len() <= MAX_NAME_BYTES {
-                return true;
-            }
+    /// Renders the member `name` of the object being walked, unless its name is too long.
+    fn member(&mut self, value: &mut Value, name: &str, depth: usize) {
+        if name.len() > MAX_NAME_BYTES {
             let message = format!(
-                "a member named {:?} is left out: names in parameters are at most {MAX_NAME_BYTES} bytes",
+                "a member named {:?} is not rendered: names in parameters are at most {MAX_NAME_BYTES} bytes",
                 crate::problem::excerpt(name, 40)
             );
-            if self.found.problems.len() < MAX_PROBLEMS {
-                self.found
-                    .problems
-                    .push(Problem::new(self.pointer.clone(), message));
-            } else {
-                self.found.unlisted += 1;
-            }
-            false
-        });
+            self.problem(Token::Key(name), message);
+            return;
+        }
+        self.value(value, Token::Key(name), depth);
     }
 
     fn problem(&mut self, at: Token<'_>, message: String) {
@@ -753,8 +739,8 @@ impl Found<'_> {
             Found::One(value) => size_within(value, budget),
             Found::Many(values) => {
                 let mut size = 2;
-                for value in values {
-                    size += size_within(value, budget.saturating_sub(size));
+                for (i, value) in values.iter().enumerate() {
+                    size += usize::from(i > 0) + size_within(value, budget.saturating_sub(size));
                     if size > budget {
                         break;
                     }
@@ -814,24 +800,36 @@ fn resolve<'c>(
         };
         current = match (&step, current) {
             (Step::Wildcard, Value::Array(_) | Value::Object(_)) => {
+                let spent = |visits: &mut Visits| {
+                    visits.left = 0;
+                    format!(
+                        "the step's wildcards would visit more than {} values",
+                        visits.limit
+                    )
+                };
+                // Each value gathered is a visit, counted as it is gathered (the next step of
+                // the path goes through each): once the step's visits are spent, a wildcard
+                // stops at its first value.
+                let Some(left) = visits.left.checked_sub(1) else {
+                    return Err(spent(visits));
+                };
+                visits.left = left;
                 let mut gathered = vec![current];
                 for step in from {
                     let step = step?;
-                    // Each value this step is taken from is visited: counted first.
-                    visits.left = visits.left.checked_sub(gathered.len()).ok_or_else(|| {
-                        format!(
-                            "the step's wildcards would visit more than {} values",
-                            visits.limit
-                        )
-                    })?;
+                    let cap = most.min(visits.left);
                     gathered = gathered
                         .into_iter()
                         .flat_map(|value| follow(&step, value))
-                        .take(most + 1)
+                        .take(cap + 1)
                         .collect();
-                    if gathered.len() > most {
-                        return Ok(Found::TooMany);
+                    if gathered.len() > cap {
+                        if cap == most {
+                            return Ok(Found::TooMany);
+                        }
+                        return Err(spent(visits));
                     }
+                    visits.left -= gathered.len();
                 }
                 return Ok(Found::Many(gathered));
             }
@@ -943,13 +941,15 @@ fn append_as_text(out: &mut String, value: &Value) {
 /// copying it would.
 fn size_within(value: &Value, budget: usize) -> usize {
     match value {
-        Value::Null | Value::Bool(_) => 5,
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
         Value::Number(number) => number_len(number, budget),
-        Value::String(text) => text.len() + 2,
+        Value::String(text) => json_str_len(text),
+        // Commas between the items, as the JSON is written.
         Value::Array(items) => {
             let mut size = 2;
-            for item in items {
-                size += size_within(item, budget.saturating_sub(size));
+            for (i, item) in items.iter().enumerate() {
+                size += usize::from(i > 0) + size_within(item, budget.saturating_sub(size));
                 if size > budget {
                     break;
                 }
@@ -958,8 +958,11 @@ fn size_within(value: &Value, budget: usize) -> usize {
         }
         Value::Object(fields) => {
             let mut size = 2;
-            for (key, item) in fields {
-                size += key.len() + 3 + size_within(item, budget.saturating_sub(size));
+            for (i, (key, item)) in fields.iter().enumerate() {
+                size += usize::from(i > 0)
+                    + json_str_len(key)
+                    + 1
+                    + size_within(item, budget.saturating_sub(size));
                 if size > budget {
                     break;
                 }
@@ -967,6 +970,20 @@ fn size_within(value: &Value, budget: usize) -> usize {
             size
         }
     }
+}
+
+/// The length of `text` written as a JSON string (by serde_json): a control character takes
+/// six bytes (`\u001f`) or two (`\n`), a quote or a backslash two.
+fn json_str_len(text: &str) -> usize {
+    let escaped: usize = text
+        .bytes()
+        .map(|b| match b {
+            b'\n' | b'\r' | b'\t' | 0x08 | 0x0c | b'"' | b'\\' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    text.len() + 2 + escaped
 }
 
 /// The length of a number's text, or anything over `budget` once it is over: with exact
@@ -1225,28 +1242,29 @@ mod tests {
         );
     }
 
-    /// A long member name is left out where it is, with an error, whatever is below it: no
-    /// pointer below it is ever spelled.
+    /// Below a long member name nothing is rendered, and that is an error at the member: no
+    /// pointer below it is ever spelled, and the rest renders.
     #[test]
-    fn a_long_name_is_left_out() {
+    fn below_a_long_name_nothing_is_rendered() {
         let long = "k".repeat(MAX_NAME_BYTES + 1);
         let fine = "k".repeat(MAX_NAME_BYTES);
-        let mut params = object(json!({
+        let step = json!({
             "a": { long.clone(): vec!["${workflow.input.n}"; 10], "b": "${workflow.input.n}" },
-            long.clone(): 1,
+            long.clone(): "${workflow.input.n}",
             fine.clone(): "${workflow.input.n}"
-        }));
+        });
+        let mut params = object(step.clone());
         let rendered = render(&mut params, &context(), &Limits::default());
-        assert_eq!(
-            Value::Object(params),
-            json!({ "a": { "b": 3 }, fine.clone(): 3 })
-        );
-        let paths: Vec<&str> = rendered.problems.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["", "/a"], "{:?}", rendered.problems);
+        let mut expected = step;
+        expected["a"]["b"] = json!(3);
+        expected[&fine] = json!(3);
+        assert_eq!(Value::Object(params), expected);
+        let paths: Vec<String> = rendered.problems.iter().map(|p| p.path.clone()).collect();
+        assert_eq!(paths, [format!("/a/{long}"), format!("/{long}")]);
         assert!(
             rendered.problems[0]
                 .message
-                .ends_with("is left out: names in parameters are at most 256 bytes"),
+                .ends_with("is not rendered: names in parameters are at most 256 bytes"),
             "{}",
             rendered.problems[0].message
         );
@@ -1256,6 +1274,22 @@ mod tests {
             .map(|site| site.pointer.len())
             .collect();
         assert_eq!(sites, [4, 1 + MAX_NAME_BYTES]);
+    }
+
+    /// A value is measured as its JSON is written, escapes and commas included, before
+    /// anything is copied.
+    #[test]
+    fn a_value_is_measured_as_its_json() {
+        for value in [
+            json!([0, 0, 0]),
+            json!("a\u{1}\u{1f}\"\\\n\r\t\u{8}\u{c}é€😀"),
+            json!({ "k\n": [true, false, null, "x"], "n": -1.5, "big": 12345678901234567u64 }),
+            json!([[], {}, [{}], ""]),
+            json!({}),
+        ] {
+            let written = value.to_string().len();
+            assert_eq!(size_within(&value, usize::MAX), written, "{value}");
+        }
     }
 
     /// An exact number counts by its digits against the budget: a long one substituted a few

@@ -39,7 +39,19 @@ impl StepError {
     pub(crate) fn new(text: &str, error: serde_json::Error) -> Self {
         let offset = byte_offset(text, error.line(), error.column());
         let pointer = (error.line() > 0).then(|| pointer_at(text, offset));
-        let message = match lone_surrogate(text, offset) {
+        // Only for serde_json's errors about a `\u` escape: another error near a valid pair
+        // is not about the pair.
+        let about_escape = {
+            let said = error.to_string();
+            [
+                "lone leading surrogate",
+                "unexpected end of hex escape",
+                "invalid unicode code point",
+            ]
+            .iter()
+            .any(|kind| said.starts_with(kind))
+        };
+        let message = match about_escape.then(|| lone_surrogate(text, offset)).flatten() {
             Some(escape) => format!(
                 "{escape} is a lone surrogate: valid JSON, but half of a UTF-16 pair and no character, so it cannot be sent as text; write the character itself, or remove it"
             ),
@@ -213,8 +225,9 @@ fn lone_surrogate(text: &str, offset: usize) -> Option<String> {
         let at = search + found;
         let hex = window.get(at + 2..at + 6)?;
         if let Ok(unit) = u16::from_str_radix(hex, 16) {
-            let next = window
-                .get(at + 6..at + 12)
+            // The text, not the window: the pair's second half may lie past the window's end.
+            let next = text
+                .get(from + at + 6..from + at + 12)
                 .and_then(|n| n.strip_prefix("\\u"))
                 .and_then(|h| u16::from_str_radix(h, 16).ok());
             let high = (0xD800..=0xDBFF).contains(&unit);
@@ -248,6 +261,14 @@ mod tests {
             error.message()
         );
         assert_eq!(error.pointer(), Some("/parameters/a"));
+        // A valid pair just after another error is no lone surrogate.
+        let error =
+            Step::from_json(r#"{"parameters": {"a": "\q\ud83d\ude00"}}"#).expect_err("invalid");
+        assert!(
+            error.message().starts_with("invalid escape"),
+            "{}",
+            error.message()
+        );
         let error = Step::from_json(r#"{"parameters": {"a": "\ud800"}}"#).expect_err("invalid");
         assert!(
             error.message().starts_with("\\ud800 is a lone surrogate"),

@@ -371,20 +371,37 @@ fn custom_base<'a>(
         given,
         findings,
     );
-    if filled_len > MAX_URL_BYTES
-        && let Some((name, count, _)) = most
-    {
-        // Reported as `url` reports a long URL, at the parameter to shorten.
-        let len = params.get(name).map_or(0, |value| value.to_string().len());
-        let times = if count > 1 {
-            format!(", {count} times in the base URL")
-        } else {
-            String::new()
+    if filled_len > MAX_URL_BYTES {
+        // Reported as `url` reports a long URL, at the parameter to shorten: the server when
+        // its own text is too long, else the variable that adds the most, with its length
+        // once percent-encoded and how often the base URL names it.
+        let literal_len = given.len().saturating_sub(
+            used.iter()
+                .map(|(name, count)| (name.len() + 2) * count)
+                .sum::<usize>(),
+        );
+        let (pointer, why) = match most {
+            Some((name, count, added)) if literal_len <= MAX_URL_BYTES => {
+                let times = if count > 1 {
+                    format!(", {count} times in the base URL")
+                } else {
+                    String::new()
+                };
+                let encoded = added / count.max(1);
+                (
+                    push_token("", name),
+                    format!("{name} is {encoded} bytes once encoded{times}"),
+                )
+            }
+            _ => (
+                "/server".to_owned(),
+                format!("server is {} bytes", given.len()),
+            ),
         };
         findings.error(
-            push_token("", name),
+            pointer,
             format!(
-                "the URL would be over {filled_len} bytes, more than the {MAX_URL_BYTES} that HTTP servers are expected to accept (RFC 9110); {name} is {len} bytes{times}"
+                "the URL would be over {filled_len} bytes, more than the {MAX_URL_BYTES} that HTTP servers are expected to accept (RFC 9110); {why}"
             ),
         );
         return None;
@@ -680,13 +697,29 @@ mod tests {
             report.errors[0]
                 .message
                 .contains("would be over 101018 bytes")
-                && report.errors[0]
-                    .message
-                    .ends_with("organizationId is 102 bytes, 1000 times in the base URL"),
+                && report.errors[0].message.ends_with(
+                    "organizationId is 100 bytes once encoded, 1000 times in the base URL"
+                ),
             "{:?}",
             report.errors
         );
         assert!(report.request.url.len() < 1000, "{}", report.request.url);
+        // Its own text too long: the server is what to shorten.
+        let long = format!("http://127.0.0.1:9/{}/{{organizationId}}", "p".repeat(9000));
+        let step = crate::Step::from_json(
+            &serde_json::json!({"parameters": {
+                "server": long, "organizationId": "o", "body": {"description": "d"}
+            }})
+            .to_string(),
+        )
+        .expect("step");
+        let report = endpoint.test_request(step, None);
+        assert_eq!(report.errors[0].path, "/server", "{:?}", report.errors);
+        assert!(
+            report.errors[0].message.ends_with("server is 9036 bytes"),
+            "{}",
+            report.errors[0].message
+        );
     }
 
     #[test]

@@ -111,8 +111,10 @@ impl EditorApiBuilder {
         self
     }
 
-    /// Most test requests checked at once (default: the number of CPUs). Checks run on
-    /// blocking threads; the rest wait, while `/healthz` and the schemas are answered.
+    /// Most test requests checked at once (default: the number of CPUs); the rest wait, while
+    /// `/healthz` and the schemas are answered. A small step (4 KiB, 8 expressions) is
+    /// checked on the async worker that read it, at most one fewer at once than this (none
+    /// when it is 1); the others on blocking threads. Set it to at most the runtime's workers.
     pub fn parallel_checks(mut self, checks: usize) -> Self {
         self.parallel_checks = checks.clamp(1, Semaphore::MAX_PERMITS);
         self
@@ -173,7 +175,7 @@ impl EditorApiBuilder {
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
             checks: Arc::new(Semaphore::new(self.parallel_checks)),
-            in_place: Semaphore::new(self.parallel_checks.saturating_sub(1).max(1)),
+            in_place: Semaphore::new(self.parallel_checks.saturating_sub(1)),
             panel_csp,
         });
         let mut router = Router::new()

@@ -17,8 +17,11 @@ pub(super) struct ReadStep {
     pub step: Step,
     /// The operation the body names, if any.
     pub choice: Option<Choice>,
-    /// The body's size in bytes, which bounds the work of checking the step.
+    /// The body's size in bytes.
     pub bytes: usize,
+    /// How many `${` it holds: with its size, what bounds the work of checking it (each
+    /// expression may copy at most the whole step).
+    pub expressions: usize,
 }
 
 /// Reads `{"parameters": {...}, "context": {...}}` and the operation it names, if any
@@ -31,12 +34,13 @@ pub(super) async fn read_step(
     limit: usize,
     timeout: Duration,
 ) -> Result<ReadStep, ApiError> {
-    let (value, bytes) = read_json_sized(headers, body, limit, timeout).await?;
+    let (value, bytes, expressions) = read_json_sized(headers, body, limit, timeout).await?;
     let (step, choice) = step_from_value(value)?;
     Ok(ReadStep {
         step,
         choice,
         bytes,
+        expressions,
     })
 }
 
@@ -51,13 +55,13 @@ pub(super) async fn read_json(
     Ok(read_json_sized(headers, body, limit, timeout).await?.0)
 }
 
-/// [`read_json`], and the body's size in bytes.
+/// [`read_json`], the body's size in bytes and how many `${` it holds.
 async fn read_json_sized(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
     timeout: Duration,
-) -> Result<(Value, usize), ApiError> {
+) -> Result<(Value, usize, usize), ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -123,7 +127,8 @@ async fn read_json_sized(
             None => answer,
         }
     })?;
-    Ok((value, bytes.len()))
+    let expressions = memchr::memmem::find_iter(&bytes, b"${").count();
+    Ok((value, bytes.len(), expressions))
 }
 
 /// The step in a parsed body and the operation it names, or a 422 at the pointer of the first

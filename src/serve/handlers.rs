@@ -56,35 +56,39 @@ pub(super) async fn operation_ids(State(state): Shared) -> Response {
 }
 
 /// The step in the body, the endpoint it names (the configured one unless it names
-/// another) and the body's size, or the 4xx that says why not.
+/// another) and whether it is small enough to be checked in place, or the 4xx that says why
+/// not.
 async fn read_request(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Step, Arc<Endpoint>, usize), ApiError> {
+) -> Result<(Step, Arc<Endpoint>, bool), ApiError> {
     let read = read_step(headers, body, state.body_limit, state.body_timeout).await?;
     let endpoint = state.catalogue.select(read.choice.as_ref())?;
-    Ok((read.step, endpoint, read.bytes))
+    let small =
+        read.bytes <= CHECKED_IN_PLACE_BYTES && read.expressions <= CHECKED_IN_PLACE_EXPRESSIONS;
+    Ok((read.step, endpoint, small))
 }
 
-/// Steps of at most this many bytes may be checked on the async worker that read them (see
-/// `AppState::in_place`). Their work is bounded by their size: at most about 2 ms (256 unknown
-/// permissions, each with a "did you mean" search until 20 are spelled), the time the worker
-/// already takes to parse a body of 100 KB; while the two hand-offs between threads that a
-/// blocking check takes cost a typical step of 600 bytes twice its own work.
+/// Steps of at most this many bytes and expressions may be checked on the async worker that
+/// read them (see `AppState::in_place`): the two hand-offs between threads that a blocking
+/// check takes cost a typical step of 600 bytes and 3 expressions twice its own work. Their
+/// work is bounded by both: each expression copies at most the step's own 4 KiB, and names
+/// unknown to the definition cost at most 20 "did you mean" searches. The slowest such step
+/// found, 256 misspelt permissions, takes about 2 ms, as long as the worker already takes to
+/// parse a body of 100 KB.
 const CHECKED_IN_PLACE_BYTES: usize = 4 << 10;
+const CHECKED_IN_PLACE_EXPRESSIONS: usize = 8;
 
 pub(super) async fn test_request(State(state): Shared, headers: HeaderMap, body: Body) -> Response {
-    let (step, endpoint, bytes) = match read_request(&state, &headers, body).await {
+    let (step, endpoint, small) = match read_request(&state, &headers, body).await {
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
     let credentials = state.credentials.credentials();
     // The semaphore is never closed.
     let permit = state.checks.clone().acquire_owned().await.ok();
-    let in_place = (bytes <= CHECKED_IN_PLACE_BYTES)
-        .then(|| state.in_place.try_acquire().ok())
-        .flatten();
+    let in_place = small.then(|| state.in_place.try_acquire().ok()).flatten();
     if in_place.is_some() {
         let (answer, report) = test_request_answer(&endpoint, step, credentials.as_ref());
         drop(report);

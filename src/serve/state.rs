@@ -30,7 +30,8 @@ pub(super) struct AppState {
     /// `/healthz` or the other clients of the async workers.
     pub checks: Arc<Semaphore>,
     /// Of those, how many small steps may be checked on the async worker that read them: one
-    /// fewer than the checks (at least one), so that such checks never hold every worker.
+    /// fewer than the checks (none with one), so that such checks hold at most one fewer
+    /// worker than there are CPUs.
     pub in_place: Semaphore,
     pub healthz: Value,
     pub report_schema: Value,

@@ -260,14 +260,21 @@ pub struct Input {
     /// cannot take all memory.
     // Not `requires = "jsonl"`: clap does not enforce it on an argument given with STEP,
     // which conflicts with --jsonl, and the option would be ignored without a word.
-    #[arg(long, value_name = "BYTES", conflicts_with = "step")]
-    pub max_line_bytes: Option<usize>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        conflicts_with = "step",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_line_bytes: Option<u64>,
 }
 
 impl Input {
     /// `--max-line-bytes`, or its default.
     pub fn line_limit(&self) -> usize {
-        self.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES)
+        self.max_line_bytes.map_or(DEFAULT_MAX_LINE_BYTES, |bytes| {
+            usize::try_from(bytes).unwrap_or(usize::MAX)
+        })
     }
 }
 
