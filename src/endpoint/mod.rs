@@ -629,6 +629,7 @@ impl Endpoint {
         });
         findings.unlisted_errors(rendered.unlisted);
         findings.errors.splice(0..0, rendered.problems);
+        findings.errors.splice(0..0, rendered.long_names);
 
         relocate(&mut findings.errors, &rendered.substitutions);
         relocate(&mut findings.warnings, &rendered.substitutions);

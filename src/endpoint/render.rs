@@ -121,6 +121,9 @@ impl Substitutions {
 pub(crate) struct Rendered {
     /// At most [`MAX_PROBLEMS`] of them; `unlisted` counts the rest.
     pub problems: Vec<Problem>,
+    /// Members not rendered for their long names, reported at their objects: unlike
+    /// `problems`, not a reason to leave out what is found below those objects.
+    pub long_names: Vec<Problem>,
     pub unlisted: usize,
     pub substitutions: Substitutions,
 }
@@ -149,7 +152,11 @@ pub(crate) fn render(
         found: Rendered::default(),
     };
     for (key, item) in parameters.iter_mut() {
-        renderer.member(item, key, 1);
+        if key.len() > MAX_NAME_BYTES {
+            renderer.long_name(key);
+            continue;
+        }
+        renderer.value(item, Token::Key(key), 1);
     }
     renderer.found
 }
@@ -215,7 +222,11 @@ impl<'a> Renderer<'a> {
                 let len = self.pointer.len();
                 at.append_to(&mut self.pointer);
                 for (key, item) in fields.iter_mut() {
-                    self.member(item, key, depth + 1);
+                    if key.len() > MAX_NAME_BYTES {
+                        self.long_name(key);
+                        continue;
+                    }
+                    self.value(item, Token::Key(key), depth + 1);
                 }
                 self.pointer.truncate(len);
             }
@@ -223,17 +234,22 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// Renders the member `name` of the object being walked, unless its name is too long.
-    fn member(&mut self, value: &mut Value, name: &str, depth: usize) {
-        if name.len() > MAX_NAME_BYTES {
-            let message = format!(
-                "a member named {:?} is not rendered: names in parameters are at most {MAX_NAME_BYTES} bytes",
-                crate::problem::excerpt(name, 40)
-            );
-            self.problem(Token::Key(name), message);
-            return;
+    /// A member of the object being walked whose name is too long: not rendered, an error at
+    /// the object (a pointer spelling the name would be as long), kept apart from the
+    /// problems that silence what later checks say below them.
+    #[cold]
+    fn long_name(&mut self, name: &str) {
+        let message = format!(
+            "its member named {:?} is not rendered: names in parameters are at most {MAX_NAME_BYTES} bytes",
+            crate::problem::excerpt(name, 40)
+        );
+        if self.found.long_names.len() < MAX_PROBLEMS {
+            self.found
+                .long_names
+                .push(Problem::new(self.pointer.clone(), message));
+        } else {
+            self.found.unlisted += 1;
         }
-        self.value(value, Token::Key(name), depth);
     }
 
     fn problem(&mut self, at: Token<'_>, message: String) {
@@ -944,7 +960,7 @@ fn size_within(value: &Value, budget: usize) -> usize {
         Value::Null | Value::Bool(true) => 4,
         Value::Bool(false) => 5,
         Value::Number(number) => number_len(number, budget),
-        Value::String(text) => json_str_len(text),
+        Value::String(text) => crate::util::json::str_len(text),
         // Commas between the items, as the JSON is written.
         Value::Array(items) => {
             let mut size = 2;
@@ -960,7 +976,7 @@ fn size_within(value: &Value, budget: usize) -> usize {
             let mut size = 2;
             for (i, (key, item)) in fields.iter().enumerate() {
                 size += usize::from(i > 0)
-                    + json_str_len(key)
+                    + crate::util::json::str_len(key)
                     + 1
                     + size_within(item, budget.saturating_sub(size));
                 if size > budget {
@@ -970,20 +986,6 @@ fn size_within(value: &Value, budget: usize) -> usize {
             size
         }
     }
-}
-
-/// The length of `text` written as a JSON string (by serde_json): a control character takes
-/// six bytes (`\u001f`) or two (`\n`), a quote or a backslash two.
-fn json_str_len(text: &str) -> usize {
-    let escaped: usize = text
-        .bytes()
-        .map(|b| match b {
-            b'\n' | b'\r' | b'\t' | 0x08 | 0x0c | b'"' | b'\\' => 1,
-            0..=0x1f => 5,
-            _ => 0,
-        })
-        .sum();
-    text.len() + 2 + escaped
 }
 
 /// The length of a number's text, or anything over `budget` once it is over: with exact
@@ -1242,8 +1244,8 @@ mod tests {
         );
     }
 
-    /// Below a long member name nothing is rendered, and that is an error at the member: no
-    /// pointer below it is ever spelled, and the rest renders.
+    /// Below a long member name nothing is rendered, and that is an error at its object: no
+    /// pointer spelling the name is ever made, and the rest renders.
     #[test]
     fn below_a_long_name_nothing_is_rendered() {
         let long = "k".repeat(MAX_NAME_BYTES + 1);
@@ -1259,14 +1261,22 @@ mod tests {
         expected["a"]["b"] = json!(3);
         expected[&fine] = json!(3);
         assert_eq!(Value::Object(params), expected);
-        let paths: Vec<String> = rendered.problems.iter().map(|p| p.path.clone()).collect();
-        assert_eq!(paths, [format!("/a/{long}"), format!("/{long}")]);
+        assert!(rendered.problems.is_empty(), "{:?}", rendered.problems);
+        let paths: Vec<&str> = rendered
+            .long_names
+            .iter()
+            .map(|p| p.path.as_str())
+            .collect();
+        assert_eq!(paths, ["/a", ""]);
         assert!(
-            rendered.problems[0]
+            rendered.long_names[0]
                 .message
-                .ends_with("is not rendered: names in parameters are at most 256 bytes"),
+                .starts_with("its member named \"kkkk")
+                && rendered.long_names[0]
+                    .message
+                    .ends_with("is not rendered: names in parameters are at most 256 bytes"),
             "{}",
-            rendered.problems[0].message
+            rendered.long_names[0].message
         );
         let sites: Vec<usize> = rendered
             .substitutions

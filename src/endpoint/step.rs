@@ -219,26 +219,37 @@ fn lone_surrogate(text: &str, offset: usize) -> Option<String> {
     while !text.is_char_boundary(to) {
         to -= 1;
     }
-    let window = &text[from..to.max(from)];
-    let mut search = 0;
-    while let Some(found) = window[search..].find("\\u") {
+    // Positions are the text's own: a pair may start before `from` or end after `to`. A
+    // `\u` after an odd run of backslashes is a literal backslash and a `u`, not an escape.
+    let unit_at = |at: usize| {
+        let escaped = text
+            .get(..at)?
+            .bytes()
+            .rev()
+            .take_while(|&b| b == b'\\')
+            .take(64)
+            .count()
+            % 2
+            == 1;
+        text.get(at..at + 6)
+            .filter(|_| !escaped)
+            .and_then(|escape| escape.strip_prefix("\\u"))
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    let high = |unit: u16| (0xD800..=0xDBFF).contains(&unit);
+    let low = |unit: u16| (0xDC00..=0xDFFF).contains(&unit);
+    let mut search = from;
+    while let Some(found) = text.get(search..to).and_then(|window| window.find("\\u")) {
         let at = search + found;
-        let hex = window.get(at + 2..at + 6)?;
-        if let Ok(unit) = u16::from_str_radix(hex, 16) {
-            // The text, not the window: the pair's second half may lie past the window's end.
-            let next = text
-                .get(from + at + 6..from + at + 12)
-                .and_then(|n| n.strip_prefix("\\u"))
-                .and_then(|h| u16::from_str_radix(h, 16).ok());
-            let high = (0xD800..=0xDBFF).contains(&unit);
-            let low = (0xDC00..=0xDFFF).contains(&unit);
-            let paired = high && next.is_some_and(|n| (0xDC00..=0xDFFF).contains(&n));
-            if (high && !paired) || low {
-                return Some(format!("\\u{hex}"));
-            }
-            if paired {
+        if let Some(unit) = unit_at(at) {
+            let next = unit_at(at + 6);
+            let before = at.checked_sub(6).and_then(unit_at);
+            if high(unit) && next.is_some_and(low) {
                 search = at + 12;
                 continue;
+            }
+            if (high(unit) && !next.is_some_and(low)) || (low(unit) && !before.is_some_and(high)) {
+                return Some(text[at..at + 6].to_owned());
             }
         }
         search = at + 2;
@@ -269,6 +280,24 @@ mod tests {
             "{}",
             error.message()
         );
+        // A backslash escaped before `u` is no escape; a pair before the window is a pair.
+        for (text, named) in [
+            (
+                r#"{"parameters": {"a": "\\ud83d\udc00\ud83d\ude00"}}"#,
+                "\\udc00",
+            ),
+            (r#"{"parameters": {"a": "\ud83d\ude00\ud800"}}"#, "\\ud800"),
+            (r#"{"parameters": {"a": "\\ud800\u0041\udc00"}}"#, "\\udc00"),
+        ] {
+            let error = Step::from_json(text).expect_err("invalid");
+            assert!(
+                error
+                    .message()
+                    .starts_with(&format!("{named} is a lone surrogate")),
+                "{text}: {}",
+                error.message()
+            );
+        }
         let error = Step::from_json(r#"{"parameters": {"a": "\ud800"}}"#).expect_err("invalid");
         assert!(
             error.message().starts_with("\\ud800 is a lone surrogate"),

@@ -372,16 +372,16 @@ fn custom_base<'a>(
         findings,
     );
     if filled_len > MAX_URL_BYTES {
-        // Reported as `url` reports a long URL, at the parameter to shorten: the server when
-        // its own text is too long, else the variable that adds the most, with its length
-        // once percent-encoded and how often the base URL names it.
+        // Reported as `url` reports a long URL, at the parameter to shorten: the variable that
+        // adds the most (with its length once percent-encoded and how often the base URL names
+        // it) when it adds more than the server's own text, else the server.
         let literal_len = given.len().saturating_sub(
             used.iter()
                 .map(|(name, count)| (name.len() + 2) * count)
                 .sum::<usize>(),
         );
         let (pointer, why) = match most {
-            Some((name, count, added)) if literal_len <= MAX_URL_BYTES => {
+            Some((name, count, added)) if literal_len <= MAX_URL_BYTES && added > literal_len => {
                 let times = if count > 1 {
                     format!(", {count} times in the base URL")
                 } else {
@@ -517,7 +517,7 @@ fn fill<'t>(template: &'t str, values: &[(&str, String)]) -> Cow<'t, str> {
         let after = &rest[open + 1..];
         // A name holds no brace: a `{` before the next `}` (or no `}` at all) makes this one
         // literal, and the search goes on from there, so that each byte is read once.
-        let value = match after.find(['{', '}']) {
+        let value = match memchr::memchr2(b'{', b'}', after.as_bytes()) {
             Some(close) if after.as_bytes()[close] == b'}' => {
                 let name = &after[..close];
                 values

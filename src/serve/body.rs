@@ -19,8 +19,9 @@ pub(super) struct ReadStep {
     pub choice: Option<Choice>,
     /// The body's size in bytes.
     pub bytes: usize,
-    /// How many `${` it holds: with its size, what bounds the work of checking it (each
-    /// expression may copy at most the whole step).
+    /// How many `${` it holds (`usize::MAX` with any `\u` escape, which could spell one):
+    /// with its size, what bounds the work of checking it (each expression may copy at most
+    /// the whole step).
     pub expressions: usize,
 }
 
@@ -127,7 +128,13 @@ async fn read_json_sized(
             None => answer,
         }
     })?;
-    let expressions = memchr::memmem::find_iter(&bytes, b"${").count();
+    // Counted in the text as sent; an escape (`\u0024{`) could spell one the count misses,
+    // so a body with any `\u` counts as having more than can be checked in place.
+    let expressions = if memchr::memmem::find(&bytes, b"\\u").is_some() {
+        usize::MAX
+    } else {
+        memchr::memmem::find_iter(&bytes, b"${").count()
+    };
     Ok((value, bytes.len(), expressions))
 }
 

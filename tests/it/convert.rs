@@ -519,6 +519,26 @@ fn credentials_stay_out_and_invalid_steps_are_not_exported() {
     assert_eq!(error.kind(), ConvertErrorKind::InvalidStep);
     assert!(error.to_string().contains("body"), "{error}");
     assert!(convert::to_conductor(step, &endpoint, "k").is_err());
+    // Expressions in an object do not excuse what is wrong with the object itself: a
+    // required field missing, a member name too long to render.
+    let long = "k".repeat(300);
+    for body in [
+        json!({ "acl": "${workflow.acl}" }),
+        json!({ "description": "${workflow.d}", long.clone(): 1 }),
+    ] {
+        let step: Step = serde_json::from_value(json!({
+            "parameters": { "organizationId": "o", "body": body },
+            "context": { "workflow": { "d": "d", "acl": [] } }
+        }))
+        .expect("step");
+        let report = endpoint.test_request(step.clone(), None);
+        assert!(!report.valid);
+        assert!(
+            convert::to_conductor(step.clone(), &endpoint, "k").is_err(),
+            "{body}"
+        );
+        assert!(convert::to_curl(step, &endpoint).is_err(), "{body}");
+    }
     let foreign: Step = serde_json::from_value(json!({ "parameters": {
         "server": "https://evil.example.com", "id": "k" } }))
     .expect("step");

@@ -228,7 +228,7 @@ impl LineStream {
                 return Ok(Some((self.number, Err(why))));
             }
             match std::str::from_utf8(&self.bytes) {
-                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) if text.bytes().all(is_json_space) => continue,
                 Ok(_) => break,
                 Err(error) => {
                     let why = format!("not UTF-8: invalid byte at offset {}", error.valid_up_to());
@@ -266,10 +266,10 @@ impl LineStream {
             let kept = self.bytes.len() + taken - usize::from(ended);
             if too_long || kept > self.max_line_bytes {
                 if !too_long {
-                    blank = self.bytes.iter().all(u8::is_ascii_whitespace);
+                    blank = self.bytes.iter().copied().all(is_json_space);
                 }
                 too_long = true;
-                blank = blank && buffer[..taken].iter().all(u8::is_ascii_whitespace);
+                blank = blank && buffer[..taken].iter().copied().all(is_json_space);
                 self.bytes.clear();
             } else {
                 self.bytes.extend_from_slice(&buffer[..taken]);
@@ -357,6 +357,12 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         }
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// White space as JSON has it (space, tab, line feed, carriage return): a line of only these
+/// is blank, however long.
+fn is_json_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 #[cfg(test)]

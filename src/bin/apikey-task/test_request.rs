@@ -103,7 +103,7 @@ fn as_text(report: &TestReport) -> String {
 pub fn lines_of(endpoint: Endpoint, path: &Path, max_line_bytes: usize) -> Result<u8, Unusable> {
     let lines = LineStream::open(path, max_line_bytes)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
-    let checked = check_ahead(lines, Arc::new(endpoint), workers);
+    let checked = check_ahead(lines, Arc::new(endpoint), Credentials::from_env(), workers);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     // The total is not known before the end: a terminal gets a counter, not a bar.
@@ -147,13 +147,23 @@ fn write_in_order(
         }
     }
     out.flush().map_err(write_error)?;
+    if !early.is_empty() {
+        // Batches after one that never came back: its lines would have no records.
+        return Err(Unusable(
+            "internal error: a batch of lines was not checked; the records after the last one written are missing".into(),
+        ));
+    }
     Ok(code)
 }
 
 /// Lines read, to be checked together.
 struct Batch {
     sequence: usize,
-    lines: Vec<(usize, Result<String, String>)>,
+    /// The lines' text, one after another: one buffer a batch, not one a line.
+    text: String,
+    /// Each line's number, and where its text ends in `text` (it starts where the one before
+    /// ended), or why it has none.
+    lines: Vec<(usize, Result<usize, String>)>,
     /// The input paused after these (all it held so far is read): the moment to flush, so
     /// that whoever reads the other end sees the record of every line that has come in.
     pause: bool,
@@ -183,27 +193,55 @@ struct CheckAhead {
 const BATCH_LINES: usize = 64;
 const BATCH_BYTES: usize = 1 << 20;
 
-/// Reads `lines` on a thread and checks them in batches on `workers` threads. At most two
-/// batches a worker are read and not yet written, whichever is slow. The threads are not
-/// joined: if the caller stops early (stdout closed), the process ends with them even if
+/// Reads `lines` on a thread and checks them in batches on `workers` threads, with
+/// `credentials` configured. At most two batches a worker are read and not yet written,
+/// whichever is slow. The threads are not joined: if the caller stops early (stdout closed), the process ends with them even if
 /// the reader is waiting for input.
-fn check_ahead(mut lines: LineStream, endpoint: Arc<Endpoint>, workers: usize) -> CheckAhead {
+fn check_ahead(
+    mut lines: LineStream,
+    endpoint: Arc<Endpoint>,
+    credentials: Option<Credentials>,
+    workers: usize,
+) -> CheckAhead {
     let (slot, slots) = sync_channel::<()>(2 * workers);
     let (jobs, job) = sync_channel::<Batch>(workers);
     let (result, results) = std::sync::mpsc::channel::<Checked>();
     let job = Arc::new(Mutex::new(job));
     for _ in 0..workers {
         let (job, result, endpoint) = (job.clone(), result.clone(), endpoint.clone());
+        let credentials = credentials.clone();
         std::thread::spawn(move || {
-            let credentials = Credentials::from_env();
             let mut operation = OperationJson::default();
             loop {
                 let batch = match job.lock() {
                     Ok(job) => job.recv(),
-                    Err(_) => return,
+                    Err(poisoned) => poisoned.into_inner().recv(),
                 };
-                let Ok(batch) = batch else { return };
-                let checked = check_batch(&endpoint, credentials.as_ref(), &mut operation, batch);
+                let Ok(mut batch) = batch else { return };
+                let failed = batch.failed.take();
+                // Every batch comes back, so that the writer never waits for a lost one: each
+                // line's panic is caught in `check_batch`, and any other as the whole batch's.
+                let (sequence, pause) = (batch.sequence, batch.pause);
+                let numbers: Vec<usize> = batch.lines.iter().map(|(number, _)| *number).collect();
+                let mut checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    check_batch(&endpoint, credentials.as_ref(), &mut operation, batch)
+                }))
+                .unwrap_or_else(|_| {
+                    operation = OperationJson::default();
+                    let records: Vec<String> = numbers
+                        .iter()
+                        .map(|&number| unusable_line(number, INTERNAL))
+                        .collect();
+                    Checked {
+                        sequence,
+                        records: records.join("\n").into_bytes(),
+                        outcomes: vec!["unusable"; numbers.len()],
+                        code: EXIT_UNUSABLE,
+                        pause,
+                        failed: None,
+                    }
+                });
+                checked.failed = failed;
                 if result.send(checked).is_err() {
                     return;
                 }
@@ -212,28 +250,33 @@ fn check_ahead(mut lines: LineStream, endpoint: Arc<Endpoint>, workers: usize) -
     }
     std::thread::spawn(move || {
         let mut sequence = 0;
-        let mut batch = Vec::new();
-        let mut bytes = 0;
+        // Sized for most batches at once: grown line by line it would be copied as it grows.
+        let fresh = || String::with_capacity(64 << 10);
+        let mut batch = Vec::with_capacity(BATCH_LINES);
+        let mut text = fresh();
         loop {
             let (end, failed) = match lines.next_line() {
                 Ok(Some((number, line))) => {
-                    bytes += line.as_ref().map_or(0, |line| line.len());
-                    batch.push((number, line.map(str::to_owned)));
+                    let line = line.map(|line| {
+                        text.push_str(line);
+                        text.len()
+                    });
+                    batch.push((number, line));
                     (false, None)
                 }
                 Ok(None) => (true, None),
                 Err(error) => (true, Some(error)),
             };
             let pause = end || lines.drained();
-            if pause || batch.len() >= BATCH_LINES || bytes >= BATCH_BYTES {
+            if pause || batch.len() >= BATCH_LINES || text.len() >= BATCH_BYTES {
                 // A slot first: the batches read and not yet written stay bounded.
                 if slot.send(()).is_err() {
                     return;
                 }
-                let lines = std::mem::take(&mut batch);
                 let sent = jobs.send(Batch {
                     sequence,
-                    lines,
+                    text: std::mem::replace(&mut text, fresh()),
+                    lines: std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES)),
                     pause,
                     failed,
                 });
@@ -241,7 +284,6 @@ fn check_ahead(mut lines: LineStream, endpoint: Arc<Endpoint>, workers: usize) -
                     return;
                 }
                 sequence += 1;
-                bytes = 0;
             }
         }
     });
@@ -257,37 +299,45 @@ fn check_batch(
 ) -> Checked {
     let mut checked = Checked {
         sequence: batch.sequence,
-        records: Vec::new(),
+        // A record is about four times its line (the body twice, once in the curl line, and
+        // the rest of the report): sized at once, not grown and copied line by line.
+        records: Vec::with_capacity(batch.text.len().saturating_mul(4) + 4096),
         outcomes: Vec::with_capacity(batch.lines.len()),
         code: 0,
         pause: batch.pause,
         failed: batch.failed,
     };
+    let mut start = 0;
     for (number, line) in batch.lines {
         if !checked.records.is_empty() {
             checked.records.push(b'\n');
         }
-        let report = step_of(line.as_deref().map_err(Clone::clone)).and_then(|step| {
-            // A panic is this line's failure, not the whole file's.
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                endpoint.test_request(step, credentials)
-            }))
-            .map_err(|_| INTERNAL.to_owned())
+        let line = line.map(|end| {
+            let text = batch.text.get(start..end).unwrap_or_default();
+            start = end;
+            text
         });
         let starts = checked.records.len();
-        let written = match report {
-            Ok(report) => {
-                let valid = report.valid;
-                operation
-                    .write(&mut checked.records, number, report)
-                    .map(|()| valid)
-                    .map_err(|error| {
-                        checked.records.truncate(starts);
-                        error.0
-                    })
-            }
-            Err(why) => Err(why),
-        };
+        // A panic anywhere in a line's work (parsing, checking, writing its record) is this
+        // line's failure, not the batch's nor the file's.
+        let written = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let report = step_of(line)?;
+            let report = endpoint.test_request(report, credentials);
+            let valid = report.valid;
+            operation
+                .write(&mut checked.records, number, report)
+                .map(|()| valid)
+                .map_err(|error| error.0)
+        }))
+        .unwrap_or_else(|_| {
+            // What was spelled before the panic may be part of a record: the cached operation
+            // too.
+            *operation = OperationJson::default();
+            Err(INTERNAL.to_owned())
+        });
+        if written.is_err() {
+            checked.records.truncate(starts);
+        }
         match written {
             Ok(true) => checked.outcomes.push("valid"),
             Ok(false) => {
@@ -359,7 +409,7 @@ mod tests {
         let endpoint = Arc::new(endpoint);
         for workers in [1, 3, 8] {
             let lines = LineStream::open(&file, usize::MAX).expect("opened");
-            let checked = check_ahead(lines, endpoint.clone(), workers);
+            let checked = check_ahead(lines, endpoint.clone(), None, workers);
             let mut out = Vec::new();
             let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
             let code = write_in_order(checked, &mut out, &mut progress).expect("written");
