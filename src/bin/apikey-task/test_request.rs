@@ -195,8 +195,8 @@ const BATCH_BYTES: usize = 1 << 20;
 
 /// Reads `lines` on a thread and checks them in batches on `workers` threads, with
 /// `credentials` configured. At most two batches a worker are read and not yet written,
-/// whichever is slow. The threads are not joined: if the caller stops early (stdout closed), the process ends with them even if
-/// the reader is waiting for input.
+/// whichever is slow. The threads are not joined: if the caller stops early (stdout closed),
+/// the process ends with them even if the reader is waiting for input.
 fn check_ahead(
     mut lines: LineStream,
     endpoint: Arc<Endpoint>,
