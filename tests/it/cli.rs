@@ -407,8 +407,10 @@ fn answers_each_line_while_the_input_is_open(args: &[&str], check: impl Fn(&Valu
         serde_json::json!({ "parameters": { "organizationId": "org-1", "body": { "description": description } } })
             .to_string()
     };
-    for (number, description) in [(1, "first"), (2, "second")] {
-        writeln!(stdin, "{}", step(description)).expect("a line in");
+    // Each line comes with a blank one after it, in the same write: the blank line is read
+    // too, and must not hold the record back until more input comes.
+    for (number, description) in [(1, "first"), (3, "second")] {
+        write!(stdin, "{}\n\n", step(description)).expect("a line in");
         stdin.flush().expect("flushed");
         let record: Value = serde_json::from_str(
             &received

@@ -202,12 +202,19 @@ impl LineStream {
         })
     }
 
-    /// Whether all the input read so far has been used, so that the next line waits for more:
-    /// the moment for a batch to flush its output. Whoever reads the other end then sees the
-    /// record of every line that has come in, while a file's records still go out in large
-    /// blocks (one flush per buffer of input).
+    /// Whether the input read so far holds no further line to check (at most blank lines and
+    /// the start of one still coming), so that the next line waits for more: the moment for
+    /// a batch to flush its output. Whoever reads the other end then sees the record of every
+    /// line that has come in, while a file's records still go out in large blocks (one flush
+    /// per buffer of input).
     pub fn drained(&self) -> bool {
-        self.reader.buffer().is_empty()
+        let buffer = self.reader.buffer();
+        // The next line that is not blank starts at the first byte that is not white space;
+        // it has come in whole if a line break follows.
+        match buffer.iter().position(|&byte| !is_json_space(byte)) {
+            Some(start) => memchr::memchr(b'\n', &buffer[start..]).is_none(),
+            None => true,
+        }
     }
 
     /// The next line that is not blank, with its number; `None` at the end.
