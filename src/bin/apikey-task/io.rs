@@ -181,6 +181,8 @@ pub struct LineStream {
     number: usize,
     /// The longest line kept, in bytes, its line break not counted.
     max_line_bytes: usize,
+    /// Whether the input is a regular file (not stdin, a pipe or a FIFO).
+    regular_file: bool,
 }
 
 impl LineStream {
@@ -199,15 +201,20 @@ impl LineStream {
             bytes: Vec::new(),
             number: 0,
             max_line_bytes,
+            regular_file: path.as_os_str() != "-"
+                && std::fs::metadata(path).is_ok_and(|meta| meta.is_file()),
         })
     }
 
     /// Whether the input read so far holds no further line to check (at most blank lines and
     /// the start of one still coming), so that the next line waits for more: the moment for
     /// a batch to flush its output. Whoever reads the other end then sees the record of every
-    /// line that has come in, while a file's records still go out in large blocks (one flush
-    /// per buffer of input).
+    /// line that has come in. Never for a regular file, whose records go out in large blocks.
     pub fn drained(&self) -> bool {
+        // A regular file never keeps a reader waiting: its batches are cut by size alone.
+        if self.regular_file {
+            return false;
+        }
         let buffer = self.reader.buffer();
         // The next line that is not blank starts at the first byte that is not white space;
         // it has come in whole if a line break follows.
