@@ -106,18 +106,24 @@ pub fn to_curl(step: Step, endpoint: &Endpoint) -> Result<String, ConvertError> 
 /// server the credentials may not go to, a path parameter not filled in). A problem at a
 /// string with an expression is not held against it: the workflow's state fills that in. A
 /// problem at an object or array is, whatever expressions it holds: they do not make a
-/// missing field appear, nor a long member name short.
+/// missing field appear, nor a long member name short. So is any problem with the server:
+/// where the credentials go is never left to the workflow's state.
 fn refuse_invalid(
     report: &crate::endpoint::TestReport,
     parameters: &Value,
 ) -> Result<(), ConvertError> {
-    let has_expression =
-        |value: &Value| matches!(value, Value::String(text) if text.contains("${"));
+    // A real expression: `$${` is a literal `${`, and text that does not parse as one is not
+    // filled in by anything.
+    let has_expression = |value: &Value| {
+        matches!(value, Value::String(text)
+            if crate::endpoint::render::before_first_expression(text).is_some())
+    };
     let errors: Vec<&crate::Problem> = report
         .errors
         .iter()
         .filter(|problem| {
             problem.path.is_empty()
+                || problem.path == "/server"
                 || parameters
                     .pointer(&problem.path)
                     .is_none_or(|value| !has_expression(value))

@@ -11,7 +11,7 @@ mod headers;
 mod input_schema;
 mod ip;
 mod output_schema;
-mod render;
+pub(crate) mod render;
 mod report;
 mod request;
 pub(crate) mod secret_path;
@@ -627,6 +627,16 @@ impl Endpoint {
                 .iter()
                 .any(|failed| is_within(&error.path, &failed.path))
         });
+        // A member whose name is too long is reported once, at its object: what later checks
+        // say at or below it would spell the name again.
+        if !rendered.long_names.is_empty() {
+            findings
+                .errors
+                .retain(|error| !below_long_name(&error.path));
+            findings
+                .warnings
+                .retain(|warning| !below_long_name(&warning.path));
+        }
         findings.unlisted_errors(rendered.unlisted);
         findings.errors.splice(0..0, rendered.problems);
         findings.errors.splice(0..0, rendered.long_names);
@@ -728,6 +738,14 @@ struct Checked<'e> {
     url: Option<::url::Url>,
     /// The credential header and the environment variable a curl line reads it from.
     credential_hint: Option<(&'e str, &'static str)>,
+}
+
+/// Whether `pointer` passes through a member name longer than rendering takes.
+fn below_long_name(pointer: &str) -> bool {
+    pointer.split('/').any(|token| {
+        let escapes = token.matches("~0").count() + token.matches("~1").count();
+        token.len() - escapes > render::MAX_NAME_BYTES
+    })
 }
 
 fn env_var(scheme: &AuthScheme) -> &'static str {

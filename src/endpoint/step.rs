@@ -227,7 +227,6 @@ fn lone_surrogate(text: &str, offset: usize) -> Option<String> {
             .bytes()
             .rev()
             .take_while(|&b| b == b'\\')
-            .take(64)
             .count()
             % 2
             == 1;

@@ -19,7 +19,7 @@ pub(super) struct ReadStep {
     pub choice: Option<Choice>,
     /// The body's size in bytes.
     pub bytes: usize,
-    /// How many `${` it holds (`usize::MAX` with any `\u` escape, which could spell one):
+    /// At most how many expressions it holds (`${`, and the escapes that could spell one):
     /// with its size, what bounds the work of checking it (each expression may copy at most
     /// the whole step).
     pub expressions: usize,
@@ -115,6 +115,18 @@ async fn read_json_sized(
             )
         }
     })?;
+    // Text first: serde_json calls a bad byte "invalid unicode code point", and the text
+    // read lossily to locate it would have its positions shifted.
+    if let Err(error) = std::str::from_utf8(&bytes) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!(
+                "the body is not UTF-8: invalid byte at offset {}",
+                error.valid_up_to()
+            ),
+        ));
+    }
     let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
         // Located in the text as sent: the line and column, and the value being read.
         let located = StepError::new(&String::from_utf8_lossy(&bytes), error);
@@ -128,13 +140,10 @@ async fn read_json_sized(
             None => answer,
         }
     })?;
-    // Counted in the text as sent; an escape (`\u0024{`) could spell one the count misses,
-    // so a body with any `\u` counts as having more than can be checked in place.
-    let expressions = if memchr::memmem::find(&bytes, b"\\u").is_some() {
-        usize::MAX
-    } else {
-        memchr::memmem::find_iter(&bytes, b"${").count()
-    };
+    // At most as many expressions as `${` written as it is, plus the escapes that could
+    // spell its `$` or its `{` (`\u0024`, `\u007b`): other escapes spell neither.
+    let count = |needle: &[u8]| memchr::memmem::find_iter(&bytes, needle).count();
+    let expressions = count(b"${") + count(b"\\u0024") + count(b"\\u007b") + count(b"\\u007B");
     Ok((value, bytes.len(), expressions))
 }
 

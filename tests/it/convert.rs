@@ -533,11 +533,51 @@ fn credentials_stay_out_and_invalid_steps_are_not_exported() {
         .expect("step");
         let report = endpoint.test_request(step.clone(), None);
         assert!(!report.valid);
+        // A long name is reported once, at its object, never spelled in a pointer.
+        assert!(
+            report.errors.iter().all(|e| e.path.len() < 100),
+            "{:?}",
+            report.errors
+        );
         assert!(
             convert::to_conductor(step.clone(), &endpoint, "k").is_err(),
             "{body}"
         );
         assert!(convert::to_curl(step, &endpoint).is_err(), "{body}");
+    }
+    // Where the credentials go is never excused by an expression, and `$${` is no expression.
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/invalid/server-host-from-expression.json"),
+    )
+    .expect("fixture");
+    let mut steps = vec![Step::from_json(&fixture).expect("fixture step")];
+    for parameters in [
+        json!({ "server": "https://evil.example.com/${workflow.workflowId}", "organizationId": "o",
+                "body": { "description": "d" } }),
+        json!({ "server": "https://evil.example.com/$${", "organizationId": "o",
+                "body": { "description": "d" } }),
+        json!({ "organizationId": "o", "body": { "description": "d", "allowedIps": ["$${x}"] } }),
+    ] {
+        steps.push(
+            serde_json::from_value(json!({
+                "parameters": parameters,
+                "context": { "workflow": { "workflowId": "wf-1" } }
+            }))
+            .expect("step"),
+        );
+    }
+    for step in steps {
+        let shown = serde_json::to_string(&step.parameters).expect("json");
+        assert!(!endpoint.test_request(step.clone(), None).valid, "{shown}");
+        assert!(
+            convert::to_curl(step.clone(), &endpoint).is_err(),
+            "{shown}"
+        );
+        assert!(
+            convert::to_conductor(step, &endpoint, "k").is_err(),
+            "{shown}"
+        );
     }
     let foreign: Step = serde_json::from_value(json!({ "parameters": {
         "server": "https://evil.example.com", "id": "k" } }))

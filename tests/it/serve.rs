@@ -174,6 +174,19 @@ async fn bad_input_gets_a_json_4xx_never_a_500() {
     let base = start(server).await;
     let client = crate::support::http();
 
+    // A byte that is not UTF-8 is named as such, not as an escape further on.
+    let (status, error) = post_json(
+        &base,
+        "v1/test-request",
+        b"{\"parameters\": {\"a\": \"x\xff\",\"b\":\"\\udc00\"}}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["error"]["message"],
+        "the body is not UTF-8: invalid byte at offset 23"
+    );
+
     let (status, error) = post_json(&base, "v1/test-request", "{\"parameters\": {").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["kind"], "malformed_json");

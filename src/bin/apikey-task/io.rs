@@ -187,22 +187,23 @@ pub struct LineStream {
 
 impl LineStream {
     pub fn open(path: &Path, max_line_bytes: usize) -> Result<LineStream, Unusable> {
-        let source: Box<dyn std::io::Read + Send> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(
-                std::fs::File::open(path)
-                    .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?,
-            )
-        };
+        let (source, regular_file): (Box<dyn std::io::Read + Send>, bool) =
+            if path.as_os_str() == "-" {
+                (Box::new(std::io::stdin()), false)
+            } else {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
+                // The opened file's own kind: the path could name another thing by now.
+                let regular = file.metadata().is_ok_and(|meta| meta.is_file());
+                (Box::new(file), regular)
+            };
         Ok(LineStream {
             reader: std::io::BufReader::with_capacity(1 << 16, source),
             path: path.display().to_string(),
             bytes: Vec::new(),
             number: 0,
             max_line_bytes,
-            regular_file: path.as_os_str() != "-"
-                && std::fs::metadata(path).is_ok_and(|meta| meta.is_file()),
+            regular_file,
         })
     }
 
