@@ -151,13 +151,7 @@ pub(crate) fn render(
         },
         found: Rendered::default(),
     };
-    for (key, item) in parameters.iter_mut() {
-        if key.len() > MAX_NAME_BYTES {
-            renderer.long_name(key);
-            continue;
-        }
-        renderer.value(item, Token::Key(key), 1);
-    }
+    renderer.members(parameters, 1);
     renderer.found
 }
 
@@ -221,16 +215,22 @@ impl<'a> Renderer<'a> {
             Value::Object(fields) => {
                 let len = self.pointer.len();
                 at.append_to(&mut self.pointer);
-                for (key, item) in fields.iter_mut() {
-                    if key.len() > MAX_NAME_BYTES {
-                        self.long_name(key);
-                        continue;
-                    }
-                    self.value(item, Token::Key(key), depth + 1);
-                }
+                self.members(fields, depth + 1);
                 self.pointer.truncate(len);
             }
             _ => {}
+        }
+    }
+
+    /// Renders the members of the object being walked, at `depth`, but those whose names are
+    /// too long.
+    fn members(&mut self, fields: &mut Map<String, Value>, depth: usize) {
+        for (key, item) in fields.iter_mut() {
+            if key.len() > MAX_NAME_BYTES {
+                self.long_name(key);
+                continue;
+            }
+            self.value(item, Token::Key(key), depth);
         }
     }
 

@@ -21,7 +21,8 @@ pub(super) struct ReadStep {
     pub bytes: usize,
     /// At most how many expressions it holds (`${`, and the escapes that could spell one):
     /// with its size, what bounds the work of checking it (each expression may copy at most
-    /// the whole step).
+    /// the whole step). Counted only in a body of at most the size `read_step` was given;
+    /// `usize::MAX` for a larger one.
     pub expressions: usize,
 }
 
@@ -34,8 +35,10 @@ pub(super) async fn read_step(
     body: Body,
     limit: usize,
     timeout: Duration,
+    counted_up_to: usize,
 ) -> Result<ReadStep, ApiError> {
-    let (value, bytes, expressions) = read_json_sized(headers, body, limit, timeout).await?;
+    let (value, bytes, expressions) =
+        read_json_sized(headers, body, limit, timeout, counted_up_to).await?;
     let (step, choice) = step_from_value(value)?;
     Ok(ReadStep {
         step,
@@ -53,15 +56,17 @@ pub(super) async fn read_json(
     limit: usize,
     timeout: Duration,
 ) -> Result<Value, ApiError> {
-    Ok(read_json_sized(headers, body, limit, timeout).await?.0)
+    Ok(read_json_sized(headers, body, limit, timeout, 0).await?.0)
 }
 
-/// [`read_json`], the body's size in bytes and how many `${` it holds.
+/// [`read_json`], the body's size in bytes and, for a body of at most `counted_up_to` bytes,
+/// at most how many expressions it holds (`usize::MAX` for a larger one).
 async fn read_json_sized(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
     timeout: Duration,
+    counted_up_to: usize,
 ) -> Result<(Value, usize, usize), ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
@@ -142,8 +147,13 @@ async fn read_json_sized(
     })?;
     // At most as many expressions as `${` written as it is, plus the escapes that could
     // spell its `$` or its `{` (`\u0024`, `\u007b`): other escapes spell neither.
+    // Only where the count is used: a large body is not read four times more for nothing.
     let count = |needle: &[u8]| memchr::memmem::find_iter(&bytes, needle).count();
-    let expressions = count(b"${") + count(b"\\u0024") + count(b"\\u007b") + count(b"\\u007B");
+    let expressions = if bytes.len() <= counted_up_to {
+        count(b"${") + count(b"\\u0024") + count(b"\\u007b") + count(b"\\u007B")
+    } else {
+        usize::MAX
+    };
     Ok((value, bytes.len(), expressions))
 }
 

@@ -63,7 +63,14 @@ async fn read_request(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Step, Arc<Endpoint>, bool), ApiError> {
-    let read = read_step(headers, body, state.body_limit, state.body_timeout).await?;
+    let read = read_step(
+        headers,
+        body,
+        state.body_limit,
+        state.body_timeout,
+        CHECKED_IN_PLACE_BYTES,
+    )
+    .await?;
     let endpoint = state.catalogue.select(read.choice.as_ref())?;
     let small =
         read.bytes <= CHECKED_IN_PLACE_BYTES && read.expressions <= CHECKED_IN_PLACE_EXPRESSIONS;

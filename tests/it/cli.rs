@@ -578,7 +578,6 @@ fn one_bad_server_never_kills_a_batch() {
 
 #[test]
 fn a_line_that_is_not_utf8_gets_its_own_record() {
-    let emulator = LiveEmulator::start(Emulator::builder());
     let valid = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "fine"}}}"#;
     let prefix = br#"{"parameters": {"body": {"description": ""#;
     let mut input = valid.as_bytes().to_vec();
@@ -591,30 +590,37 @@ fn a_line_that_is_not_utf8_gets_its_own_record() {
         "line": 2,
         "error": format!("not UTF-8: invalid byte at offset {}", prefix.len())
     });
+    the_second_line_gets_its_own_record(&input, &[], &expected);
+}
 
-    let output = run_bytes(cli().args(["test-request", "--jsonl", "-"]), &input);
+/// Both `test-request --jsonl` and `run --jsonl` (with `extra` options), given three lines of
+/// which the second cannot be used: exit 2, that line's record is `expected`, and the other
+/// two are checked, or created, as if it were not there.
+fn the_second_line_gets_its_own_record(input: &[u8], extra: &[&str], expected: &Value) {
+    let emulator = LiveEmulator::start(Emulator::builder());
+    let output = run_bytes(
+        cli().args(["test-request", "--jsonl", "-"]).args(extra),
+        input,
+    );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     let reports = json_lines(&output);
     assert_eq!(reports.len(), 3);
-    assert_eq!(reports[1], expected);
+    assert_eq!(&reports[1], expected);
     for report in [&reports[0], &reports[2]] {
         assert_eq!(report["valid"], true, "{report}");
     }
 
     let output = run_bytes(
-        cli().env("REBILLY_API_KEY", support::CANARY_KEY).args([
-            "run",
-            "--jsonl",
-            "-",
-            "--server",
-            &emulator.url(),
-        ]),
-        &input,
+        cli()
+            .env("REBILLY_API_KEY", support::CANARY_KEY)
+            .args(["run", "--jsonl", "-", "--server", &emulator.url()])
+            .args(extra),
+        input,
     );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     let results = json_lines(&output);
     assert_eq!(results.len(), 3);
-    assert_eq!(results[1], expected);
+    assert_eq!(&results[1], expected);
     for result in [&results[0], &results[2]] {
         assert_eq!(result["response"]["statusCode"], 201, "{result}");
     }
@@ -623,7 +629,6 @@ fn a_line_that_is_not_utf8_gets_its_own_record() {
 
 #[test]
 fn a_line_longer_than_the_limit_gets_its_own_record_and_is_not_held() {
-    let emulator = LiveEmulator::start(Emulator::builder());
     let valid = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "fine"}}}"#;
     // Longer than the limit and than the reader's 64 KiB buffer, with no line break inside.
     let long = format!(
@@ -636,39 +641,7 @@ fn a_line_longer_than_the_limit_gets_its_own_record_and_is_not_held() {
         "line": 2,
         "error": format!("the line is longer than --max-line-bytes ({limit} bytes); it was skipped")
     });
-
-    let output = run_bytes(
-        cli().args(["test-request", "--jsonl", "-", "--max-line-bytes", &limit]),
-        input.as_bytes(),
-    );
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    let reports = json_lines(&output);
-    assert_eq!(reports.len(), 3);
-    assert_eq!(reports[1], expected);
-    for report in [&reports[0], &reports[2]] {
-        assert_eq!(report["valid"], true, "{report}");
-    }
-
-    let output = run_bytes(
-        cli().env("REBILLY_API_KEY", support::CANARY_KEY).args([
-            "run",
-            "--jsonl",
-            "-",
-            "--max-line-bytes",
-            &limit,
-            "--server",
-            &emulator.url(),
-        ]),
-        input.as_bytes(),
-    );
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    let results = json_lines(&output);
-    assert_eq!(results.len(), 3);
-    assert_eq!(results[1], expected);
-    for result in [&results[0], &results[2]] {
-        assert_eq!(result["response"]["statusCode"], 201, "{result}");
-    }
-    assert_eq!(emulator.created(), 2);
+    the_second_line_gets_its_own_record(input.as_bytes(), &["--max-line-bytes", &limit], &expected);
 
     // The default limit takes the same long line, and --max-line-bytes needs --jsonl.
     let output = run_bytes(
