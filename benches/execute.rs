@@ -7,7 +7,7 @@
 //! --benches` runs it once, small.
 
 mod support;
-use support::ChildServer;
+use support::{ChildServer, Cpu};
 
 use apikey_task::secrets::Redact;
 use apikey_task::{Credentials, Endpoint, Executor, Secret, Step};
@@ -40,8 +40,8 @@ fn step(server: &str, i: usize) -> Step {
     .expect("step")
 }
 
-/// Wall-clock and CPU seconds of one side's round.
-type Timed = (f64, f64);
+/// Wall-clock seconds and CPU time of one side's round.
+type Timed = (f64, Cpu);
 
 /// `cargo bench` passes `--bench`; without it (`cargo test --benches`, as CI runs it) every
 /// part runs once, small, to show that it works.
@@ -85,7 +85,7 @@ async fn bench() {
         "execute: plugin vs bare reqwest, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
-        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | plugin CPU µs/req | bare CPU µs/req | CPU ratio |"
+        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | plugin CPU µs/req (user) | bare CPU µs/req (user) | CPU ratio |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
@@ -96,8 +96,8 @@ async fn bench() {
         for round in 0..rounds {
             // Alternate which side goes first, so that drift within a round favours neither.
             let plugin_first = round % 2 == 0;
-            let mut plugin: Timed = (0.0, 0.0);
-            let mut plain: Timed = (0.0, 0.0);
+            let mut plugin: Timed = (0.0, Cpu::default());
+            let mut plain: Timed = (0.0, Cpu::default());
             for side in [plugin_first, !plugin_first] {
                 if only.is_some_and(|only| only != side) {
                     continue;
@@ -121,7 +121,8 @@ async fn bench() {
         let total = (per_round * rounds) as f64;
         let sum = |pick: fn(&(Timed, Timed)) -> f64| -> f64 { rounds_seen.iter().map(pick).sum() };
         let (plugin_secs, bare_secs) = (sum(|r| r.0.0), sum(|r| r.1.0));
-        let (plugin_cpu, bare_cpu) = (sum(|r| r.0.1), sum(|r| r.1.1));
+        let (plugin_cpu, bare_cpu) = (sum(|r| r.0.1.total()), sum(|r| r.1.1.total()));
+        let (plugin_user, bare_user) = (sum(|r| r.0.1.user), sum(|r| r.1.1.user));
         // Throughput ratio per round (bare time / plugin time), its median over the rounds.
         let mut ratios: Vec<f64> = rounds_seen.iter().map(|r| r.1.0 / r.0.0).collect();
         ratios.sort_by(f64::total_cmp);
@@ -135,8 +136,22 @@ async fn bench() {
             shown(plugin_ran, format!("{:.0}", total / plugin_secs)),
             shown(bare_ran, format!("{:.0}", total / bare_secs)),
             shown(plugin_ran && bare_ran, format!("{:.1}%", 100.0 * median)),
-            shown(plugin_ran, format!("{:.1}", plugin_cpu * 1e6 / total)),
-            shown(bare_ran, format!("{:.1}", bare_cpu * 1e6 / total)),
+            shown(
+                plugin_ran,
+                format!(
+                    "{:.1} ({:.1})",
+                    plugin_cpu * 1e6 / total,
+                    plugin_user * 1e6 / total
+                )
+            ),
+            shown(
+                bare_ran,
+                format!(
+                    "{:.1} ({:.1})",
+                    bare_cpu * 1e6 / total,
+                    bare_user * 1e6 / total
+                )
+            ),
             shown(
                 plugin_ran && bare_ran,
                 format!("{:.2}x", plugin_cpu / bare_cpu.max(f64::MIN_POSITIVE))
@@ -154,10 +169,10 @@ async fn run_plugin(
     url: &str,
     concurrency: usize,
     n: usize,
-) -> (f64, f64) {
+) -> Timed {
     // Inputs are built before the clocks start, for both sides.
     let steps: Vec<Step> = (0..n).map(|i| step(url, i)).collect();
-    let cpu = cpu_seconds();
+    let cpu = Cpu::of_self();
     let started = Instant::now();
     let failures = AtomicU64::new(0);
     futures_util::stream::iter(steps)
@@ -181,10 +196,10 @@ async fn run_plugin(
         0,
         "plugin executions failed"
     );
-    (started.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+    (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
 }
 
-async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: usize) -> (f64, f64) {
+async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: usize) -> Timed {
     let target = format!("{url}/api-keys");
     // The same input form as the plugin's steps: JSON values, built before the clock starts
     // and written as JSON inside it, as a user of the bare client would (what reqwest's `.json()`
@@ -198,7 +213,7 @@ async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: us
             })
         })
         .collect();
-    let cpu = cpu_seconds();
+    let cpu = Cpu::of_self();
     let started = Instant::now();
     futures_util::stream::iter(bodies)
         .map(|body| {
@@ -222,13 +237,7 @@ async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: us
         .buffer_unordered(concurrency)
         .collect::<Vec<()>>()
         .await;
-    (started.elapsed().as_secs_f64(), cpu_seconds() - cpu)
-}
-
-/// CPU time (user + system) this process has used, in seconds (Linux): the client side only,
-/// since the emulator is another process.
-fn cpu_seconds() -> f64 {
-    support::stat_seconds(&[11, 12])
+    (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
 }
 
 /// Resident memory of this process, in bytes (Linux).

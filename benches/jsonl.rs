@@ -122,7 +122,7 @@ fn timed(mut command: Command) -> Run {
 /// CPU time (user + system) of the children this process has waited for, in seconds: on a
 /// shared machine it moves less than wall time, since waiting for a core does not count.
 fn children_cpu_seconds() -> f64 {
-    support::stat_seconds(&[13, 14])
+    support::Cpu::of_children().total()
 }
 
 /// Newlines in `bytes`: records, one per line.

@@ -49,19 +49,51 @@ impl Drop for ChildServer {
     }
 }
 
-/// Fields of this process's `/proc/self/stat` (Linux) that count clock ticks, summed, in
-/// seconds: `after_name` indexes the fields after the command name (which is in parentheses
-/// and may contain spaces), so utime is 11, stime 12, and the waited-for children's cutime 13
-/// and cstime 14. Ticks are 10 ms, so runs must be long.
-pub fn stat_seconds(after_name: &[usize]) -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
+/// CPU time, user and system, in seconds, from `getrusage` (microseconds; `/proc/self/stat`
+/// counts 10 ms ticks, too coarse for rounds of a few tens of milliseconds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl Cpu {
+    /// This process, every thread.
+    pub fn of_self() -> Cpu {
+        rusage(libc::RUSAGE_SELF)
+    }
+
+    /// The children waited for so far.
+    pub fn of_children() -> Cpu {
+        rusage(libc::RUSAGE_CHILDREN)
+    }
+
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+fn rusage(who: libc::c_int) -> Cpu {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points at
+    // one; on failure (it has none for these arguments) the zeroed value stays.
+    let usage = unsafe {
+        libc::getrusage(who, usage.as_mut_ptr());
+        usage.assume_init()
     };
-    after_name.iter().map(|&i| ticks(i)).sum::<f64>() / 100.0
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Cpu {
+        user: seconds(usage.ru_utime),
+        system: seconds(usage.ru_stime),
+    }
 }
