@@ -58,14 +58,20 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// This process, every thread.
+    /// This process, every thread (zero where there is no `getrusage`).
     pub fn of_self() -> Cpu {
-        rusage(libc::RUSAGE_SELF)
+        #[cfg(unix)]
+        return rusage(libc::RUSAGE_SELF);
+        #[cfg(not(unix))]
+        return Cpu::default();
     }
 
-    /// The children waited for so far.
+    /// The children waited for so far (zero where there is no `getrusage`).
     pub fn of_children() -> Cpu {
-        rusage(libc::RUSAGE_CHILDREN)
+        #[cfg(unix)]
+        return rusage(libc::RUSAGE_CHILDREN);
+        #[cfg(not(unix))]
+        return Cpu::default();
     }
 
     pub fn total(self) -> f64 {
@@ -83,6 +89,7 @@ impl std::ops::Sub for Cpu {
     }
 }
 
+#[cfg(unix)]
 fn rusage(who: libc::c_int) -> Cpu {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points at
