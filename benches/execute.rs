@@ -85,7 +85,7 @@ async fn bench() {
         "execute: plugin vs bare reqwest, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
-        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | plugin CPU µs/req (user) | bare CPU µs/req (user) | CPU ratio |"
+        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | plugin CPU µs/req, total (user) | bare CPU µs/req, total (user) | CPU ratio |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {

@@ -199,7 +199,7 @@ fn bench(steps: usize, rounds: usize) {
             plugin.wall / floor.wall,
             per_step(floor.cpu),
             per_step(plugin.cpu),
-            // Under a tick of CPU time (the quick run) there is no ratio to speak of.
+            // No CPU time for the floor (no `getrusage` on this platform): no ratio.
             if floor.cpu > 0.0 {
                 plugin.cpu / floor.cpu
             } else {

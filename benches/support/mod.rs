@@ -92,10 +92,12 @@ impl std::ops::Sub for Cpu {
 #[cfg(unix)]
 fn rusage(who: libc::c_int) -> Cpu {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points at
-    // one; on failure (it has none for these arguments) the zeroed value stays.
+    // SAFETY: the pointer is valid for one `rusage`, which is all getrusage writes; the memory
+    // is zeroed first and an all-zero `rusage` (plain integers) is a valid one, so it is
+    // initialised whether or not the call writes it.
     let usage = unsafe {
-        libc::getrusage(who, usage.as_mut_ptr());
+        let failed = libc::getrusage(who, usage.as_mut_ptr());
+        debug_assert_eq!(failed, 0, "getrusage");
         usage.assume_init()
     };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
