@@ -530,10 +530,35 @@ impl Endpoint {
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
     ) -> TestReport {
-        let routed = self.route(&parameters);
-        let mut report = routed.report(parameters, state, credentials);
-        report.operation = self.choice(routed);
+        self.test_request_parts(parameters, state, credentials).0
+    }
+
+    /// [`Endpoint::test_request`], and the report appended to `out` as compact JSON: the bytes
+    /// [`TestReport::write_json`] appends, with the body written once for both the request and
+    /// the curl line instead of twice. What the editor API and `test-request --jsonl` answer.
+    pub fn test_request_json(
+        &self,
+        step: Step,
+        credentials: Option<&Credentials>,
+        out: &mut Vec<u8>,
+    ) -> TestReport {
+        let (report, body_json) =
+            self.test_request_parts(step.parameters, &step.context, credentials);
+        report.write_json_with(out, body_json.as_deref());
         report
+    }
+
+    /// The report, and its request's body as compact JSON.
+    fn test_request_parts(
+        &self,
+        parameters: Map<String, Value>,
+        state: &Map<String, Value>,
+        credentials: Option<&Credentials>,
+    ) -> (TestReport, Option<Vec<u8>>) {
+        let routed = self.route(&parameters);
+        let (mut report, body_json) = routed.report(parameters, state, credentials);
+        report.operation = self.choice(routed);
+        (report, body_json)
     }
 
     fn report(
@@ -541,7 +566,7 @@ impl Endpoint {
         parameters: Map<String, Value>,
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
-    ) -> TestReport {
+    ) -> (TestReport, Option<Vec<u8>>) {
         let mut checked = self.check(parameters, state, credentials, false);
         // A secret pasted into the parameters (a `secretKey`, which is an error anyway) is not
         // echoed: the report and its curl line say `<redacted>`.
@@ -559,8 +584,11 @@ impl Endpoint {
         {
             checked.request.show_credential(scheme);
         }
-        let curl = checked.request.to_curl(checked.credential_hint);
-        TestReport {
+        let body_json = checked.request.body_json();
+        let curl = checked
+            .request
+            .curl_with(checked.credential_hint, body_json.as_deref());
+        let report = TestReport {
             valid: checked.findings.errors.is_empty(),
             errors: checked.findings.errors,
             warnings: checked.findings.warnings,
@@ -568,7 +596,8 @@ impl Endpoint {
             request: checked.request,
             curl,
             operation: None,
-        }
+        };
+        (report, body_json)
     }
 
     /// Renders and checks a step. `to_send` asks for the URL parsed, as sending needs it; a

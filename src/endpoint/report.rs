@@ -61,6 +61,12 @@ impl TestReport {
     /// with a `"` to escape every few bytes; serde_json writes a call per escape. What
     /// `test-request --jsonl` and the editor API write.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_with(out, None);
+    }
+
+    /// [`TestReport::write_json`], with the request's body copied from `body_json` when given
+    /// (its bytes as [`HttpRequest::body_json`] writes them).
+    pub(crate) fn write_json_with(&self, out: &mut Vec<u8>, body_json: Option<&[u8]>) {
         // Every field named: a field added to the report does not compile until written here.
         let TestReport {
             valid,
@@ -107,7 +113,7 @@ impl TestReport {
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"request\":");
-        request.write_json(out);
+        request.write_json(out, body_json);
         out.extend_from_slice(b",\"curl\":");
         json::write_str(out, curl);
         if let Some(ChosenOperation {

@@ -26,8 +26,9 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     /// Appends the request as compact JSON, the bytes `serde_json::to_writer` gives (see
-    /// [`TestReport::write_json`](super::TestReport::write_json)).
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+    /// [`TestReport::write_json`](super::TestReport::write_json)). `body_json`, when given, is
+    /// the body already written that way, and is copied instead of written again.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>, body_json: Option<&[u8]>) {
         let HttpRequest {
             method,
             url,
@@ -50,9 +51,21 @@ impl HttpRequest {
         out.push(b'}');
         if let Some(body) = body {
             out.extend_from_slice(b",\"body\":");
-            json::write_value(out, body);
+            match body_json {
+                Some(written) => out.extend_from_slice(written),
+                None => json::write_value(out, body),
+            }
         }
         out.push(b'}');
+    }
+
+    /// The body as compact JSON, the bytes [`HttpRequest::write_json`] writes for it.
+    pub(crate) fn body_json(&self) -> Option<Vec<u8>> {
+        self.body.as_ref().map(|body| {
+            let mut written = Vec::new();
+            json::write_value(&mut written, body);
+            written
+        })
     }
 
     /// Appends the credential header as a report shows it.
@@ -67,8 +80,17 @@ impl HttpRequest {
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
+        self.curl_with(credential, self.body_json().as_deref())
+    }
+
+    /// [`HttpRequest::to_curl`] with the body's JSON already written ([`HttpRequest::body_json`]).
+    pub(crate) fn curl_with(
+        &self,
+        credential: Option<(&str, &str)>,
+        body_json: Option<&[u8]>,
+    ) -> String {
         // Built as bytes: the body's JSON goes straight into the line.
-        let mut line = Vec::with_capacity(64 + self.url.len());
+        let mut line = Vec::with_capacity(64 + self.url.len() + body_json.map_or(0, <[u8]>::len));
         line.extend_from_slice(b"curl -X ");
         line.extend_from_slice(self.method.as_bytes());
         line.push(b' ');
@@ -95,14 +117,13 @@ impl HttpRequest {
                 line.extend_from_slice(part.as_bytes());
             }
         }
-        if let Some(body) = &self.body {
-            // Most of a large line: written in place, and quoted again only if it holds a `'`.
+        if let Some(body) = body_json {
+            // Most of a large line, quoted only if it holds a `'`.
             line.extend_from_slice(b" --data-raw '");
-            let written = line.len();
-            json::write_value(&mut line, body);
-            if memchr::memchr(b'\'', &line[written..]).is_some() {
-                let json = line.split_off(written);
-                quote_into(&mut line, &json);
+            if memchr::memchr(b'\'', body).is_some() {
+                quote_into(&mut line, body);
+            } else {
+                line.extend_from_slice(body);
             }
             line.push(b'\'');
         }

@@ -35,14 +35,26 @@ fn endpoint_for(path: &Path) -> Endpoint {
 fn report_for(path: &Path) -> (bool, String) {
     let text = std::fs::read_to_string(path).expect("fixture is readable");
     let step = Step::from_json(&text).expect("fixture is a step");
-    let report = endpoint_for(path).test_request(step, Some(&credentials()));
+    let endpoint = endpoint_for(path);
+    let report = endpoint.test_request(step.clone(), Some(&credentials()));
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
     let mut written = Vec::new();
     report.write_json(&mut written);
+    let serde = serde_json::to_string(&report).expect("report serializes");
     assert_eq!(
         String::from_utf8_lossy(&written),
-        serde_json::to_string(&report).expect("report serializes"),
+        serde,
         "{}: write_json is not serde's",
+        path.display()
+    );
+    // The editor API's and `--jsonl`'s way: the same report, the same bytes.
+    let mut answered = b"[".to_vec();
+    let same = endpoint.test_request_json(step, Some(&credentials()), &mut answered);
+    assert_eq!(same, report, "{}", path.display());
+    assert_eq!(
+        String::from_utf8_lossy(&answered),
+        format!("[{serde}"),
+        "{}: test_request_json is not serde's",
         path.display()
     );
     let schema = TestReport::schema();

@@ -169,8 +169,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// `TestReport::write_json`, which the CLI and the editor API write, gives serde's bytes
-    /// for any report: valid or not, any text in its messages, URL, headers and curl line.
+    /// `TestReport::write_json` and `Endpoint::test_request_json`, which the CLI and the editor
+    /// API write, give serde's bytes for any report: valid or not, any text in its messages, URL, headers and curl line.
     #[test]
     fn a_report_is_written_as_serde_writes_it(
         body in any_json(),
@@ -189,11 +189,17 @@ proptest! {
         if keyed {
             parameters.insert("keyId".into(), Value::String(text.clone()));
         }
-        let report = endpoint.test_request(Step { parameters, context: context() }, None);
+        let step = Step { parameters, context: context() };
+        let report = endpoint.test_request(step.clone(), None);
         let mut written = Vec::new();
         report.write_json(&mut written);
         let serde = serde_json::to_string(&report).expect("json");
-        prop_assert_eq!(String::from_utf8_lossy(&written), serde);
+        prop_assert_eq!(String::from_utf8_lossy(&written), serde.as_str());
+        // With the body written once for the request and the curl line.
+        let mut answered = Vec::new();
+        let same = endpoint.test_request_json(step, None, &mut answered);
+        prop_assert_eq!(&same, &report);
+        prop_assert_eq!(String::from_utf8_lossy(&answered), serde);
     }
 }
 

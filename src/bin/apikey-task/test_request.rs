@@ -1,7 +1,6 @@
 //! `apikey-task test-request`: the dry run, for one step file or one step per line.
 
-use apikey_task::endpoint::ChosenOperation;
-use apikey_task::{Credentials, Endpoint, TestReport};
+use apikey_task::{Credentials, Endpoint, Step, TestReport};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::panic::AssertUnwindSafe;
@@ -33,46 +32,24 @@ pub fn one(endpoint: &Endpoint, path: &Path, format: Format) -> Result<u8, Unusa
     Ok(if report.valid { 0 } else { EXIT_FAILED })
 }
 
-/// Writes a line's record. The report's last field, the operation chosen and why, is the same
-/// for most lines (an endpoint offers at most two), and a fifth of the record's writing: its
-/// JSON is written once and copied while lines keep choosing it.
-#[derive(Default)]
-struct OperationJson {
-    last: Option<ChosenOperation>,
-    json: Vec<u8>,
-}
-
-impl OperationJson {
-    /// `{"line": N, ...the report...}`, the bytes [`record`](crate::io::record) makes of the
-    /// report as a JSON value, without building that value.
-    fn write(
-        &mut self,
-        text: &mut Vec<u8>,
-        line: usize,
-        mut report: TestReport,
-    ) -> Result<(), Unusable> {
-        let operation = report.operation.take();
-        // `{"line":N` and the report's own `{"valid":...}` with its brace turned into a comma.
-        text.extend_from_slice(b"{\"line\":");
-        serde_json::to_writer(&mut *text, &line).map_err(json_error)?;
-        let report_starts = text.len();
-        report.write_json(text);
-        text[report_starts] = b',';
-        let Some(operation) = operation else {
-            return Ok(());
-        };
-        if self.last.as_ref() != Some(&operation) {
-            self.json.clear();
-            serde_json::to_writer(&mut self.json, &operation).map_err(json_error)?;
-            self.last = Some(operation);
-        }
-        // In place of the record's closing brace: the field serde writes last.
-        text.pop();
-        text.extend_from_slice(b",\"operation\":");
-        text.extend_from_slice(&self.json);
-        text.push(b'}');
-        Ok(())
-    }
+/// Writes a line's record, `{"line": N, ...the report...}`: the bytes
+/// [`record`](crate::io::record) makes of the report as a JSON value, without building that
+/// value, and with the body written once for the request and the curl line. The report's
+/// validity, or why the record could not be written.
+fn write_record(
+    text: &mut Vec<u8>,
+    line: usize,
+    endpoint: &Endpoint,
+    step: Step,
+    credentials: Option<&Credentials>,
+) -> Result<bool, Unusable> {
+    // `{"line":N` and the report's own `{"valid":...}` with its brace turned into a comma.
+    text.extend_from_slice(b"{\"line\":");
+    serde_json::to_writer(&mut *text, &line).map_err(json_error)?;
+    let report_starts = text.len();
+    let report = endpoint.test_request_json(step, credentials, text);
+    text[report_starts] = b',';
+    Ok(report.valid)
 }
 
 /// The short rendering: valid or not, each problem as `POINTER: message`, the request line
@@ -211,7 +188,6 @@ fn check_ahead(
         let (job, result, endpoint) = (job.clone(), result.clone(), endpoint.clone());
         let credentials = credentials.clone();
         std::thread::spawn(move || {
-            let mut operation = OperationJson::default();
             loop {
                 let batch = match job.lock() {
                     Ok(job) => job.recv(),
@@ -224,10 +200,9 @@ fn check_ahead(
                 let (sequence, pause) = (batch.sequence, batch.pause);
                 let numbers: Vec<usize> = batch.lines.iter().map(|(number, _)| *number).collect();
                 let mut checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    check_batch(&endpoint, credentials.as_ref(), &mut operation, batch)
+                    check_batch(&endpoint, credentials.as_ref(), batch)
                 }))
                 .unwrap_or_else(|_| {
-                    operation = OperationJson::default();
                     let records: Vec<String> = numbers
                         .iter()
                         .map(|&number| unusable_line(number, INTERNAL))
@@ -291,12 +266,7 @@ fn check_ahead(
 }
 
 /// Each line of a batch parsed, checked and written as its record.
-fn check_batch(
-    endpoint: &Endpoint,
-    credentials: Option<&Credentials>,
-    operation: &mut OperationJson,
-    batch: Batch,
-) -> Checked {
+fn check_batch(endpoint: &Endpoint, credentials: Option<&Credentials>, batch: Batch) -> Checked {
     let mut checked = Checked {
         sequence: batch.sequence,
         // A record is about four times its line (the body twice, once in the curl line, and
@@ -321,20 +291,11 @@ fn check_batch(
         // A panic anywhere in a line's work (parsing, checking, writing its record) is this
         // line's failure, not the batch's nor the file's.
         let written = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let report = step_of(line)?;
-            let report = endpoint.test_request(report, credentials);
-            let valid = report.valid;
-            operation
-                .write(&mut checked.records, number, report)
-                .map(|()| valid)
+            let step = step_of(line)?;
+            write_record(&mut checked.records, number, endpoint, step, credentials)
                 .map_err(|error| error.0)
         }))
-        .unwrap_or_else(|_| {
-            // What was spelled before the panic may be part of a record: the cached operation
-            // too.
-            *operation = OperationJson::default();
-            Err(INTERNAL.to_owned())
-        });
+        .unwrap_or_else(|_| Err(INTERNAL.to_owned()));
         if written.is_err() {
             checked.records.truncate(starts);
         }
@@ -390,17 +351,13 @@ mod tests {
         std::fs::write(&file, &text).expect("written");
         // As one thread would write them.
         let mut expected = Vec::new();
-        let mut operation = OperationJson::default();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             match crate::io::step_of(Ok(line)) {
                 Ok(step) => {
-                    let report = endpoint.test_request(step, None);
-                    operation
-                        .write(&mut expected, i + 1, report)
-                        .expect("written");
+                    write_record(&mut expected, i + 1, &endpoint, step, None).expect("written");
                 }
                 Err(why) => expected.extend_from_slice(unusable_line(i + 1, &why).as_bytes()),
             }
@@ -419,34 +376,38 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Lines that choose each operation in turn, or none (an endpoint without a choice): each
-    /// record is what `record` makes of the report as a JSON value.
+    /// Lines that choose each operation in turn, and one for an endpoint without a choice:
+    /// each record is what `record` makes of the report as a JSON value.
     #[test]
     fn a_record_is_the_report_serialized_whole() {
         let endpoint = Endpoint::builder().build().expect("embedded definition");
+        let single = Endpoint::builder()
+            .operation_id("GetApiKey")
+            .build()
+            .expect("GetApiKey");
         let created =
             r#"{"parameters": {"organizationId": "org-1", "body": {"description": "k"}}}"#;
         let chosen = r#"{"parameters": {"organizationId": "org-1", "keyId": "k-1", "body": {"description": "k"}}}"#;
-        let mut operation = OperationJson::default();
+        let read = r#"{"parameters": {"organizationId": "org-1", "id": "k-1"}}"#;
         let mut text = Vec::new();
-        for (line, step) in [created, chosen, chosen, created, created]
-            .into_iter()
-            .enumerate()
+        for (line, (endpoint, step)) in [
+            (&endpoint, created),
+            (&endpoint, chosen),
+            (&endpoint, chosen),
+            (&endpoint, created),
+            (&single, read),
+        ]
+        .into_iter()
+        .enumerate()
         {
-            let report =
-                endpoint.test_request(apikey_task::Step::from_json(step).expect("step"), None);
-            assert!(report.operation.is_some());
+            let step = apikey_task::Step::from_json(step).expect("step");
+            let report = endpoint.test_request(step.clone(), None);
+            assert_eq!(report.operation.is_some(), line < 4, "line {line}");
             let whole = crate::io::record(line, serde_json::to_value(&report).expect("json"));
             text.clear();
-            operation.write(&mut text, line, report).expect("written");
+            let valid = write_record(&mut text, line, endpoint, step, None).expect("written");
+            assert_eq!(valid, report.valid);
             assert_eq!(String::from_utf8_lossy(&text), whole);
         }
-        let mut report =
-            endpoint.test_request(apikey_task::Step::from_json(created).expect("step"), None);
-        report.operation = None;
-        let whole = crate::io::record(9, serde_json::to_value(&report).expect("json"));
-        text.clear();
-        operation.write(&mut text, 9, report).expect("written");
-        assert_eq!(String::from_utf8_lossy(&text), whole);
     }
 }
