@@ -11,6 +11,7 @@ use crate::util::pointer::Token;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
+use std::ops::Range;
 
 /// Bounds on the work one step may ask for, so hostile parameters cannot make rendering
 /// unbounded. Each limit that is hit is reported as an error at the parameter that hit it.
@@ -149,6 +150,7 @@ pub(crate) fn render(
             left: limits.max_wildcard_visits,
             limit: limits.max_wildcard_visits,
         },
+        remembered: Remembered::default(),
         found: Rendered::default(),
     };
     renderer.members(parameters, 1);
@@ -173,7 +175,49 @@ struct Renderer<'a> {
     substituted: usize,
     /// Values the wildcards may still visit.
     visits: Visits,
+    remembered: Remembered<'a>,
     found: Rendered,
+}
+
+/// Strings that are exactly one expression, already resolved in this step to one value, with
+/// its size: a step that writes the same expression in many places (each entry of a long ACL
+/// naming the same input) parses and resolves it once. The context does not change while a
+/// step renders, and a value found without a wildcard visited nothing, so a repeat costs what
+/// the first did against every limit; it is counted and charged as the first was.
+#[derive(Default)]
+struct Remembered<'a> {
+    /// The strings, one after another.
+    text: String,
+    /// Where each string ends in `text` (it starts where the one before ends), its value and
+    /// size.
+    entries: Vec<(usize, &'a Value, usize)>,
+}
+
+impl<'a> Remembered<'a> {
+    /// The most strings kept: a step's repeated expressions are few, and a lookup compares
+    /// each kept string's length.
+    const MOST: usize = 16;
+
+    /// The value and size remembered for `text`, and where the expression inside it is in
+    /// `self.text`.
+    fn get(&self, text: &str) -> Option<(Range<usize>, &'a Value, usize)> {
+        let mut start = 0;
+        for &(end, value, size) in &self.entries {
+            if self.text[start..end] == *text {
+                // `${`, the expression, `}`.
+                return Some((start + 2..end - 1, value, size));
+            }
+            start = end;
+        }
+        None
+    }
+
+    fn keep(&mut self, text: &str, value: &'a Value, size: usize) {
+        if self.entries.len() < Self::MOST {
+            self.text.push_str(text);
+            self.entries.push((self.text.len(), value, size));
+        }
+    }
 }
 
 impl<'a> Renderer<'a> {
@@ -190,6 +234,20 @@ impl<'a> Renderer<'a> {
         match value {
             Value::String(text) => {
                 if !text.contains('$') {
+                    return;
+                }
+                if let Some((expression, found, size)) = self.remembered.get(text) {
+                    if self.admit(at) && self.charge(size, at) {
+                        let expression = &self.remembered.text[expression];
+                        self.found.substitutions.push(&self.pointer, at, expression);
+                        match found {
+                            Value::String(found) => {
+                                text.clear();
+                                text.push_str(found);
+                            }
+                            found => *value = found.clone(),
+                        }
+                    }
                     return;
                 }
                 match self.string(text, at) {
@@ -285,8 +343,15 @@ impl<'a> Renderer<'a> {
             pieces += 1;
         }
         if let (1, Some(expression)) = (pieces, whole) {
-            let found = self.evaluate(expression, at)?;
+            let (found, size) = self.evaluate(expression, at)?;
             self.found.substitutions.push(&self.pointer, at, expression);
+            // Kept only when the string is the expression's plain spelling, so that a string
+            // found equal to it is this one.
+            if let Found::One(value) = found
+                && text.len() == expression.len() + 3
+            {
+                self.remembered.keep(text, value, size);
+            }
             return Some(Rendering::Whole(found));
         }
         if expressions == 0 && !text.contains("$${") {
@@ -297,7 +362,7 @@ impl<'a> Renderer<'a> {
         for piece in Pieces::new(text, false) {
             match piece {
                 Ok(Piece::Text(literal)) => out.push_str(literal),
-                Ok(Piece::Expression(expression)) => match self.evaluate(expression, at)? {
+                Ok(Piece::Expression(expression)) => match self.evaluate(expression, at)?.0 {
                     Found::One(value) => append_as_text(&mut out, value),
                     many => append_as_text(&mut out, &many.to_value()),
                 },
@@ -307,24 +372,10 @@ impl<'a> Renderer<'a> {
         Some(Rendering::Text(out))
     }
 
-    /// Resolves one expression, counting it against the limits. `None` means a problem was
-    /// recorded.
-    fn evaluate(&mut self, expression: &str, at: Token<'_>) -> Option<Found<'a>> {
-        self.expressions += 1;
-        if self.expressions > self.limits.max_expressions {
-            if self.expressions == self.limits.max_expressions + 1 {
-                self.problem(
-                    at,
-                    format!(
-                        "more than {} expressions in one step; the rest are not evaluated",
-                        self.limits.max_expressions
-                    ),
-                );
-            }
-            return None;
-        }
-        // Past the budget, nothing more is resolved: each resolution could walk the context.
-        if self.substituted > self.limits.max_substituted_bytes {
+    /// Resolves one expression, counting it against the limits: what it found and its size.
+    /// `None` means a problem was recorded, or the substitution budget was already spent.
+    fn evaluate(&mut self, expression: &str, at: Token<'_>) -> Option<(Found<'a>, usize)> {
+        if !self.admit(at) {
             return None;
         }
         // Every value a wildcard gathers is at least 2 bytes substituted.
@@ -339,12 +390,39 @@ impl<'a> Renderer<'a> {
                 return None;
             }
         };
-        // Counted before anything is copied: a wildcard over a large context stops here.
+        // Measured before anything is copied: a wildcard over a large context stops here.
         let left = self
             .limits
             .max_substituted_bytes
             .saturating_sub(self.substituted);
-        self.substituted = self.substituted.saturating_add(found.size_within(left));
+        let size = found.size_within(left);
+        self.charge(size, at).then_some((found, size))
+    }
+
+    /// Counts one more expression: false when it is not to be evaluated, past the most
+    /// expressions (said once) or past the substitution budget (said when it was passed).
+    fn admit(&mut self, at: Token<'_>) -> bool {
+        self.expressions += 1;
+        if self.expressions > self.limits.max_expressions {
+            if self.expressions == self.limits.max_expressions + 1 {
+                self.problem(
+                    at,
+                    format!(
+                        "more than {} expressions in one step; the rest are not evaluated",
+                        self.limits.max_expressions
+                    ),
+                );
+            }
+            return false;
+        }
+        // Past the budget, nothing more is resolved: each resolution could walk the context.
+        self.substituted <= self.limits.max_substituted_bytes
+    }
+
+    /// Charges a value's `size` to the substitution budget: false, and a problem, when it
+    /// passes it.
+    fn charge(&mut self, size: usize, at: Token<'_>) -> bool {
+        self.substituted = self.substituted.saturating_add(size);
         if self.substituted > self.limits.max_substituted_bytes {
             self.problem(
                 at,
@@ -353,9 +431,9 @@ impl<'a> Renderer<'a> {
                     self.limits.max_substituted_bytes
                 ),
             );
-            return None;
+            return false;
         }
-        Some(found)
+        true
     }
 }
 
@@ -1197,6 +1275,57 @@ mod tests {
         assert_eq!(params["a"], json!([3, 3, "${workflow.input.n}"]));
         assert_eq!(rendered.problems.len(), 1);
         assert_eq!(rendered.problems[0].path, "/a/2");
+    }
+
+    /// A string met again is resolved once, but counted and charged each time, as the same
+    /// expression spelt five ways is: the same values, problems and substitutions.
+    #[test]
+    fn a_repeated_expression_counts_as_often_as_it_is_written() {
+        let same = ["${workflow.input.customer.name}"; 5];
+        let spelt = [
+            "${workflow.input.customer.name}",
+            "${workflow['input'].customer.name}",
+            "${workflow.input['customer'].name}",
+            "${workflow.input.customer['name']}",
+            "${workflow['input']['customer'].name}",
+        ];
+        // "Ada" is 5 bytes of JSON: three fit in 15, the fourth passes the budget and the
+        // fifth is not resolved. Then, with room for them all, three expressions at most.
+        for limits in [
+            Limits::default().with_max_substituted_bytes(15),
+            Limits::default().with_max_expressions(3),
+        ] {
+            let render_all = |texts: [&str; 5]| {
+                let mut params = object(json!({ "a": texts, "b": { "c": texts[0] } }));
+                let rendered = render(&mut params, &context(), &limits);
+                let sites: Vec<String> = rendered
+                    .substitutions
+                    .iter()
+                    .map(|site| site.pointer.to_owned())
+                    .collect();
+                let problems: Vec<(String, String)> = rendered
+                    .problems
+                    .into_iter()
+                    .map(|problem| (problem.path, problem.message))
+                    .collect();
+                let rendered: Vec<Value> = params["a"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|value| Value::Bool(value == "Ada"))
+                    .collect();
+                (rendered, problems, sites)
+            };
+            let (rendered, problems, sites) = render_all(same);
+            assert_eq!(
+                render_all(spelt),
+                (rendered.clone(), problems.clone(), sites.clone())
+            );
+            assert_eq!(rendered, [true, true, true, false, false].map(Value::Bool));
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].0, "/a/3");
+            assert_eq!(sites, ["/a/0", "/a/1", "/a/2"]);
+        }
     }
 
     #[test]
