@@ -37,6 +37,7 @@ use destination::Destinations;
 use render::Substitutions;
 use secret_path::SecretPath;
 use serde_json::{Map, Value};
+use std::ops::Range;
 use validate::{BodyValidator, ParamValidators};
 
 /// Options for compiling an [`Endpoint`]; see [`Endpoint::builder`].
@@ -542,23 +543,24 @@ impl Endpoint {
         credentials: Option<&Credentials>,
         out: &mut Vec<u8>,
     ) -> TestReport {
-        let (report, body_json) =
+        let (report, body_at) =
             self.test_request_parts(step.parameters, &step.context, credentials);
-        report.write_json_with(out, body_json.as_deref());
+        let body_json = body_at.and_then(|at| report.curl.as_bytes().get(at));
+        report.write_json_with(out, body_json);
         report
     }
 
-    /// The report, and its request's body as compact JSON.
+    /// The report, and where its curl line holds the body's JSON.
     fn test_request_parts(
         &self,
         parameters: Map<String, Value>,
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
-    ) -> (TestReport, Option<Vec<u8>>) {
+    ) -> (TestReport, Option<Range<usize>>) {
         let routed = self.route(&parameters);
-        let (mut report, body_json) = routed.report(parameters, state, credentials);
+        let (mut report, body_at) = routed.report(parameters, state, credentials);
         report.operation = self.choice(routed);
-        (report, body_json)
+        (report, body_at)
     }
 
     fn report(
@@ -566,7 +568,7 @@ impl Endpoint {
         parameters: Map<String, Value>,
         state: &Map<String, Value>,
         credentials: Option<&Credentials>,
-    ) -> (TestReport, Option<Vec<u8>>) {
+    ) -> (TestReport, Option<Range<usize>>) {
         let mut checked = self.check(parameters, state, credentials, false);
         // A secret pasted into the parameters (a `secretKey`, which is an error anyway) is not
         // echoed: the report and its curl line say `<redacted>`.
@@ -584,10 +586,7 @@ impl Endpoint {
         {
             checked.request.show_credential(scheme);
         }
-        let body_json = checked.request.body_json();
-        let curl = checked
-            .request
-            .curl_with(checked.credential_hint, body_json.as_deref());
+        let (curl, body_at) = checked.request.curl_and_body(checked.credential_hint);
         let report = TestReport {
             valid: checked.findings.errors.is_empty(),
             errors: checked.findings.errors,
@@ -597,7 +596,7 @@ impl Endpoint {
             curl,
             operation: None,
         };
-        (report, body_json)
+        (report, body_at)
     }
 
     /// Renders and checks a step. `to_send` asks for the URL parsed, as sending needs it; a

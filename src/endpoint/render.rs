@@ -11,7 +11,6 @@ use crate::util::pointer::Token;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::ops::Range;
 
 /// Bounds on the work one step may ask for, so hostile parameters cannot make rendering
 /// unbounded. Each limit that is hit is reported as an error at the parameter that hit it.
@@ -81,39 +80,61 @@ pub(crate) struct Substitution<'r> {
 #[derive(Debug, Default)]
 pub(crate) struct Substitutions {
     text: String,
-    /// Where each site's pointer and its expression end in `text`; a site starts where the
-    /// one before it ends.
-    ends: Vec<(usize, usize)>,
+    /// Each site's pointer and expression, as ranges of `text`: its pointer, then its
+    /// expression, written after it or, for an expression met again, the first one's.
+    sites: Vec<[usize; 4]>,
 }
 
 /// Bytes reserved for one reference token beyond its container's pointer.
 const TOKEN_ROOM: usize = 32;
 
 impl Substitutions {
-    fn push(&mut self, container: &str, token: Token<'_>, expression: &str) {
+    /// A site of `expression`, at `token` of `container`; its number.
+    fn push(&mut self, container: &str, token: Token<'_>, expression: &str) -> usize {
         // The first site sizes the buffer, room for the token (its escapes or digits) too:
         // from empty it would grow at each of the three appends.
         if self.text.capacity() == 0 {
             self.text
                 .reserve(container.len() + expression.len() + TOKEN_ROOM);
         }
+        let (pointer_start, pointer_end) = self.push_pointer(container, token);
+        self.text.push_str(expression);
+        self.sites
+            .push([pointer_start, pointer_end, pointer_end, self.text.len()]);
+        self.sites.len() - 1
+    }
+
+    /// A site of the same expression as site `first`, at `token` of `container`.
+    fn push_again(&mut self, container: &str, token: Token<'_>, first: usize) {
+        let Some(&[.., expression_start, expression_end]) = self.sites.get(first) else {
+            return;
+        };
+        let (pointer_start, pointer_end) = self.push_pointer(container, token);
+        self.sites
+            .push([pointer_start, pointer_end, expression_start, expression_end]);
+    }
+
+    fn push_pointer(&mut self, container: &str, token: Token<'_>) -> (usize, usize) {
+        let start = self.text.len();
         self.text.push_str(container);
         token.append_to(&mut self.text);
-        let pointer_end = self.text.len();
-        self.text.push_str(expression);
-        self.ends.push((pointer_end, self.text.len()));
+        (start, self.text.len())
+    }
+
+    /// The expression of site `site`.
+    fn expression(&self, site: usize) -> &str {
+        self.sites
+            .get(site)
+            .map_or("", |&[.., start, end]| &self.text[start..end])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Substitution<'_>> {
-        let mut start = 0;
-        self.ends.iter().map(move |&(pointer_end, end)| {
-            let site = Substitution {
-                pointer: &self.text[start..pointer_end],
-                expression: &self.text[pointer_end..end],
-            };
-            start = end;
-            site
-        })
+        self.sites
+            .iter()
+            .map(|&[pointer_start, pointer_end, start, end]| Substitution {
+                pointer: &self.text[pointer_start..pointer_end],
+                expression: &self.text[start..end],
+            })
     }
 }
 
@@ -150,7 +171,7 @@ pub(crate) fn render(
             left: limits.max_wildcard_visits,
             limit: limits.max_wildcard_visits,
         },
-        remembered: Remembered::default(),
+        remembered: Remembered::new(),
         found: Rendered::default(),
     };
     renderer.members(parameters, 1);
@@ -179,45 +200,57 @@ struct Renderer<'a> {
     found: Rendered,
 }
 
-/// Strings that are exactly one expression, already resolved in this step to one value, with
-/// its size: a step that writes the same expression in many places (each entry of a long ACL
+/// Expressions that strings are exactly, already resolved in this step to one value, with its
+/// size: a step that writes the same expression in many places (each entry of a long ACL
 /// naming the same input) parses and resolves it once. The context does not change while a
 /// step renders, and a value found without a wildcard visited nothing, so a repeat costs what
-/// the first did against every limit; it is counted and charged as the first was.
-#[derive(Default)]
+/// the first did against every limit; it is counted and charged as the first was. Kept in
+/// place, without allocating: most steps repeat nothing.
 struct Remembered<'a> {
-    /// The strings, one after another.
-    text: String,
-    /// Where each string ends in `text` (it starts where the one before ends), its value and
-    /// size.
-    entries: Vec<(usize, &'a Value, usize)>,
+    /// The first site of each expression (its text is in the substitutions), its value and
+    /// size; the first `len` of them are kept.
+    entries: [(usize, &'a Value, usize); Remembered::MOST],
+    len: usize,
 }
 
 impl<'a> Remembered<'a> {
-    /// The most strings kept: a step's repeated expressions are few, and a lookup compares
-    /// each kept string's length.
+    /// The most expressions kept: a step's repeated expressions are few, and a lookup
+    /// compares each one kept.
     const MOST: usize = 16;
 
-    /// The value and size remembered for `text`, and where the expression inside it is in
-    /// `self.text`.
-    fn get(&self, text: &str) -> Option<(Range<usize>, &'a Value, usize)> {
-        let mut start = 0;
-        for &(end, value, size) in &self.entries {
-            if self.text[start..end] == *text {
-                // `${`, the expression, `}`.
-                return Some((start + 2..end - 1, value, size));
-            }
-            start = end;
+    fn new() -> Self {
+        const NOTHING: &Value = &Value::Null;
+        Remembered {
+            entries: [(0, NOTHING, 0); Remembered::MOST],
+            len: 0,
         }
-        None
     }
 
-    fn keep(&mut self, text: &str, value: &'a Value, size: usize) {
-        if self.entries.len() < Self::MOST {
-            self.text.push_str(text);
-            self.entries.push((self.text.len(), value, size));
+    /// The first site, value and size kept for `expression`.
+    fn get(
+        &self,
+        expression: &str,
+        substitutions: &Substitutions,
+    ) -> Option<(usize, &'a Value, usize)> {
+        self.entries
+            .get(..self.len)?
+            .iter()
+            .find(|(site, ..)| substitutions.expression(*site) == expression)
+            .copied()
+    }
+
+    fn keep(&mut self, site: usize, value: &'a Value, size: usize) {
+        if let Some(entry) = self.entries.get_mut(self.len) {
+            *entry = (site, value, size);
+            self.len += 1;
         }
     }
+}
+
+/// The expression a string would be if it is exactly one: what is between a leading `${` and
+/// a trailing `}`. Only a lookup key: `${a}${b}` gives `a}${b`, which no expression is.
+fn whole_expression(text: &str) -> Option<&str> {
+    text.strip_prefix("${")?.strip_suffix('}')
 }
 
 impl<'a> Renderer<'a> {
@@ -236,10 +269,13 @@ impl<'a> Renderer<'a> {
                 if !text.contains('$') {
                     return;
                 }
-                if let Some((expression, found, size)) = self.remembered.get(text) {
+                if let Some((first, found, size)) = whole_expression(text).and_then(|expression| {
+                    self.remembered.get(expression, &self.found.substitutions)
+                }) {
                     if self.admit(at) && self.charge(size, at) {
-                        let expression = &self.remembered.text[expression];
-                        self.found.substitutions.push(&self.pointer, at, expression);
+                        self.found
+                            .substitutions
+                            .push_again(&self.pointer, at, first);
                         match found {
                             Value::String(found) => {
                                 text.clear();
@@ -344,13 +380,13 @@ impl<'a> Renderer<'a> {
         }
         if let (1, Some(expression)) = (pieces, whole) {
             let (found, size) = self.evaluate(expression, at)?;
-            self.found.substitutions.push(&self.pointer, at, expression);
-            // Kept only when the string is the expression's plain spelling, so that a string
-            // found equal to it is this one.
+            let site = self.found.substitutions.push(&self.pointer, at, expression);
+            // Kept only when the string is exactly the expression, so that a string found
+            // equal to it is this one.
             if let Found::One(value) = found
-                && text.len() == expression.len() + 3
+                && whole_expression(text) == Some(expression)
             {
-                self.remembered.keep(text, value, size);
+                self.remembered.keep(site, value, size);
             }
             return Some(Rendering::Whole(found));
         }

@@ -65,7 +65,7 @@ impl TestReport {
     }
 
     /// [`TestReport::write_json`], with the request's body copied from `body_json` when given
-    /// (its bytes as [`HttpRequest::body_json`] writes them).
+    /// (its bytes as [`HttpRequest::write_json`] writes them).
     pub(crate) fn write_json_with(&self, out: &mut Vec<u8>, body_json: Option<&[u8]>) {
         // Every field named: a field added to the report does not compile until written here.
         let TestReport {

@@ -5,6 +5,7 @@ use crate::definition::AuthScheme;
 use crate::util::json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::ops::Range;
 
 /// The request that is (or would be) sent. It never holds a credential's value: the
 /// credential header, when shown, says `<redacted>`.
@@ -27,7 +28,8 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// Appends the request as compact JSON, the bytes `serde_json::to_writer` gives (see
     /// [`TestReport::write_json`](super::TestReport::write_json)). `body_json`, when given, is
-    /// the body already written that way, and is copied instead of written again.
+    /// the body already written that way ([`HttpRequest::curl_and_body`]), and is copied
+    /// instead of written again.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>, body_json: Option<&[u8]>) {
         let HttpRequest {
             method,
@@ -59,15 +61,6 @@ impl HttpRequest {
         out.push(b'}');
     }
 
-    /// The body as compact JSON, the bytes [`HttpRequest::write_json`] writes for it.
-    pub(crate) fn body_json(&self) -> Option<Vec<u8>> {
-        self.body.as_ref().map(|body| {
-            let mut written = Vec::new();
-            json::write_value(&mut written, body);
-            written
-        })
-    }
-
     /// Appends the credential header as a report shows it.
     pub(crate) fn show_credential(&mut self, scheme: &AuthScheme) {
         let shown = match scheme {
@@ -80,17 +73,18 @@ impl HttpRequest {
     /// A shell command that sends this request with curl. Credentials are read from the
     /// environment variable named in the line, never written into it.
     pub fn to_curl(&self, credential: Option<(&str, &str)>) -> String {
-        self.curl_with(credential, self.body_json().as_deref())
+        self.curl_and_body(credential).0
     }
 
-    /// [`HttpRequest::to_curl`] with the body's JSON already written ([`HttpRequest::body_json`]).
-    pub(crate) fn curl_with(
+    /// [`HttpRequest::to_curl`], and where in the line the body's JSON is as
+    /// [`HttpRequest::write_json`] writes it: a report can copy it from there instead of
+    /// writing it again. `None` when the line quotes it (it holds a `'`) or there is no body.
+    pub(crate) fn curl_and_body(
         &self,
         credential: Option<(&str, &str)>,
-        body_json: Option<&[u8]>,
-    ) -> String {
+    ) -> (String, Option<Range<usize>>) {
         // Built as bytes: the body's JSON goes straight into the line.
-        let mut line = Vec::with_capacity(64 + self.url.len() + body_json.map_or(0, <[u8]>::len));
+        let mut line = Vec::with_capacity(64 + self.url.len());
         line.extend_from_slice(b"curl -X ");
         line.extend_from_slice(self.method.as_bytes());
         line.push(b' ');
@@ -117,18 +111,25 @@ impl HttpRequest {
                 line.extend_from_slice(part.as_bytes());
             }
         }
-        if let Some(body) = body_json {
-            // Most of a large line, quoted only if it holds a `'`.
+        let mut body_at = None;
+        if let Some(body) = &self.body {
+            // Most of a large line: written in place, and quoted again only if it holds a `'`.
             line.extend_from_slice(b" --data-raw '");
-            if memchr::memchr(b'\'', body).is_some() {
-                quote_into(&mut line, body);
+            let written = line.len();
+            json::write_value(&mut line, body);
+            if memchr::memchr(b'\'', &line[written..]).is_some() {
+                let json = line.split_off(written);
+                quote_into(&mut line, &json);
             } else {
-                line.extend_from_slice(body);
+                body_at = Some(written..line.len());
             }
             line.push(b'\'');
         }
         // UTF-8 pieces, and JSON, which is UTF-8.
-        String::from_utf8(line).unwrap_or_default()
+        match String::from_utf8(line) {
+            Ok(line) => (line, body_at),
+            Err(_) => (String::new(), None),
+        }
     }
 }
 
