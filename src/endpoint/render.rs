@@ -204,26 +204,55 @@ struct Renderer<'a> {
 /// size: a step that writes the same expression in many places (each entry of a long ACL
 /// naming the same input) parses and resolves it once. The context does not change while a
 /// step renders, and a value found without a wildcard visited nothing, so a repeat costs what
-/// the first did against every limit; it is counted and charged as the first was. Kept in
-/// place, without allocating: most steps repeat nothing.
+/// the first did against every limit; it is counted and charged as the first was.
+///
+/// A small table in place, one entry a slot chosen by the expression's fingerprint, the last
+/// one met keeping it: a lookup compares one entry, so that a step of a thousand different
+/// expressions pays almost nothing for it (comparing each with all of 16 kept cost a tenth
+/// more), and nothing is allocated.
 struct Remembered<'a> {
-    /// The first site of each expression (its text is in the substitutions), its value and
-    /// size; the first `len` of them are kept.
-    entries: [(usize, &'a Value, usize); Remembered::MOST],
-    len: usize,
+    slots: [Slot<'a>; Remembered::SLOTS],
+}
+
+/// A remembered expression: its fingerprint, its first site (whose text is in the
+/// substitutions; `usize::MAX` for none), its value and size.
+#[derive(Clone, Copy)]
+struct Slot<'a> {
+    fingerprint: u64,
+    site: usize,
+    value: &'a Value,
+    size: usize,
 }
 
 impl<'a> Remembered<'a> {
-    /// The most expressions kept: a step's repeated expressions are few, and a lookup
-    /// compares each one kept.
-    const MOST: usize = 16;
+    const SLOTS: usize = 16;
 
     fn new() -> Self {
         const NOTHING: &Value = &Value::Null;
         Remembered {
-            entries: [(0, NOTHING, 0); Remembered::MOST],
-            len: 0,
+            slots: [Slot {
+                fingerprint: 0,
+                site: usize::MAX,
+                value: NOTHING,
+                size: 0,
+            }; Remembered::SLOTS],
         }
+    }
+
+    /// An expression's length and last eight bytes (the expressions of one step differ mostly
+    /// at their ends: `x1`, `plans[2].id`), and its slot.
+    fn fingerprint(expression: &str) -> (u64, usize) {
+        let bytes = expression.as_bytes();
+        let last = match bytes.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last),
+            None => bytes
+                .iter()
+                .fold(0, |word, &byte| (word << 8) | u64::from(byte)),
+        };
+        let fingerprint = last ^ (bytes.len() as u64).rotate_right(8);
+        // The top bits of a multiplicative hash.
+        let slot = fingerprint.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
+        (fingerprint, slot as usize % Self::SLOTS)
     }
 
     /// The first site, value and size kept for `expression`.
@@ -232,17 +261,23 @@ impl<'a> Remembered<'a> {
         expression: &str,
         substitutions: &Substitutions,
     ) -> Option<(usize, &'a Value, usize)> {
-        self.entries
-            .get(..self.len)?
-            .iter()
-            .find(|(site, ..)| substitutions.expression(*site) == expression)
-            .copied()
+        let (fingerprint, slot) = Self::fingerprint(expression);
+        let kept = self.slots.get(slot)?;
+        (kept.fingerprint == fingerprint
+            && kept.site != usize::MAX
+            && substitutions.expression(kept.site) == expression)
+            .then_some((kept.site, kept.value, kept.size))
     }
 
-    fn keep(&mut self, site: usize, value: &'a Value, size: usize) {
-        if let Some(entry) = self.entries.get_mut(self.len) {
-            *entry = (site, value, size);
-            self.len += 1;
+    fn keep(&mut self, expression: &str, site: usize, value: &'a Value, size: usize) {
+        let (fingerprint, slot) = Self::fingerprint(expression);
+        if let Some(kept) = self.slots.get_mut(slot) {
+            *kept = Slot {
+                fingerprint,
+                site,
+                value,
+                size,
+            };
         }
     }
 }
@@ -381,12 +416,13 @@ impl<'a> Renderer<'a> {
         if let (1, Some(expression)) = (pieces, whole) {
             let (found, size) = self.evaluate(expression, at)?;
             let site = self.found.substitutions.push(&self.pointer, at, expression);
-            // Kept only when the string is exactly the expression, so that a string found
-            // equal to it is this one.
+            // Kept only when the string is exactly the expression, `${` and `}` around it, so
+            // that a string found equal to it is this one (one piece that is an expression
+            // is that, and its length says so without comparing).
             if let Found::One(value) = found
-                && whole_expression(text) == Some(expression)
+                && text.len() == expression.len() + 3
             {
-                self.remembered.keep(site, value, size);
+                self.remembered.keep(expression, site, value, size);
             }
             return Some(Rendering::Whole(found));
         }
@@ -1362,6 +1398,45 @@ mod tests {
             assert_eq!(problems[0].0, "/a/3");
             assert_eq!(sites, ["/a/0", "/a/1", "/a/2"]);
         }
+    }
+
+    /// The table of remembered expressions never gives one expression's value for another:
+    /// not when 40 of them share its 16 slots, nor when two end alike and are as long (the
+    /// same fingerprint).
+    #[test]
+    fn remembered_expressions_are_never_confused() {
+        let input: Map<String, Value> = (0..40).map(|i| (format!("x{i}"), json!(i))).collect();
+        let context = object(json!({
+            "workflow": { "input": input },
+            "aa": { "same.end": "first" },
+            "bb": { "same.end": "second" }
+        }));
+        let mut texts: Vec<String> = (0..120)
+            .map(|i| format!("${{workflow.input.x{}}}", (i * 7) % 40))
+            .collect();
+        for _ in 0..3 {
+            texts.push("${aa['same.end']}".to_owned());
+            texts.push("${bb['same.end']}".to_owned());
+        }
+        let mut params = object(json!({ "a": texts }));
+        let rendered = render(&mut params, &context, &Limits::default());
+        assert!(rendered.problems.is_empty(), "{:?}", rendered.problems);
+        let mut expected: Vec<Value> = (0..120).map(|i| json!((i * 7) % 40)).collect();
+        for _ in 0..3 {
+            expected.extend([json!("first"), json!("second")]);
+        }
+        assert_eq!(params["a"], json!(expected));
+        let sites: Vec<(String, String)> = rendered
+            .substitutions
+            .iter()
+            .map(|site| (site.pointer.to_owned(), site.expression.to_owned()))
+            .collect();
+        let written: Vec<(String, String)> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| (format!("/a/{i}"), text[2..text.len() - 1].to_owned()))
+            .collect();
+        assert_eq!(sites, written);
     }
 
     #[test]
