@@ -136,9 +136,8 @@ fn step(endpoint: &Endpoint, text: &str) -> (Vec<u8>, Outcome) {
         Ok(step) => step,
         Err(error) => return (Vec::new(), Outcome::NotAStep(error.to_string())),
     };
-    let report = endpoint.test_request(step, None);
     let mut bytes = Vec::new();
-    report.write_json(&mut bytes);
+    let report = endpoint.test_request_json(step, None, &mut bytes);
     let outcome = match report.errors.first() {
         None => Outcome::Valid,
         Some(first) => Outcome::Invalid {
@@ -757,7 +756,7 @@ fn main() {
     }
     divan::main();
     println!(
-        "\ncost tables: time and memory of one step (Step::from_json, test_request, write_json of the \
+        "\ncost tables: time and memory of one step (Step::from_json, and test_request_json writing the \
          report); the floor parses the step and serializes its body"
     );
     for dimension in dimensions() {
