@@ -209,7 +209,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -417,7 +417,7 @@ fn record(i: usize) -> Value {
         "createdTime": "2026-11-27T10:00:00Z",
         "balance": (i % 10_000) as f64 / 100.0,
         "tags": ["onboarding", "trial"],
-        "active": i % 3 != 0
+        "active": !i.is_multiple_of(3)
     })
 }
 

@@ -535,8 +535,9 @@ impl Endpoint {
     }
 
     /// [`Endpoint::test_request`], and the report appended to `out` as compact JSON: the bytes
-    /// [`TestReport::write_json`] appends, with the body written once for both the request and
-    /// the curl line instead of twice. What the editor API and `test-request --jsonl` answer.
+    /// [`TestReport::write_json`] appends, with the body's JSON written once, into the curl
+    /// line, and copied from there for the request instead of written again. What the editor
+    /// API and `test-request --jsonl` answer with.
     pub fn test_request_json(
         &self,
         step: Step,
@@ -545,13 +546,13 @@ impl Endpoint {
     ) -> TestReport {
         let (report, body_at) =
             self.test_request_parts(step.parameters, &step.context, credentials);
-        let body_json = body_at.and_then(|at| report.curl.as_bytes().get(at));
-        report.write_json_with(out, body_json);
+        report.write_json_with(out, body_at);
         report
     }
 
-    /// The report, and where its curl line holds the body's JSON.
-    fn test_request_parts(
+    /// The report, and where its curl line holds the body's JSON (for
+    /// [`TestReport::write_json_with`]).
+    pub(crate) fn test_request_parts(
         &self,
         parameters: Map<String, Value>,
         state: &Map<String, Value>,

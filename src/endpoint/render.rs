@@ -214,8 +214,8 @@ struct Remembered<'a> {
     slots: [Slot<'a>; Remembered::SLOTS],
 }
 
-/// A remembered expression: its fingerprint, its first site (whose text is in the
-/// substitutions; `usize::MAX` for none), its value and size.
+/// A remembered expression: its fingerprint, the site where it was resolved (whose text is in
+/// the substitutions; `usize::MAX` for none), its value and size.
 #[derive(Clone, Copy)]
 struct Slot<'a> {
     fingerprint: u64,
@@ -255,7 +255,7 @@ impl<'a> Remembered<'a> {
         (fingerprint, slot as usize % Self::SLOTS)
     }
 
-    /// The first site, value and size kept for `expression`.
+    /// The site, value and size kept for `expression`.
     fn get(
         &self,
         expression: &str,
@@ -445,7 +445,8 @@ impl<'a> Renderer<'a> {
     }
 
     /// Resolves one expression, counting it against the limits: what it found and its size.
-    /// `None` means a problem was recorded, or the substitution budget was already spent.
+    /// `None` means a problem was recorded, or the expression was past a limit already
+    /// reported (see [`Renderer::admit`]).
     fn evaluate(&mut self, expression: &str, at: Token<'_>) -> Option<(Found<'a>, usize)> {
         if !self.admit(at) {
             return None;

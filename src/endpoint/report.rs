@@ -5,6 +5,7 @@ use crate::problem::{AppliedDefault, Problem};
 use crate::util::json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::ops::Range;
 
 /// The result of a test request (dry run): what would be sent and everything wrong with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -58,15 +59,19 @@ impl ChosenOperation {
 impl TestReport {
     /// Appends the report as compact JSON: the bytes `serde_json::to_writer` gives, in fewer
     /// steps. A large report is mostly its body and its curl line, which holds the body again
-    /// with a `"` to escape every few bytes; serde_json writes a call per escape. What
-    /// `test-request --jsonl` and the editor API write.
+    /// with a `"` to escape every few bytes; serde_json writes a call per escape.
+    /// [`Endpoint::test_request_json`](crate::Endpoint::test_request_json) writes the same
+    /// bytes with the body written once.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         self.write_json_with(out, None);
     }
 
-    /// [`TestReport::write_json`], with the request's body copied from `body_json` when given
-    /// (its bytes as [`HttpRequest::write_json`] writes them).
-    pub(crate) fn write_json_with(&self, out: &mut Vec<u8>, body_json: Option<&[u8]>) {
+    /// [`TestReport::write_json`], with the request's body copied from the curl line at
+    /// `body_at`, where [`HttpRequest::curl_and_body`] wrote it, instead of written again. Only
+    /// for a report as it was made: a curl line changed since would be copied from the wrong
+    /// place.
+    pub(crate) fn write_json_with(&self, out: &mut Vec<u8>, body_at: Option<Range<usize>>) {
+        let body_json = body_at.and_then(|at| self.curl.as_bytes().get(at));
         // Every field named: a field added to the report does not compile until written here.
         let TestReport {
             valid,

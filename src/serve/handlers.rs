@@ -125,17 +125,20 @@ fn test_request_answer(
     step: Step,
     credentials: Option<&Credentials>,
 ) -> (Response, TestReport) {
+    let (mut report, body_at) =
+        endpoint.test_request_parts(step.parameters, &step.context, credentials);
     let mut json = Vec::new();
-    let mut report = endpoint.test_request_json(step, credentials, &mut json);
     // The curl line repeats the body; for a large one, the answer says so instead, so that an
-    // answer stays under about a megabyte whatever the step substitutes.
+    // answer stays under about a megabyte whatever the step substitutes. Otherwise the body is
+    // copied from the line (as `Endpoint::test_request_json` does).
     if report.curl.len() > MAX_CURL_BYTES {
         report.curl = format!(
             "(omitted: {} bytes; send request.body with curl --data-binary @FILE)",
             report.curl.len()
         );
-        json.clear();
         report.write_json(&mut json);
+    } else {
+        report.write_json_with(&mut json, body_at);
     }
     (json_bytes(StatusCode::OK, json), report)
 }

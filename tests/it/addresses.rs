@@ -63,7 +63,7 @@ fn addresses(python_ranges: &[String], per_family: usize) -> Vec<String> {
         out.push(Ipv4Addr::from(sample.next() as u32).to_string());
         // Half anywhere, half in the global unicast space 2000::/3 where most clients are.
         let high = u128::from(sample.next()) << 64 | u128::from(sample.next());
-        let v6 = if sample.next() % 2 == 0 {
+        let v6 = if sample.next().is_multiple_of(2) {
             high
         } else {
             (high >> 3) | (0b001u128 << 125)

@@ -112,6 +112,27 @@ async fn test_request_answers_the_report_the_library_gives() {
     }
 }
 
+/// A curl line longer than an answer carries (128 KiB) is left out, with its length; the rest
+/// of the report is the library's, the body whole.
+#[tokio::test]
+async fn a_curl_line_too_long_for_an_answer_is_left_out() {
+    let base = default_server().await;
+    let step = json!({
+        "parameters": { "organizationId": "org-1",
+                        "body": { "description": "it's ".repeat(30_000) } }
+    });
+    let (status, report) = post_json(&base, "v1/test-request", step.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let step = Step::from_json(&step.to_string()).expect("step");
+    let mut expected = shared().test_request(step, Some(&credentials()));
+    assert!(expected.curl.len() > 128 << 10);
+    expected.curl = format!(
+        "(omitted: {} bytes; send request.body with curl --data-binary @FILE)",
+        expected.curl.len()
+    );
+    assert_eq!(report, serde_json::to_value(&expected).expect("json"));
+}
+
 #[tokio::test]
 async fn the_report_for_a_private_ip_names_the_field() {
     let base = default_server().await;
