@@ -81,8 +81,11 @@ pub(crate) struct Substitution<'r> {
 pub(crate) struct Substitutions {
     text: String,
     /// Each site's pointer and expression, as ranges of `text`: its pointer, then its
-    /// expression, written after it or, for an expression met again, the first one's.
-    sites: Vec<[usize; 4]>,
+    /// expression, written after it or, for an expression met again, the first one's. In 32
+    /// bits, as small as the two ends a site kept before repeats shared their text: `text`
+    /// holds at most as many sites as a step evaluates expressions (1,000 by default), each a
+    /// pointer below names of at most 256 bytes and an expression of the step's own text.
+    sites: Vec<[u32; 4]>,
 }
 
 /// Bytes reserved for one reference token beyond its container's pointer.
@@ -99,8 +102,9 @@ impl Substitutions {
         }
         let (pointer_start, pointer_end) = self.push_pointer(container, token);
         self.text.push_str(expression);
+        let end = at(self.text.len());
         self.sites
-            .push([pointer_start, pointer_end, pointer_end, self.text.len()]);
+            .push([pointer_start, pointer_end, pointer_end, end]);
         self.sites.len() - 1
     }
 
@@ -114,28 +118,41 @@ impl Substitutions {
             .push([pointer_start, pointer_end, expression_start, expression_end]);
     }
 
-    fn push_pointer(&mut self, container: &str, token: Token<'_>) -> (usize, usize) {
-        let start = self.text.len();
+    fn push_pointer(&mut self, container: &str, token: Token<'_>) -> (u32, u32) {
+        let start = at(self.text.len());
         self.text.push_str(container);
         token.append_to(&mut self.text);
-        (start, self.text.len())
+        (start, at(self.text.len()))
+    }
+
+    /// The text between two positions of a site.
+    fn between(&self, start: u32, end: u32) -> &str {
+        self.text
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
     }
 
     /// The expression of site `site`.
     fn expression(&self, site: usize) -> &str {
         self.sites
             .get(site)
-            .map_or("", |&[.., start, end]| &self.text[start..end])
+            .map_or("", |&[.., start, end]| self.between(start, end))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Substitution<'_>> {
         self.sites
             .iter()
             .map(|&[pointer_start, pointer_end, start, end]| Substitution {
-                pointer: &self.text[pointer_start..pointer_end],
-                expression: &self.text[start..end],
+                pointer: self.between(pointer_start, pointer_end),
+                expression: self.between(start, end),
             })
     }
+}
+
+/// A position in the substitutions' text, which stays far below 4 GiB (see `sites`); past it,
+/// a site's text reads as empty rather than as some other text.
+fn at(position: usize) -> u32 {
+    u32::try_from(position).unwrap_or(u32::MAX)
 }
 
 /// What rendering found: problems, and where whole values were substituted.

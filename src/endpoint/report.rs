@@ -72,6 +72,12 @@ impl TestReport {
     /// place.
     pub(crate) fn write_json_with(&self, out: &mut Vec<u8>, body_at: Option<Range<usize>>) {
         let body_json = body_at.and_then(|at| self.curl.as_bytes().get(at));
+        if let Some(body) = body_json {
+            // Room at once for the whole answer. Grown piece by piece, the buffer took the
+            // body's copy at its exact size and then doubled for the curl line: up to twice
+            // the answer.
+            out.reserve(self.json_len_about(body.len()));
+        }
         // Every field named: a field added to the report does not compile until written here.
         let TestReport {
             valid,
@@ -144,6 +150,29 @@ impl TestReport {
             out.push(b'}');
         }
         out.push(b'}');
+    }
+
+    /// About how long the report's JSON is, with a body of `body` bytes: every string's
+    /// length, and half the curl line again for its escapes (fewer than one byte in two is a
+    /// `"` or `\`, in most JSON).
+    fn json_len_about(&self, body: usize) -> usize {
+        let problems: usize = (self.errors.iter())
+            .chain(&self.warnings)
+            .map(|problem| problem.path.len() + problem.message.len() + 24)
+            .sum();
+        let headers: usize = (self.request.headers.iter())
+            .map(|(name, value)| name.len() + value.len() + 6)
+            .sum();
+        let operation = self.operation.as_ref().map_or(0, |operation| {
+            operation.method.len() + operation.path.len() + operation.reason.len() + 80
+        });
+        body + self.curl.len() * 3 / 2
+            + self.request.url.len()
+            + problems
+            + headers
+            + operation
+            + 64 * self.defaults.len()
+            + 160
     }
 
     /// The report's JSON Schema (2020-12), for clients of the test-request API in any
