@@ -129,6 +129,10 @@ async fn bench() {
         let median = ratios[ratios.len() / 2];
         // A side left out (APIKEY_BENCH_SIDE) has no figures, and there is no ratio.
         let shown = |ran: bool, figure: String| if ran { figure } else { "-".to_owned() };
+        // CPU µs per request, total and (user).
+        let cpu = |total_cpu: f64, user: f64| {
+            format!("{:.1} ({:.1})", total_cpu * 1e6 / total, user * 1e6 / total)
+        };
         let (plugin_ran, bare_ran) = (plugin_secs > 0.0, bare_secs > 0.0);
         println!(
             "| {concurrency} | {} | {} | {} | {} | {} | {} | {} |",
@@ -136,22 +140,8 @@ async fn bench() {
             shown(plugin_ran, format!("{:.0}", total / plugin_secs)),
             shown(bare_ran, format!("{:.0}", total / bare_secs)),
             shown(plugin_ran && bare_ran, format!("{:.1}%", 100.0 * median)),
-            shown(
-                plugin_ran,
-                format!(
-                    "{:.1} ({:.1})",
-                    plugin_cpu * 1e6 / total,
-                    plugin_user * 1e6 / total
-                )
-            ),
-            shown(
-                bare_ran,
-                format!(
-                    "{:.1} ({:.1})",
-                    bare_cpu * 1e6 / total,
-                    bare_user * 1e6 / total
-                )
-            ),
+            shown(plugin_ran, cpu(plugin_cpu, plugin_user)),
+            shown(bare_ran, cpu(bare_cpu, bare_user)),
             shown(
                 plugin_ran && bare_ran,
                 format!("{:.2}x", plugin_cpu / bare_cpu.max(f64::MIN_POSITIVE))

@@ -31,7 +31,7 @@ use crate::definition::{
     ReconcileSpec, Selector,
 };
 use crate::problem::{Findings, Problem, json_kind};
-use crate::util::pointer::{is_within, push_token};
+use crate::util::pointer::{has_name_longer_than, is_within, push_token};
 use crate::util::suggest;
 use destination::Destinations;
 use render::Substitutions;
@@ -544,20 +544,30 @@ impl Endpoint {
         credentials: Option<&Credentials>,
         out: &mut Vec<u8>,
     ) -> TestReport {
-        let Step {
-            parameters,
-            context,
-        } = step;
-        let (report, body_at) = self.test_request_parts(parameters, &context, credentials);
-        // Freed before the answer is written, not after: the peak is then the smaller.
-        drop(context);
+        let (report, body_at) = self.test_request_for_json(step, credentials);
         report.write_json_with(out, body_at);
         report
     }
 
     /// The report, and where its curl line holds the body's JSON (for
-    /// [`TestReport::write_json_with`]).
-    pub(crate) fn test_request_parts(
+    /// [`TestReport::write_json_with`]), with the step's context already freed: the answer
+    /// is written next, and the peak is then the smaller.
+    pub(crate) fn test_request_for_json(
+        &self,
+        step: Step,
+        credentials: Option<&Credentials>,
+    ) -> (TestReport, Option<Range<usize>>) {
+        let Step {
+            parameters,
+            context,
+        } = step;
+        let parts = self.test_request_parts(parameters, &context, credentials);
+        drop(context);
+        parts
+    }
+
+    /// The report, and where its curl line holds the body's JSON.
+    fn test_request_parts(
         &self,
         parameters: Map<String, Value>,
         state: &Map<String, Value>,
@@ -666,10 +676,10 @@ impl Endpoint {
         if !rendered.long_names.is_empty() {
             findings
                 .errors
-                .retain(|error| !below_long_name(&error.path));
+                .retain(|error| !has_name_longer_than(&error.path, render::MAX_NAME_BYTES));
             findings
                 .warnings
-                .retain(|warning| !below_long_name(&warning.path));
+                .retain(|warning| !has_name_longer_than(&warning.path, render::MAX_NAME_BYTES));
         }
         findings.unlisted_errors(rendered.unlisted);
         findings.errors.splice(0..0, rendered.problems);
@@ -772,14 +782,6 @@ struct Checked<'e> {
     url: Option<::url::Url>,
     /// The credential header and the environment variable a curl line reads it from.
     credential_hint: Option<(&'e str, &'static str)>,
-}
-
-/// Whether `pointer` passes through a member name longer than rendering takes.
-fn below_long_name(pointer: &str) -> bool {
-    pointer.split('/').any(|token| {
-        let escapes = token.matches("~0").count() + token.matches("~1").count();
-        token.len() - escapes > render::MAX_NAME_BYTES
-    })
 }
 
 fn env_var(scheme: &AuthScheme) -> &'static str {

@@ -228,11 +228,11 @@ struct Renderer<'a> {
 /// expressions pays almost nothing for it (comparing each with all of 16 kept cost a tenth
 /// more), and nothing is allocated.
 struct Remembered<'a> {
-    slots: [Slot<'a>; Remembered::SLOTS],
+    slots: [Option<Slot<'a>>; Remembered::SLOTS],
 }
 
 /// A remembered expression: its fingerprint, the site where it was resolved (whose text is in
-/// the substitutions; `usize::MAX` for none), its value and size.
+/// the substitutions), its value and size.
 #[derive(Clone, Copy)]
 struct Slot<'a> {
     fingerprint: u64,
@@ -245,14 +245,8 @@ impl<'a> Remembered<'a> {
     const SLOTS: usize = 16;
 
     fn new() -> Self {
-        const NOTHING: &Value = &Value::Null;
         Remembered {
-            slots: [Slot {
-                fingerprint: 0,
-                site: usize::MAX,
-                value: NOTHING,
-                size: 0,
-            }; Remembered::SLOTS],
+            slots: [None; Remembered::SLOTS],
         }
     }
 
@@ -279,22 +273,20 @@ impl<'a> Remembered<'a> {
         substitutions: &Substitutions,
     ) -> Option<(usize, &'a Value, usize)> {
         let (fingerprint, slot) = Self::fingerprint(expression);
-        let kept = self.slots.get(slot)?;
-        (kept.fingerprint == fingerprint
-            && kept.site != usize::MAX
-            && substitutions.expression(kept.site) == expression)
+        let kept = self.slots.get(slot).copied().flatten()?;
+        (kept.fingerprint == fingerprint && substitutions.expression(kept.site) == expression)
             .then_some((kept.site, kept.value, kept.size))
     }
 
     fn keep(&mut self, expression: &str, site: usize, value: &'a Value, size: usize) {
         let (fingerprint, slot) = Self::fingerprint(expression);
         if let Some(kept) = self.slots.get_mut(slot) {
-            *kept = Slot {
+            *kept = Some(Slot {
                 fingerprint,
                 site,
                 value,
                 size,
-            };
+            });
         }
     }
 }
@@ -321,24 +313,14 @@ impl<'a> Renderer<'a> {
                 if !text.contains('$') {
                     return;
                 }
-                if let Some((first, found, size)) = whole_expression(text).and_then(|expression| {
+                let remembered = whole_expression(text).and_then(|expression| {
                     self.remembered.get(expression, &self.found.substitutions)
-                }) {
-                    if self.admit(at) && self.charge(size, at) {
-                        self.found
-                            .substitutions
-                            .push_again(&self.pointer, at, first);
-                        match found {
-                            Value::String(found) => {
-                                text.clear();
-                                text.push_str(found);
-                            }
-                            found => *value = found.clone(),
-                        }
-                    }
-                    return;
-                }
-                match self.string(text, at) {
+                });
+                let rendering = match remembered {
+                    Some((first, found, size)) => self.again(first, found, size, at),
+                    None => self.string(text, at),
+                };
+                match rendering {
                     // A string is copied into the buffer its expression was written in: an
                     // allocation and a free fewer than replacing it.
                     Some(Rendering::Whole(Found::One(Value::String(found)))) => {
@@ -459,6 +441,24 @@ impl<'a> Renderer<'a> {
             }
         }
         Some(Rendering::Text(out))
+    }
+
+    /// A string met again that is the expression first resolved at site `first` to `found`,
+    /// of `size`: counted and charged as that one was, and substituted the same way.
+    fn again(
+        &mut self,
+        first: usize,
+        found: &'a Value,
+        size: usize,
+        at: Token<'_>,
+    ) -> Option<Rendering<'a>> {
+        if !(self.admit(at) && self.charge(size, at)) {
+            return None;
+        }
+        self.found
+            .substitutions
+            .push_again(&self.pointer, at, first);
+        Some(Rendering::Whole(Found::One(found)))
     }
 
     /// Resolves one expression, counting it against the limits: what it found and its size.

@@ -121,20 +121,21 @@ async fn read_json_sized(
         }
     })?;
     // Text first: serde_json calls a bad byte "invalid unicode code point", and the text
-    // read lossily to locate it would have its positions shifted.
-    if let Err(error) = std::str::from_utf8(&bytes) {
-        return Err(ApiError::new(
+    // read lossily to locate it would have its positions shifted. Parsed as that text, which
+    // serde_json then does not check again.
+    let text = std::str::from_utf8(&bytes).map_err(|error| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!(
                 "the body is not UTF-8: invalid byte at offset {}",
                 error.valid_up_to()
             ),
-        ));
-    }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+        )
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(|error| {
         // Located in the text as sent: the line and column, and the value being read.
-        let located = StepError::new(&String::from_utf8_lossy(&bytes), error);
+        let located = StepError::new(text, error);
         let answer = ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",

@@ -125,12 +125,7 @@ fn test_request_answer(
     step: Step,
     credentials: Option<&Credentials>,
 ) -> (Response, TestReport) {
-    let Step {
-        parameters,
-        context,
-    } = step;
-    let (mut report, body_at) = endpoint.test_request_parts(parameters, &context, credentials);
-    drop(context);
+    let (mut report, body_at) = endpoint.test_request_for_json(step, credentials);
     let mut json = Vec::new();
     // The curl line repeats the body; for a large one, the answer says so instead, so that an
     // answer stays under about a megabyte whatever the step substitutes. Otherwise the body is

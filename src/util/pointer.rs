@@ -120,6 +120,14 @@ pub(crate) fn is_within(pointer: &str, prefix: &str) -> bool {
         || (pointer.starts_with(prefix) && pointer.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
+/// Whether `pointer` passes through a member whose name, decoded, is longer than `bytes`.
+pub(crate) fn has_name_longer_than(pointer: &str, bytes: usize) -> bool {
+    pointer.split('/').any(|token| {
+        let escapes = token.matches("~0").count() + token.matches("~1").count();
+        token.len() - escapes > bytes
+    })
+}
+
 /// What [`serde_json::Value::pointer_mut`] finds, without allocating each reference token
 /// (only one with an escape is decoded into a new string): the hand-off resolves every
 /// answer's secret fields this way.
@@ -241,5 +249,15 @@ mod tests {
         assert!(is_within("/body/acl", "/body/acl"));
         assert!(!is_within("/body/aclx", "/body/acl"));
         assert!(is_within("/body", ""));
+    }
+
+    /// A name is measured decoded: `~1` is one byte of it, `/`.
+    #[test]
+    fn names_are_measured_decoded() {
+        assert!(has_name_longer_than("/a/bcd/e", 2));
+        assert!(!has_name_longer_than("/a/bc/e", 2));
+        assert!(!has_name_longer_than("/a/~1~0/e", 2));
+        assert!(has_name_longer_than("/a/~1~0x/e", 2));
+        assert!(!has_name_longer_than("", 0));
     }
 }
