@@ -1,6 +1,8 @@
 //! Executions through the plugin against the same POSTs from a bare reqwest client, both
 //! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
-//! rounds. Then the memory held per in-flight execution, against a server that answers slowly.
+//! rounds, with a second bare client as the control: bare against bare shows the ratio two
+//! identical sides reach in the same run. Then the memory held per in-flight execution,
+//! against a server that answers slowly.
 //!
 //! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests;
 //! APIKEY_BENCH_SIDE=plugin or bare for one side alone, under a profiler); `cargo test
@@ -43,6 +45,18 @@ fn step(server: &str, i: usize) -> Step {
 /// Wall-clock seconds and CPU time of one side's round.
 type Timed = (f64, Cpu);
 
+/// The sides of a round: the plugin, bare reqwest, and a second bare client as the control.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Plugin = 0,
+    Bare = 1,
+    Control = 2,
+}
+
+impl Side {
+    const ALL: [Side; 3] = [Side::Plugin, Side::Bare, Side::Control];
+}
+
 /// `cargo bench` passes `--bench`; without it (`cargo test --benches`, as CI runs it) every
 /// part runs once, small, to show that it works.
 fn test_mode() -> bool {
@@ -63,88 +77,130 @@ async fn bench() {
     let credentials = Credentials::ApiKey(Secret::new("sk_bench"));
     // The same TLS stack as the executor's: built after it, so the crypto provider it installs
     // (ring) is the process default here too.
-    let bare = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
+    let bare_client = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    };
+    let bare = bare_client();
+    // The control: a second bare client doing the same work in the same rounds. Its ratio to
+    // the first shows how far two identical sides drift apart in one run on this machine,
+    // which a difference between the plugin and bare reqwest has to exceed to mean anything.
+    let control = bare_client();
 
     // For a profiler: APIKEY_BENCH_SIDE=plugin or bare runs that side alone.
     let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
-        Ok("plugin") => Some(true),
-        Ok("bare") => Some(false),
+        Ok("plugin") => Some(Side::Plugin),
+        Ok("bare") => Some(Side::Bare),
         _ => None,
     };
     let (rounds, sizes) = if test_mode() {
-        (1, [(1usize, 10), (64, 64)])
+        (3, [(1usize, 10), (64, 64)])
     } else {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: plugin vs bare reqwest, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
+        "execute: plugin vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
-        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | plugin CPU µs/req, total (user) | bare CPU µs/req, total (user) | CPU ratio |"
+        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | control: bare/bare (median, range) | plugin CPU µs/req, total (user) | bare CPU µs/req, total (user) | CPU ratio |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
-        // Warm both connection pools before timing.
+        // Warm the connection pools before timing.
         run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
         run_bare(&bare, &url, concurrency, 64).await;
-        let mut rounds_seen = Vec::with_capacity(rounds);
+        run_bare(&control, &url, concurrency, 64).await;
+        let mut rounds_seen: Vec<[Timed; 3]> = Vec::with_capacity(rounds);
         for round in 0..rounds {
-            // Alternate which side goes first, so that drift within a round favours neither.
-            let plugin_first = round % 2 == 0;
-            let mut plugin: Timed = (0.0, Cpu::default());
-            let mut plain: Timed = (0.0, Cpu::default());
-            for side in [plugin_first, !plugin_first] {
+            // Each side goes first in a third of the rounds, so that drift within a round
+            // favours none of them.
+            let mut timed = [(0.0, Cpu::default()); 3];
+            for turn in 0..Side::ALL.len() {
+                let side = Side::ALL[(round + turn) % Side::ALL.len()];
                 if only.is_some_and(|only| only != side) {
                     continue;
                 }
-                if side {
-                    plugin = run_plugin(
-                        &endpoint,
-                        &executor,
-                        &credentials,
-                        &url,
-                        concurrency,
-                        per_round,
-                    )
-                    .await;
-                } else {
-                    plain = run_bare(&bare, &url, concurrency, per_round).await;
-                }
+                timed[side as usize] = match side {
+                    Side::Plugin => {
+                        run_plugin(
+                            &endpoint,
+                            &executor,
+                            &credentials,
+                            &url,
+                            concurrency,
+                            per_round,
+                        )
+                        .await
+                    }
+                    Side::Bare => run_bare(&bare, &url, concurrency, per_round).await,
+                    Side::Control => run_bare(&control, &url, concurrency, per_round).await,
+                };
             }
-            rounds_seen.push((plugin, plain));
+            rounds_seen.push(timed);
         }
         let total = (per_round * rounds) as f64;
-        let sum = |pick: fn(&(Timed, Timed)) -> f64| -> f64 { rounds_seen.iter().map(pick).sum() };
-        let (plugin_secs, bare_secs) = (sum(|r| r.0.0), sum(|r| r.1.0));
-        let (plugin_cpu, bare_cpu) = (sum(|r| r.0.1.total()), sum(|r| r.1.1.total()));
-        let (plugin_user, bare_user) = (sum(|r| r.0.1.user), sum(|r| r.1.1.user));
-        // Throughput ratio per round (bare time / plugin time), its median over the rounds.
-        let mut ratios: Vec<f64> = rounds_seen.iter().map(|r| r.1.0 / r.0.0).collect();
-        ratios.sort_by(f64::total_cmp);
-        let median = ratios[ratios.len() / 2];
+        let sum = |side: Side, pick: fn(&Timed) -> f64| -> f64 {
+            rounds_seen.iter().map(|r| pick(&r[side as usize])).sum()
+        };
+        let secs = |side| sum(side, |t| t.0);
+        let cpu_total = |side| sum(side, |t| t.1.total());
+        let cpu_user = |side| sum(side, |t| t.1.user);
+        // Throughput ratio per round (the other side's time / this side's), sorted.
+        let ratios = |side: Side, against: Side| {
+            let mut ratios: Vec<f64> = rounds_seen
+                .iter()
+                .map(|r| r[against as usize].0 / r[side as usize].0)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios
+        };
+        let median = |ratios: &[f64]| ratios[ratios.len() / 2];
         // A side left out (APIKEY_BENCH_SIDE) has no figures, and there is no ratio.
+        let ran = |side| secs(side) > 0.0;
         let shown = |ran: bool, figure: String| if ran { figure } else { "-".to_owned() };
         // CPU µs per request, total and (user).
-        let cpu = |total_cpu: f64, user: f64| {
-            format!("{:.1} ({:.1})", total_cpu * 1e6 / total, user * 1e6 / total)
+        let cpu = |side| {
+            format!(
+                "{:.1} ({:.1})",
+                cpu_total(side) * 1e6 / total,
+                cpu_user(side) * 1e6 / total
+            )
         };
-        let (plugin_ran, bare_ran) = (plugin_secs > 0.0, bare_secs > 0.0);
+        let both = ran(Side::Plugin) && ran(Side::Bare);
+        let control_ratios = ratios(Side::Control, Side::Bare);
         println!(
-            "| {concurrency} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} |",
             per_round * rounds,
-            shown(plugin_ran, format!("{:.0}", total / plugin_secs)),
-            shown(bare_ran, format!("{:.0}", total / bare_secs)),
-            shown(plugin_ran && bare_ran, format!("{:.1}%", 100.0 * median)),
-            shown(plugin_ran, cpu(plugin_cpu, plugin_user)),
-            shown(bare_ran, cpu(bare_cpu, bare_user)),
             shown(
-                plugin_ran && bare_ran,
-                format!("{:.2}x", plugin_cpu / bare_cpu.max(f64::MIN_POSITIVE))
+                ran(Side::Plugin),
+                format!("{:.0}", total / secs(Side::Plugin))
+            ),
+            shown(ran(Side::Bare), format!("{:.0}", total / secs(Side::Bare))),
+            shown(
+                both,
+                format!("{:.1}%", 100.0 * median(&ratios(Side::Plugin, Side::Bare)))
+            ),
+            shown(
+                ran(Side::Bare) && ran(Side::Control),
+                format!(
+                    "{:.1}% ({:.1}-{:.1}%)",
+                    100.0 * median(&control_ratios),
+                    100.0 * control_ratios[0],
+                    100.0 * control_ratios[control_ratios.len() - 1]
+                )
+            ),
+            shown(ran(Side::Plugin), cpu(Side::Plugin)),
+            shown(ran(Side::Bare), cpu(Side::Bare)),
+            shown(
+                both,
+                format!(
+                    "{:.2}x",
+                    cpu_total(Side::Plugin) / cpu_total(Side::Bare).max(f64::MIN_POSITIVE)
+                )
             ),
         );
     }
