@@ -12,7 +12,7 @@ mod support;
 use support::{ChildServer, Cpu};
 
 use apikey_task::secrets::Redact;
-use apikey_task::{Credentials, Endpoint, Executor, Secret, Step};
+use apikey_task::{Credentials, Endpoint, Executor, Secret, Step, StepTemplate, TaskContext};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
@@ -45,16 +45,19 @@ fn step(server: &str, i: usize) -> Step {
 /// Wall-clock seconds and CPU time of one side's round.
 type Timed = (f64, Cpu);
 
-/// The sides of a round: the plugin, bare reqwest, and a second bare client as the control.
+/// The sides of a round: the plugin given a step each time, the plugin given the step's
+/// template once and the workflow state each time, bare reqwest, and a second bare client as
+/// the control.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Plugin = 0,
-    Bare = 1,
-    Control = 2,
+    Template = 1,
+    Bare = 2,
+    Control = 3,
 }
 
 impl Side {
-    const ALL: [Side; 3] = [Side::Plugin, Side::Bare, Side::Control];
+    const ALL: [Side; 4] = [Side::Plugin, Side::Template, Side::Bare, Side::Control];
 }
 
 /// `cargo bench` passes `--bench`; without it (`cargo test --benches`, as CI runs it) every
@@ -91,34 +94,37 @@ async fn bench() {
     // which a difference between the plugin and bare reqwest has to exceed to mean anything.
     let control = bare_client();
 
-    // For a profiler: APIKEY_BENCH_SIDE=plugin or bare runs that side alone.
+    // For a profiler: APIKEY_BENCH_SIDE=plugin, template or bare runs that side alone.
     let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
         Ok("plugin") => Some(Side::Plugin),
+        Ok("template") => Some(Side::Template),
         Ok("bare") => Some(Side::Bare),
         _ => None,
     };
+    let template = endpoint.template(step(&url, 0).parameters);
     let (rounds, sizes) = if test_mode() {
         (3, [(1usize, 10), (64, 64)])
     } else {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: plugin vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
+        "execute: plugin (a step each time, and a template with the state each time) vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
-        "| concurrency | requests | plugin req/s | bare reqwest req/s | ratio (median of rounds) | control: bare/bare (median, range) | plugin CPU µs/req, total (user) | bare CPU µs/req, total (user) | CPU ratio |"
+        "| concurrency | requests | plugin req/s | template req/s | bare reqwest req/s | ratio (median of rounds) | template ratio | control: bare/bare (median, range) | plugin CPU µs/req, total (user) | template CPU | bare CPU | CPU ratio | template CPU ratio |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
         // Warm the connection pools before timing.
         run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
+        run_template(&template, &executor, &credentials, concurrency, 64).await;
         run_bare(&bare, &url, concurrency, 64).await;
         run_bare(&control, &url, concurrency, 64).await;
-        let mut rounds_seen: Vec<[Timed; 3]> = Vec::with_capacity(rounds);
+        let mut rounds_seen: Vec<[Timed; 4]> = Vec::with_capacity(rounds);
         for round in 0..rounds {
-            // Each side goes first in a third of the rounds, so that drift within a round
-            // favours none of them.
-            let mut timed = [(0.0, Cpu::default()); 3];
+            // Each side goes first in as many rounds as the others, so that drift within a
+            // round favours none of them.
+            let mut timed = [(0.0, Cpu::default()); 4];
             for turn in 0..Side::ALL.len() {
                 let side = Side::ALL[(round + turn) % Side::ALL.len()];
                 if only.is_some_and(|only| only != side) {
@@ -135,6 +141,10 @@ async fn bench() {
                             per_round,
                         )
                         .await
+                    }
+                    Side::Template => {
+                        run_template(&template, &executor, &credentials, concurrency, per_round)
+                            .await
                     }
                     Side::Bare => run_bare(&bare, &url, concurrency, per_round).await,
                     Side::Control => run_bare(&control, &url, concurrency, per_round).await,
@@ -170,20 +180,32 @@ async fn bench() {
                 cpu_user(side) * 1e6 / total
             )
         };
-        let both = ran(Side::Plugin) && ran(Side::Bare);
+        let against_bare = |side| ran(side) && ran(Side::Bare);
         let control_ratios = ratios(Side::Control, Side::Bare);
+        let throughput = |side| shown(ran(side), format!("{:.0}", total / secs(side)));
+        let ratio = |side| {
+            shown(
+                against_bare(side),
+                format!("{:.1}%", 100.0 * median(&ratios(side, Side::Bare))),
+            )
+        };
+        let cpu_ratio = |side| {
+            shown(
+                against_bare(side),
+                format!(
+                    "{:.2}x",
+                    cpu_total(side) / cpu_total(Side::Bare).max(f64::MIN_POSITIVE)
+                ),
+            )
+        };
         println!(
-            "| {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             per_round * rounds,
-            shown(
-                ran(Side::Plugin),
-                format!("{:.0}", total / secs(Side::Plugin))
-            ),
-            shown(ran(Side::Bare), format!("{:.0}", total / secs(Side::Bare))),
-            shown(
-                both,
-                format!("{:.1}%", 100.0 * median(&ratios(Side::Plugin, Side::Bare)))
-            ),
+            throughput(Side::Plugin),
+            throughput(Side::Template),
+            throughput(Side::Bare),
+            ratio(Side::Plugin),
+            ratio(Side::Template),
             shown(
                 ran(Side::Bare) && ran(Side::Control),
                 format!(
@@ -194,14 +216,10 @@ async fn bench() {
                 )
             ),
             shown(ran(Side::Plugin), cpu(Side::Plugin)),
+            shown(ran(Side::Template), cpu(Side::Template)),
             shown(ran(Side::Bare), cpu(Side::Bare)),
-            shown(
-                both,
-                format!(
-                    "{:.2}x",
-                    cpu_total(Side::Plugin) / cpu_total(Side::Bare).max(f64::MIN_POSITIVE)
-                )
-            ),
+            cpu_ratio(Side::Plugin),
+            cpu_ratio(Side::Template),
         );
     }
     memory_per_in_flight(&endpoint, &executor, &credentials, &bare).await;
@@ -241,6 +259,44 @@ async fn run_plugin(
         failures.load(Ordering::Relaxed),
         0,
         "plugin executions failed"
+    );
+    (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
+}
+
+/// The same executions from the step's template: the workflow state of each run (what
+/// differs from run to run) is built before the clock, as the steps are for `run_plugin`.
+async fn run_template(
+    template: &StepTemplate<'_>,
+    executor: &Executor,
+    credentials: &Credentials,
+    concurrency: usize,
+    n: usize,
+) -> Timed {
+    let states: Vec<serde_json::Map<String, serde_json::Value>> = (0..n)
+        .map(|i| {
+            serde_json::from_value(json!({ "workflow": { "input": { "n": i } } })).expect("state")
+        })
+        .collect();
+    let cpu = Cpu::of_self();
+    let started = Instant::now();
+    let failures = AtomicU64::new(0);
+    futures_util::stream::iter(states)
+        .map(|state| {
+            let failures = &failures;
+            async move {
+                let ctx = TaskContext::new(&state, credentials, &Redact);
+                if executor.execute_template(template, &ctx).await.is_err() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "template executions failed"
     );
     (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
 }

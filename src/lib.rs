@@ -73,7 +73,8 @@ pub use context::TaskContext;
 pub use credentials::{Credentials, CredentialsSource, FromEnv, Secret};
 pub use definition::{Definition, DefinitionError, DefinitionErrorKind, Operation, Selector};
 pub use endpoint::{
-    Endpoint, EndpointBuilder, HttpRequest, Limits, OperationIds, Step, StepError, TestReport,
+    Endpoint, EndpointBuilder, HttpRequest, Limits, OperationIds, Step, StepError, StepTemplate,
+    TestReport,
 };
 pub use error::{ErrorKind, InvalidField, Reconcile, ReconcileList, TaskError};
 pub use execute::{Executor, ExecutorBuildError, ExecutorBuilder, RetryPolicy};

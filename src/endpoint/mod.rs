@@ -16,6 +16,7 @@ mod report;
 mod request;
 pub(crate) mod secret_path;
 mod step;
+mod template;
 mod url;
 mod validate;
 
@@ -23,6 +24,7 @@ pub use render::Limits;
 pub use report::{ChosenOperation, TestReport};
 pub use request::HttpRequest;
 pub use step::{Step, StepError};
+pub use template::StepTemplate;
 pub use validate::OperationIds;
 
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};
@@ -499,7 +501,16 @@ impl Endpoint {
         if !checked.findings.errors.is_empty() {
             return Err(checked.findings.errors);
         }
-        let credential = credentials.and_then(|credentials| {
+        Ok(Prepared {
+            request: checked.request,
+            credential: self.credential(credentials),
+            url: checked.url,
+        })
+    }
+
+    /// The credential header to send and its value, for credentials this operation accepts.
+    fn credential(&self, credentials: Option<Credentials>) -> Option<(String, Secret)> {
+        credentials.and_then(|credentials| {
             let scheme = headers::credential_scheme(&self.operation, &credentials)?;
             let header = scheme.header().to_owned();
             let value = match credentials {
@@ -507,12 +518,17 @@ impl Endpoint {
                 Credentials::Bearer(token) => Secret::new(format!("Bearer {}", token.expose())),
             };
             Some((header, value))
-        });
-        Ok(Prepared {
-            request: checked.request,
-            credential,
-            url: checked.url,
         })
+    }
+
+    /// The step's parameters as a template for executing them many times against different
+    /// workflow state ([`Executor::execute_template`](crate::Executor::execute_template)):
+    /// after the first execution that passes the whole check, only the strings holding an
+    /// expression are rendered and checked, where they can be checked on their own (see
+    /// [`StepTemplate::checks_in_parts`]). What is sent and reported is what
+    /// [`Executor::execute_in`](crate::Executor::execute_in) sends and reports.
+    pub fn template(&self, parameters: Map<String, Value>) -> StepTemplate<'_> {
+        StepTemplate::new(self, parameters)
     }
 
     /// The test request (dry run): renders and validates the step and shows the request that

@@ -195,6 +195,37 @@ pub(crate) fn render(
     renderer.found
 }
 
+/// Renders strings one at a time, as [`render`] renders them where they are: the same
+/// expressions, limits and counts, shared by all the strings given. For a step template,
+/// whose other values are known to hold no `$`.
+pub(crate) struct SiteRenderer<'a>(Renderer<'a>);
+
+impl<'a> SiteRenderer<'a> {
+    pub fn new(context: &'a Map<String, Value>, limits: &'a Limits) -> Self {
+        SiteRenderer(Renderer {
+            context,
+            pointer: String::new(),
+            limits,
+            expressions: 0,
+            substituted: 0,
+            visits: Visits {
+                left: limits.max_wildcard_visits,
+                limit: limits.max_wildcard_visits,
+            },
+            remembered: Remembered::new(),
+            found: Rendered::default(),
+        })
+    }
+
+    /// Renders `value`, a string; says whether it and every string before it rendered
+    /// without a problem.
+    pub fn render(&mut self, value: &mut Value) -> bool {
+        // A site is a string: depth matters only to what is walked into.
+        self.0.value(value, Token::Key(""), 1);
+        self.0.found.problems.is_empty() && self.0.found.unlisted == 0
+    }
+}
+
 /// The longest member name rendered. Names in parameters are short (the definition's
 /// parameters, the body's fields, header names); below a longer one nothing is rendered, and
 /// that is an error, as every pointer below it would repeat the name: in each substitution

@@ -158,11 +158,81 @@ fn compile(
     jsonschema::options().with_draft(draft).build(schema)
 }
 
+/// The keywords a schema on the way to a site may have: they judge which members and items
+/// exist, not their values (`format` and `default` on an object or array judge nothing here).
+const ON_THE_WAY: &[&str] = &[
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "title",
+    "description",
+    "example",
+    "examples",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "nullable",
+    "externalDocs",
+    "format",
+];
+
+/// The schema of a place no schema describes: anything.
+static ANYTHING: Value = Value::Bool(true);
+
+static EMPTY_SHAPE: Shape = Shape {
+    properties: Vec::new(),
+    closed: false,
+    additional: None,
+    items: None,
+    all_of: Vec::new(),
+    format: None,
+};
+
+fn has_ref(schema: &Value) -> bool {
+    match schema {
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key == "$ref" || has_ref(value)),
+        Value::Array(items) => items.iter().any(has_ref),
+        _ => false,
+    }
+}
+
+/// One step from a body to a site: a member, or an item (any index: an array's items share a
+/// schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SiteStep {
+    Key(String),
+    Index,
+}
+
+/// A site's own schema, compiled, and its path for the rule walk.
+pub(crate) struct SiteCheck {
+    compiled: jsonschema::Validator,
+    path: Vec<SiteStep>,
+}
+
+impl fmt::Debug for SiteCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiteCheck")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A compiled body validator: built once per loaded definition, used for every step.
 pub(crate) struct BodyValidator {
     compiled: jsonschema::Validator,
     shape: Shape,
     operation_ids: OperationIds,
+    version: Version,
 }
 
 impl BodyValidator {
@@ -181,7 +251,79 @@ impl BodyValidator {
             compiled,
             shape: Shape::compile(&spec.schema),
             operation_ids,
+            version,
         })
+    }
+
+    /// How to check the value at `path` in a body on its own, or `None` when that would not
+    /// say what checking the whole body says: when a schema on the way there judges its
+    /// members' values together (`enum`, `oneOf`, `uniqueItems`, ...) or reaches the place by
+    /// a rule other than `properties`, `additionalProperties` and `items`. On the way, only
+    /// which members and items exist is judged, and a step template's values never change
+    /// that; so a body that was valid once stays valid while each such value is.
+    pub fn site(&self, schema: &Value, path: &[SiteStep]) -> Option<SiteCheck> {
+        let mut node = schema;
+        for step in path {
+            let fields = node.as_object()?;
+            if fields
+                .keys()
+                .any(|key| !key.starts_with("x-") && !ON_THE_WAY.contains(&key.as_str()))
+            {
+                return None;
+            }
+            node = match step {
+                SiteStep::Key(name) => {
+                    let declared = fields
+                        .get("properties")
+                        .and_then(Value::as_object)
+                        .and_then(|properties| properties.get(name));
+                    match (declared, fields.get("additionalProperties")) {
+                        (Some(declared), _) => declared,
+                        (None, Some(additional @ Value::Object(_))) => additional,
+                        (None, None | Some(Value::Bool(true))) => &ANYTHING,
+                        (None, Some(_)) => return None,
+                    }
+                }
+                SiteStep::Index => match fields.get("items") {
+                    Some(items @ Value::Object(_)) => items,
+                    None => &ANYTHING,
+                    Some(_) => return None,
+                },
+            };
+        }
+        if has_ref(node) {
+            return None;
+        }
+        let compiled = compile(node, self.version).ok()?;
+        Some(SiteCheck {
+            compiled,
+            path: path.to_vec(),
+        })
+    }
+
+    /// Whether `value`, at its site, passes the schema there and the rules below it (the
+    /// strict ones, as for a request to send).
+    pub fn check_site(&self, site: &SiteCheck, value: &Value) -> bool {
+        if !site.compiled.is_valid(value) {
+            return false;
+        }
+        let mut shape = &self.shape;
+        for step in &site.path {
+            shape = match step {
+                SiteStep::Key(name) => match shape.property(name) {
+                    Some(property) => &property.shape,
+                    None => shape.additional.as_deref().unwrap_or(&EMPTY_SHAPE),
+                },
+                SiteStep::Index => shape.items.as_deref().unwrap_or(&EMPTY_SHAPE),
+            };
+        }
+        let mut findings = Findings::default();
+        let walk = Walk {
+            validator: self,
+            strict: true,
+        };
+        walk.value(shape, value, &Location::root("body"), &mut findings);
+        findings.errors.is_empty()
     }
 
     /// Every problem in `body`, located under `/body`. `strict` adds the client-side rules the

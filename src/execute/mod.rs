@@ -49,10 +49,12 @@ pub fn outcome_unknown(
 }
 
 use crate::context::TaskContext;
+use crate::credentials::Credentials;
 use crate::credentials::CredentialsSource;
-use crate::endpoint::{Endpoint, HttpRequest, Step};
+use crate::endpoint::{Endpoint, HttpRequest, Prepared, Step, StepTemplate};
 use crate::error::{ErrorKind, TaskError};
 use crate::output::{RequestSummary, TaskOutput};
+use crate::problem::Problem;
 use crate::secrets::SecretSink;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -295,6 +297,28 @@ impl Executor {
         }
     }
 
+    /// [`Executor::execute_in`] for a step made into a template
+    /// ([`Endpoint::template`](crate::Endpoint::template)), as a runner executes the same step
+    /// of a workflow in run after run: after the first execution that passes the whole check,
+    /// only the strings holding an expression are rendered and checked, when
+    /// [`StepTemplate::checks_in_parts`] says they can be. The same requests, output and errors
+    /// as [`Executor::execute_in`] with the template's parameters.
+    pub async fn execute_template(
+        &self,
+        template: &StepTemplate<'_>,
+        ctx: &TaskContext<'_>,
+    ) -> Result<TaskOutput, TaskError> {
+        if !template.checks_in_parts() {
+            return self
+                .execute_in(template.endpoint(), template.parameters().clone(), ctx)
+                .await;
+        }
+        let prepared = self.prepare_checked(ctx, |credentials| {
+            template.prepare(ctx.state(), credentials)
+        })?;
+        self.send_prepared(template.endpoint(), prepared, ctx).await
+    }
+
     /// One operation, its step already routed: prepare, send with retries, hand off.
     pub(super) async fn execute_routed(
         &self,
@@ -302,17 +326,36 @@ impl Executor {
         parameters: Map<String, Value>,
         ctx: &TaskContext<'_>,
     ) -> Result<TaskOutput, TaskError> {
-        let operation = endpoint.operation();
+        let prepared = self.prepare_checked(ctx, |credentials| {
+            endpoint.prepare(parameters, ctx.state(), credentials)
+        })?;
+        self.send_prepared(endpoint, prepared, ctx).await
+    }
+
+    /// The request to send, rendered and checked by `prepare` with the configured credentials,
+    /// unless the runner has cancelled already.
+    fn prepare_checked(
+        &self,
+        ctx: &TaskContext<'_>,
+        prepare: impl FnOnce(Option<Credentials>) -> Result<Prepared, Vec<Problem>>,
+    ) -> Result<Prepared, TaskError> {
         if ctx.cancellation().is_cancelled() {
             return Err(TaskError::new(
                 ErrorKind::Cancelled,
                 "cancelled before anything was sent",
             ));
         }
-        let credentials = ctx.credentials().credentials();
-        let prepared = endpoint
-            .prepare(parameters, ctx.state(), credentials)
-            .map_err(TaskError::invalid_step)?;
+        prepare(ctx.credentials().credentials()).map_err(TaskError::invalid_step)
+    }
+
+    /// A prepared request sent with retries, its answer handed off as output.
+    async fn send_prepared(
+        &self,
+        endpoint: &Endpoint,
+        prepared: Prepared,
+        ctx: &TaskContext<'_>,
+    ) -> Result<TaskOutput, TaskError> {
+        let operation = endpoint.operation();
         if prepared.credential.is_none() && !operation.security.is_empty() {
             return Err(TaskError::new(
                 ErrorKind::NoCredentials,

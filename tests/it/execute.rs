@@ -962,3 +962,72 @@ fn a_host_variable_takes_only_the_values_the_definition_lists() {
         .valid
     );
 }
+
+/// A step made into a template and executed in run after run, with different workflow input:
+/// each run creates its own key with its own input, and a run whose input the checks refuse
+/// is refused as the step itself would be, with nothing sent.
+#[tokio::test]
+async fn a_template_executes_run_after_run_as_the_step_would() {
+    let emulator = emulator(Emulator::builder()).await;
+    let endpoint = endpoint();
+    let executor = fast_executor();
+    let credentials = credentials();
+    let parameters = json!({
+        "server": emulator.url(),
+        "body": {
+            "description": "CI key for ${workflow.input.team}",
+            "allowedIps": ["${workflow.input.ip}"]
+        }
+    });
+    let Value::Object(parameters) = parameters else {
+        unreachable!("an object")
+    };
+    let template = endpoint.template(parameters.clone());
+    assert!(template.checks_in_parts());
+    let state = |team: &str, ip: &str| -> serde_json::Map<String, Value> {
+        let Value::Object(state) = json!({ "workflow": { "input": { "team": team, "ip": ip } } })
+        else {
+            unreachable!("an object")
+        };
+        state
+    };
+    for (run, team) in ["payments", "billing", "support"].into_iter().enumerate() {
+        let state = state(team, "153.12.32.33");
+        let ctx = apikey_task::TaskContext::new(&state, &credentials, &Redact);
+        let output = executor
+            .execute_template(&template, &ctx)
+            .await
+            .expect("created");
+        assert_eq!(
+            output.response.body["description"],
+            format!("CI key for {team}")
+        );
+        assert_eq!(output.response.body["allowedIps"], json!(["153.12.32.33"]));
+        assert_eq!(output.secret_obtained, Some(true));
+        assert_eq!(emulator.created(), run + 1);
+    }
+
+    // A private address: refused in parts as the whole check refuses it.
+    let refused = state("ops", "10.0.0.1");
+    let ctx = apikey_task::TaskContext::new(&refused, &credentials, &Redact);
+    let from_template = executor
+        .execute_template(&template, &ctx)
+        .await
+        .expect_err("refused");
+    let from_step = executor
+        .execute_in(&endpoint, parameters, &ctx)
+        .await
+        .expect_err("refused");
+    assert_eq!(from_template.kind(), ErrorKind::InvalidStep);
+    assert_eq!(from_template.message(), from_step.message());
+    assert_eq!(from_template.problems(), from_step.problems());
+    assert_eq!(
+        from_template
+            .problems()
+            .iter()
+            .map(|problem| problem.path.as_str())
+            .collect::<Vec<_>>(),
+        ["/body/allowedIps/0"]
+    );
+    assert_eq!(emulator.created(), 3);
+}

@@ -1,0 +1,545 @@
+//! A step's parameters checked once and executed many times against different workflow
+//! state, as a runner executes the same step of a workflow in run after run.
+//!
+//! Only the strings holding `$` can change from one state to the next. When they all sit in
+//! the body, at places whose schema can be checked on its own (see
+//! [`BodyValidator::site`](super::validate::BodyValidator::site)), a template remembers the
+//! first request that passed the whole check (its URL, headers and method, none of which an
+//! expression reached) and from then on renders and checks only those strings. Anything else,
+//! and any problem, takes the whole check, so what is sent and what is reported are exactly
+//! what [`Endpoint`] gives for the same parameters.
+
+use super::render;
+use super::validate::{SiteCheck, SiteStep};
+use super::{Endpoint, HttpRequest, Prepared};
+use crate::credentials::Credentials;
+use crate::problem::Problem;
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
+
+/// The most strings with `$` a template checks in parts; one with more is checked whole.
+/// Each site's schema is compiled when the template is made.
+const MAX_SITES: usize = 1_000;
+
+/// A step's parameters, checked once for executing many times: see
+/// [`Endpoint::template`] and [`Executor::execute_template`](crate::Executor::execute_template).
+pub struct StepTemplate<'e> {
+    pub(super) endpoint: &'e Endpoint,
+    pub(super) parameters: Map<String, Value>,
+    /// The strings to render each time and how to check each, when the template can be
+    /// checked in parts; `None` sends every execution through the whole check.
+    sites: Option<Vec<Site>>,
+    /// What the first execution that passed the whole check sent, but its body.
+    sent: OnceLock<Sent>,
+}
+
+struct Site {
+    /// Where in the body.
+    place: Vec<Place>,
+    check: SiteCheck,
+}
+
+/// One step from a body to a site, the index kept: a site's own path.
+#[derive(Clone)]
+enum Place {
+    Key(String),
+    Index(usize),
+}
+
+fn at<'v>(mut value: &'v Value, place: &[Place]) -> Option<&'v Value> {
+    for step in place {
+        value = match (step, value) {
+            (Place::Key(name), Value::Object(fields)) => fields.get(name)?,
+            (Place::Index(index), Value::Array(items)) => items.get(*index)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+fn at_mut<'v>(mut value: &'v mut Value, place: &[Place]) -> Option<&'v mut Value> {
+    for step in place {
+        value = match (step, value) {
+            (Place::Key(name), Value::Object(fields)) => fields.get_mut(name)?,
+            (Place::Index(index), Value::Array(items)) => items.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// The parts of a request that no expression reaches.
+struct Sent {
+    method: String,
+    url: String,
+    parsed: Option<::url::Url>,
+    headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for StepTemplate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepTemplate")
+            .field("endpoint", self.endpoint)
+            .field("sites", &self.sites.as_ref().map(Vec::len))
+            .field("checked_once", &self.sent.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'e> StepTemplate<'e> {
+    pub(super) fn new(endpoint: &'e Endpoint, parameters: Map<String, Value>) -> Self {
+        let sites = sites(endpoint, &parameters);
+        StepTemplate {
+            endpoint,
+            parameters,
+            sites,
+            sent: OnceLock::new(),
+        }
+    }
+
+    /// The endpoint it was made for.
+    pub fn endpoint(&self) -> &'e Endpoint {
+        self.endpoint
+    }
+
+    /// The parameters it was made from.
+    pub fn parameters(&self) -> &Map<String, Value> {
+        &self.parameters
+    }
+
+    /// Whether executions check only the strings an expression may change, once one has
+    /// passed the whole check. `false` when an expression sits outside the body, where a
+    /// schema judges values together, or when the step is sent as another operation (a
+    /// create at a chosen id).
+    pub fn checks_in_parts(&self) -> bool {
+        self.sites.is_some()
+    }
+
+    /// Renders and checks the template against `state` for sending: in parts when it can,
+    /// else (and on any problem) as [`Endpoint::prepare`] does.
+    pub(crate) fn prepare(
+        &self,
+        state: &Map<String, Value>,
+        credentials: Option<Credentials>,
+    ) -> Result<Prepared, Vec<Problem>> {
+        let credentials = match self.prepare_in_parts(state, credentials) {
+            Ok(prepared) => return Ok(prepared),
+            Err(credentials) => credentials,
+        };
+        let prepared = self
+            .endpoint
+            .prepare(self.parameters.clone(), state, credentials)?;
+        if self.sites.is_some() && prepared.request.body.is_some() {
+            let request = &prepared.request;
+            let _ = self.sent.set(Sent {
+                method: request.method.clone(),
+                url: request.url.clone(),
+                parsed: prepared.url.clone(),
+                headers: request.headers.clone(),
+            });
+        }
+        Ok(prepared)
+    }
+
+    /// The request checked in parts, or the credentials back when it cannot be: before a
+    /// first execution has passed the whole check, for credentials the operation does not
+    /// accept (the only way they change the check), or when a string renders with a problem
+    /// or fails a check at its place.
+    fn prepare_in_parts(
+        &self,
+        state: &Map<String, Value>,
+        credentials: Option<Credentials>,
+    ) -> Result<Prepared, Option<Credentials>> {
+        let endpoint = self.endpoint;
+        let (Some(sites), Some(sent)) = (&self.sites, self.sent.get()) else {
+            return Err(credentials);
+        };
+        let accepted = credentials.as_ref().is_none_or(|credentials| {
+            super::headers::credential_scheme(&endpoint.operation, credentials).is_some()
+        });
+        if !accepted {
+            return Err(credentials);
+        }
+        let Some(body) = self.body_in_parts(sites, state) else {
+            return Err(credentials);
+        };
+        Ok(Prepared {
+            request: HttpRequest {
+                method: sent.method.clone(),
+                url: sent.url.clone(),
+                headers: sent.headers.clone(),
+                body: Some(body),
+            },
+            credential: endpoint.credential(credentials),
+            url: sent.parsed.clone(),
+        })
+    }
+
+    /// The body rendered against `state`, if each string rendered without a problem and
+    /// passes the checks at its place.
+    fn body_in_parts(&self, sites: &[Site], state: &Map<String, Value>) -> Option<Value> {
+        let endpoint = self.endpoint;
+        let validator = endpoint.body.as_ref()?;
+        let mut body = self.parameters.get("body")?.clone();
+        if sites.is_empty() {
+            return Some(body);
+        }
+        let mut renderer = render::SiteRenderer::new(state, &endpoint.options.limits);
+        for site in sites {
+            if !renderer.render(at_mut(&mut body, &site.place)?) {
+                return None;
+            }
+        }
+        sites
+            .iter()
+            .all(|site| {
+                at(&body, &site.place).is_some_and(|value| validator.check_site(&site.check, value))
+            })
+            .then_some(body)
+    }
+}
+
+/// The strings holding `$` and how to check each at its place, or `None` when the template
+/// cannot be checked in parts.
+fn sites(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Vec<Site>> {
+    let routed = endpoint.route(parameters);
+    // A create at a chosen id is two requests with their own checks.
+    if !std::ptr::eq(routed, endpoint) || endpoint.reader_for(routed).is_some() {
+        return None;
+    }
+    let validator = endpoint.body.as_ref()?;
+    let schema = &endpoint.operation.body.as_ref()?.schema;
+    // No expression outside the body: the URL, headers and destination stay as checked.
+    for (name, value) in parameters {
+        if name != "body" && holds_dollar(value) {
+            return None;
+        }
+    }
+    let mut found = Vec::new();
+    let body = parameters.get("body")?;
+    collect(body, &mut Vec::new(), &mut found)?;
+    if found.len() > MAX_SITES {
+        return None;
+    }
+    found
+        .into_iter()
+        .map(|place| {
+            let path: Vec<SiteStep> = place
+                .iter()
+                .map(|step| match step {
+                    Place::Key(name) => SiteStep::Key(name.clone()),
+                    Place::Index(_) => SiteStep::Index,
+                })
+                .collect();
+            Some(Site {
+                check: validator.site(schema, &path)?,
+                place,
+            })
+        })
+        .collect()
+}
+
+fn holds_dollar(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('$'),
+        Value::Array(items) => items.iter().any(holds_dollar),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, value)| name.contains('$') || holds_dollar(value)),
+        _ => false,
+    }
+}
+
+/// Every string holding `$` below `value`, in document order (the order rendering meets
+/// them), with its place. `None` for a member name too long to render.
+fn collect(value: &Value, place: &mut Vec<Place>, found: &mut Vec<Vec<Place>>) -> Option<()> {
+    match value {
+        Value::String(text) if text.contains('$') => found.push(place.clone()),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                place.push(Place::Index(index));
+                collect(item, place, found)?;
+                place.pop();
+            }
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                if name.len() > render::MAX_NAME_BYTES {
+                    return None;
+                }
+                place.push(Place::Key(name.clone()));
+                collect(item, place, found)?;
+                place.pop();
+            }
+        }
+        _ => {}
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::Secret;
+    use crate::definition::{BodySpec, Version};
+    use crate::endpoint::validate::{BodyValidator, OperationIds};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(fields) => fields,
+            _ => unreachable!("an object"),
+        }
+    }
+
+    fn state(input: Map<String, Value>) -> Map<String, Value> {
+        object(json!({ "workflow": { "input": input } }))
+    }
+
+    /// Steps whose strings with `$` all sit where they can be checked on their own.
+    fn in_parts() -> Vec<Value> {
+        vec![
+            json!({ "organizationId": "org-1", "body": {
+                "description": "Key ${workflow.input.a}",
+                "acl": [{ "scope": { "planId": ["plan-1"] }, "permissions": ["GetCustomer"] }],
+                "allowedIps": ["153.12.32.33"]
+            }}),
+            json!({ "organizationId": "org-1", "body": {
+                "description": "${workflow.input.a}",
+                "type": "${workflow.input.b}",
+                "acl": [{
+                    "scope": {
+                        "planId": ["${workflow.input.c}", "p-${workflow.input.a}"],
+                        "customFieldName": ["${workflow.input.c}"]
+                    },
+                    "permissions": ["${workflow.input.d}", "GetCustomer"]
+                }],
+                "allowedIps": ["${workflow.input.e}", "${workflow.input.a}"]
+            }}),
+            json!({ "organizationId": "org-1", "body": {
+                "description": "$${literal} ${workflow.input.a} costs $5",
+                "acl": "${workflow.input.b}",
+                "allowedIps": "${workflow.input.c}"
+            }}),
+        ]
+    }
+
+    /// For each of [`in_parts`], input that passes the whole check.
+    fn passing() -> Vec<Value> {
+        vec![
+            json!({ "a": "first" }),
+            json!({ "a": "153.12.32.34", "b": "secret", "c": "plan_1", "d": "GetCustomer",
+                    "e": "153.12.32.33" }),
+            json!({ "a": "first", "b": [], "c": null }),
+        ]
+    }
+
+    /// Input for each variable of [`in_parts`]'s steps: mostly what passes at its place, so
+    /// that one wrong value among right ones is common; else anything, including values only
+    /// the plugin's own rules refuse (a private address, an unknown permission).
+    fn input(step: usize) -> impl Strategy<Value = Vec<Option<Value>>> {
+        let right: Vec<Vec<Value>> = match step {
+            0 => vec![vec![json!("x"), json!("first"), json!(7), json!(true)]],
+            1 => vec![
+                vec![json!("153.12.32.34"), json!("201.54.122.0/24")],
+                vec![json!("secret"), json!("publishable")],
+                vec![json!("plan_1"), json!("p-2")],
+                vec![json!("GetCustomer"), json!("*")],
+                vec![json!("153.12.32.33"), json!("2001:db8:abcd:12::0/64")],
+            ],
+            _ => vec![
+                vec![json!("first"), json!(7)],
+                vec![json!([]), json!([{ "scope": {}, "permissions": ["*"] }])],
+                vec![Value::Null, json!([]), json!(["153.12.32.33"])],
+            ],
+        };
+        right
+            .into_iter()
+            .map(|right| {
+                prop_oneof![
+                    3 => proptest::sample::select(right).prop_map(Some),
+                    1 => anything(),
+                ]
+            })
+            .collect::<Vec<_>>()
+    }
+
+    fn anything() -> impl Strategy<Value = Option<Value>> {
+        let pool = vec![
+            json!("ok"),
+            json!(""),
+            json!("GetCustomer"),
+            json!("*"),
+            json!("NotAnOperation"),
+            json!("secret"),
+            json!("publishable"),
+            json!("10.0.0.1"),
+            json!("153.12.32.33"),
+            json!("x".repeat(60)),
+            json!("not a name!"),
+            json!("${workflow.input.a}"),
+            json!("line\nbreak \u{1}"),
+            json!(7),
+            json!(-2.5),
+            json!(true),
+            Value::Null,
+            json!([]),
+            json!(["GetCustomer"]),
+            json!(["153.12.32.33", "10.0.0.0/8"]),
+            json!([1, 2]),
+            json!({}),
+            json!([{ "scope": {}, "permissions": ["*"] }]),
+            json!([{ "scope": { "planId": ["p"] }, "permissions": ["Nope"] }]),
+            json!([{ "permissions": ["*"] }]),
+        ];
+        prop_oneof![
+            1 => Just(None),
+            8 => proptest::sample::select(pool).prop_map(Some),
+        ]
+    }
+
+    fn credentials(api_key: bool) -> Option<Credentials> {
+        api_key.then(|| Credentials::ApiKey(Secret::new("sk_test_template")))
+    }
+
+    /// What a prepared request is, or the problems found, in comparable form.
+    fn outcome(prepared: Result<Prepared, Vec<Problem>>) -> Result<Value, Vec<Problem>> {
+        prepared.map(|prepared| {
+            json!({
+                "request": serde_json::to_value(&prepared.request).unwrap_or_default(),
+                "parsed": prepared.url.map(|url| url.to_string()),
+                "credential": prepared.credential.map(|(name, secret)| (name, secret.expose().to_owned())),
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Checked in parts or whole, a template gives what the whole check gives: the same
+        /// request, or the same problems.
+        #[test]
+        fn parts_give_what_the_whole_check_gives(
+            (step, given) in (0..3usize).prop_flat_map(|step| (Just(step), input(step))),
+            api_key in any::<bool>(),
+        ) {
+            let endpoint = crate::Endpoint::builder().build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let parameters = object(in_parts()[step].clone());
+            let template = endpoint.template(parameters.clone());
+            prop_assert!(template.checks_in_parts());
+            // A first execution that passes the whole check.
+            let first = state(object(passing()[step].clone()));
+            let passed = template.prepare(&first, credentials(api_key));
+            prop_assert!(passed.is_ok(), "{:?}", passed.err());
+            prop_assert!(template.sent.get().is_some());
+
+            let mut input = Map::new();
+            for (name, value) in ["a", "b", "c", "d", "e"].into_iter().zip(given) {
+                if let Some(value) = value {
+                    input.insert(name.to_owned(), value);
+                }
+            }
+            let context = state(input);
+            let whole = outcome(endpoint.prepare(parameters, &context, credentials(api_key)));
+            // Checked in parts when it could be, and then valid as a whole too.
+            if let Ok(prepared) = template.prepare_in_parts(&context, credentials(api_key)) {
+                prop_assert!(whole.is_ok(), "passed in parts, not whole: {:?}", whole);
+                prop_assert_eq!(outcome(Ok(prepared)), whole.clone());
+            }
+            let parts = outcome(template.prepare(&context, credentials(api_key)));
+            prop_assert_eq!(parts, whole);
+        }
+    }
+
+    /// Valid input after a first execution is checked in parts, with or without credentials.
+    #[test]
+    fn valid_input_is_checked_in_parts() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        for (step, passing) in in_parts().into_iter().zip(passing()) {
+            let template = endpoint.template(object(step));
+            let context = state(object(passing));
+            assert!(
+                template.prepare_in_parts(&context, None).is_err(),
+                "nothing passed yet"
+            );
+            assert!(template.prepare(&context, credentials(true)).is_ok());
+            assert!(
+                template
+                    .prepare_in_parts(&context, credentials(true))
+                    .is_ok()
+            );
+            assert!(template.prepare_in_parts(&context, None).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_first_execution_that_fails_is_not_remembered() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        let template = endpoint.template(object(in_parts()[0].clone()));
+        let missing = state(Map::new());
+        assert!(template.prepare(&missing, None).is_err());
+        assert!(template.sent.get().is_none());
+        let given = state(object(json!({ "a": 1 })));
+        assert!(template.prepare(&given, None).is_ok());
+        assert!(template.sent.get().is_some());
+    }
+
+    #[test]
+    fn expressions_outside_the_body_take_the_whole_check() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        for step in [
+            json!({ "organizationId": "${workflow.input.org}", "body": { "description": "d" } }),
+            json!({ "organizationId": "o", "headers": { "X-Trace": "${workflow.input.t}" },
+                    "body": { "description": "d" } }),
+            json!({ "organizationId": "o", "keyId": "${workflow.input.id}",
+                    "body": { "description": "d" } }),
+        ] {
+            let template = endpoint.template(object(step.clone()));
+            assert!(!template.checks_in_parts(), "{step}");
+        }
+    }
+
+    /// Only schemas that judge which members and items exist may lie on the way to a site.
+    #[test]
+    fn a_site_is_checked_alone_only_below_schemas_that_do_not_judge_values_together() {
+        let site = |schema: Value, path: &[SiteStep]| {
+            let spec = BodySpec {
+                required: true,
+                media_type: "application/json".to_owned(),
+                schema: schema.clone(),
+            };
+            let validator = BodyValidator::new(&spec, Version::V31, OperationIds::embedded())
+                .expect("validator");
+            validator.site(&schema, path).is_some()
+        };
+        let key = |name: &str| SiteStep::Key(name.to_owned());
+        let plain = json!({ "type": "object", "required": ["a"], "additionalProperties": false,
+                            "properties": { "a": { "type": "array", "maxItems": 3,
+                                                   "items": { "type": "string", "enum": ["x"] } } } });
+        assert!(site(plain.clone(), &[key("a"), SiteStep::Index]));
+        assert!(!site(plain, &[key("b")]), "a member the schema refuses");
+        for judged in [
+            json!({ "uniqueItems": true }),
+            json!({ "enum": [["x"]] }),
+            json!({ "oneOf": [{ "maxItems": 1 }, { "minItems": 2 }] }),
+            json!({ "contains": { "const": "x" } }),
+            json!({ "not": { "maxItems": 0 } }),
+        ] {
+            let mut schema = json!({ "type": "object", "properties": {
+                "a": { "type": "array", "items": { "type": "string" } } } });
+            if let (Some(a), Value::Object(extra)) =
+                (schema.pointer_mut("/properties/a"), judged.clone())
+            {
+                a.as_object_mut().expect("object").extend(extra);
+            }
+            assert!(!site(schema, &[key("a"), SiteStep::Index]), "{judged}");
+        }
+        let referenced = json!({ "properties": { "a": { "$ref": "#/$defs/a" } },
+                                 "$defs": { "a": { "type": "string" } } });
+        assert!(
+            !site(referenced, &[key("a")]),
+            "a $ref cannot be compiled alone"
+        );
+    }
+}
