@@ -1,11 +1,12 @@
-//! Executions through the plugin against the same POSTs from a bare reqwest client, both
-//! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
-//! rounds, with a second bare client as the control: bare against bare shows the ratio two
+//! Executions through the plugin (a step each time, and a step template with each run's
+//! workflow state) against the same POSTs from a bare reqwest client, all against the same
+//! loopback emulator, in one run, at concurrency 1 and 64, in interleaved rounds, with a
+//! second bare client as the control: bare against bare shows the ratio two
 //! identical sides reach in the same run. Then the memory held per in-flight execution,
 //! against a server that answers slowly.
 //!
 //! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin or bare for one side alone, under a profiler); `cargo test
+//! APIKEY_BENCH_SIDE=plugin, template or bare for one side alone, under a profiler); `cargo test
 //! --benches` runs it once, small.
 
 mod support;
