@@ -15,7 +15,8 @@ use super::{Endpoint, HttpRequest, Prepared};
 use crate::credentials::Credentials;
 use crate::problem::Problem;
 use serde_json::{Map, Value};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// The most strings with `$` a template checks in parts; one with more is checked whole.
 /// Each site's schema is compiled when the template is made.
@@ -36,7 +37,8 @@ pub struct StepTemplate<'e> {
 struct Site {
     /// Where in the body.
     place: Vec<Place>,
-    check: SiteCheck,
+    /// Shared by the sites at the same path (the items of one array): compiled once.
+    check: Arc<SiteCheck>,
 }
 
 /// One step from a body to a site, the index kept: a site's own path.
@@ -107,16 +109,19 @@ impl<'e> StepTemplate<'e> {
         &self.parameters
     }
 
-    /// Whether executions check only the strings an expression may change, once one has
-    /// passed the whole check. `false` when an expression sits outside the body, where a
-    /// schema judges values together, or when the step is sent as another operation (a
-    /// create at a chosen id).
+    /// Whether executions check only the strings holding `$`, once one has passed the whole
+    /// check. `false` when such a string sits outside the body, or below a schema that judges
+    /// values together or cannot be checked cut out of the body schema (see
+    /// [`BodyValidator::site`](super::validate::BodyValidator::site)); when the step is sent as
+    /// another operation (a create at a chosen id); and for a step without a body, with a
+    /// member name too long to render, or with more than 1,000 such strings.
     pub fn checks_in_parts(&self) -> bool {
         self.sites.is_some()
     }
 
     /// Renders and checks the template against `state` for sending: in parts when it can,
-    /// else (and on any problem) as [`Endpoint::prepare`] does.
+    /// else (and on any problem) as [`Endpoint::prepare`] does. Not for a template sent as
+    /// another operation (`checks_in_parts` is false): the executor gives it to `execute_in`.
     pub(crate) fn prepare(
         &self,
         state: &Map<String, Value>,
@@ -129,7 +134,8 @@ impl<'e> StepTemplate<'e> {
         let prepared = self
             .endpoint
             .prepare(self.parameters.clone(), state, credentials)?;
-        if self.sites.is_some() && prepared.request.body.is_some() {
+        // Kept once, from whichever first execution passes.
+        if self.sites.is_some() && self.sent.get().is_none() && prepared.request.body.is_some() {
             let request = &prepared.request;
             let _ = self.sent.set(Sent {
                 method: request.method.clone(),
@@ -221,6 +227,7 @@ fn sites(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Vec<Sit
     if found.len() > MAX_SITES {
         return None;
     }
+    let mut checks: HashMap<Vec<SiteStep>, Arc<SiteCheck>> = HashMap::new();
     found
         .into_iter()
         .map(|place| {
@@ -231,10 +238,15 @@ fn sites(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Vec<Sit
                     Place::Index(_) => SiteStep::Index,
                 })
                 .collect();
-            Some(Site {
-                check: validator.site(schema, &path)?,
-                place,
-            })
+            let check = match checks.get(&path) {
+                Some(check) => Arc::clone(check),
+                None => {
+                    let check = Arc::new(validator.site(schema, &path)?);
+                    checks.insert(path, Arc::clone(&check));
+                    check
+                }
+            };
+            Some(Site { place, check })
         })
         .collect()
 }
@@ -535,11 +547,22 @@ mod tests {
             }
             assert!(!site(schema, &[key("a"), SiteStep::Index]), "{judged}");
         }
-        let referenced = json!({ "properties": { "a": { "$ref": "#/$defs/a" } },
-                                 "$defs": { "a": { "type": "string" } } });
+        // Keywords that mean something else cut out of the body schema: another root,
+        // another draft.
+        for cut_out in [
+            json!({ "$ref": "#" }),
+            json!({ "$schema": "http://json-schema.org/draft-04/schema#", "format": "ipv4" }),
+            json!({ "type": "object", "properties": { "child": { "$dynamicRef": "#" } } }),
+            json!({ "$id": "https://example.com/a", "type": "string" }),
+        ] {
+            let schema = json!({ "type": "object", "properties": { "a": cut_out.clone() } });
+            assert!(!site(schema, &[key("a")]), "{cut_out}");
+        }
+        let named = json!({ "type": "object", "properties": { "a": {
+            "type": "object", "$comment": "a note", "properties": { "$id": { "type": "string" } } } } });
         assert!(
-            !site(referenced, &[key("a")]),
-            "a $ref cannot be compiled alone"
+            site(named, &[key("a")]),
+            "a member named $id, and a $comment"
         );
     }
 }

@@ -195,19 +195,26 @@ static EMPTY_SHAPE: Shape = Shape {
     format: None,
 };
 
-fn has_ref(schema: &Value) -> bool {
+/// Whether a schema holds a `$` keyword (but `$comment`) anywhere: property names under
+/// `properties` are names, not keywords, and are passed over.
+fn has_keyword_with_dollar(schema: &Value) -> bool {
     match schema {
-        Value::Object(fields) => fields
-            .iter()
-            .any(|(key, value)| key == "$ref" || has_ref(value)),
-        Value::Array(items) => items.iter().any(has_ref),
+        Value::Object(fields) => fields.iter().any(|(key, value)| {
+            if key == "properties" {
+                return value
+                    .as_object()
+                    .is_some_and(|properties| properties.values().any(has_keyword_with_dollar));
+            }
+            (key.starts_with('$') && key != "$comment") || has_keyword_with_dollar(value)
+        }),
+        Value::Array(items) => items.iter().any(has_keyword_with_dollar),
         _ => false,
     }
 }
 
 /// One step from a body to a site: a member, or an item (any index: an array's items share a
 /// schema).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum SiteStep {
     Key(String),
     Index,
@@ -291,7 +298,9 @@ impl BodyValidator {
                 },
             };
         }
-        if has_ref(node) {
+        // Cut out of the body schema, a `$ref`, `$dynamicRef`, `$schema` or `$id` would mean
+        // something else than in place (another root, another draft).
+        if has_keyword_with_dollar(node) {
             return None;
         }
         let compiled = compile(node, self.version).ok()?;
