@@ -25,8 +25,8 @@ const MAX_SITES: usize = 1_000;
 /// A step's parameters, checked once for executing many times: see
 /// [`Endpoint::template`] and [`Executor::execute_template`](crate::Executor::execute_template).
 pub struct StepTemplate<'e> {
-    pub(super) endpoint: &'e Endpoint,
-    pub(super) parameters: Map<String, Value>,
+    endpoint: &'e Endpoint,
+    parameters: Map<String, Value>,
     /// The strings to render each time and how to check each, when the template can be
     /// checked in parts; `None` sends every execution through the whole check.
     sites: Option<Vec<Site>>,
@@ -110,9 +110,11 @@ impl<'e> StepTemplate<'e> {
     }
 
     /// Whether executions check only the strings holding `$`, once one has passed the whole
-    /// check. `false` when such a string sits outside the body, or below a schema that judges
-    /// values together or cannot be checked cut out of the body schema (see
-    /// [`BodyValidator::site`](super::validate::BodyValidator::site)); when the step is sent as
+    /// check. `false` when such a string sits outside the body; below a schema with a keyword
+    /// other than `type`, `properties`, `required`, `additionalProperties`, `items`, the
+    /// counts of members and items and annotations (an `enum`, `oneOf` or `uniqueItems`
+    /// judges values together); at a place whose schema holds a `$` keyword such as `$ref`
+    /// (cut out of the body schema, it would mean something else); when the step is sent as
     /// another operation (a create at a chosen id); and for a step without a body, with a
     /// member name too long to render, or with more than 1,000 such strings.
     pub fn checks_in_parts(&self) -> bool {
@@ -483,6 +485,13 @@ mod tests {
             );
             assert!(template.prepare_in_parts(&context, None).is_ok());
         }
+    }
+
+    /// A runner shares one template between the tasks executing it.
+    #[test]
+    fn a_template_is_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<StepTemplate<'static>>();
     }
 
     #[test]

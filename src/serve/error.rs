@@ -70,7 +70,7 @@ pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// Options an [`EditorApi`] cannot be built with: a malformed CORS origin, host name or run
+/// Options an [`EditorApi`](super::EditorApi) cannot be built with: a malformed CORS origin, host name or run
 /// target, or a combination that would be unsafe.
 #[derive(Debug)]
 pub struct BuildError {

@@ -4,7 +4,7 @@
 //! | Route                     | Answer                                                      |
 //! |---------------------------|-------------------------------------------------------------|
 //! | `GET /`                   | the reference panel: one self-contained HTML page           |
-//! | `POST /v1/test-request`   | a [`TestReport`] for `{"parameters": ..., "context": ...}`, optionally naming `"operationId"` or `"taskType"` |
+//! | `POST /v1/test-request`   | a [`TestReport`](crate::TestReport) for `{"parameters": ..., "context": ...}`, optionally naming `"operationId"` or `"taskType"` |
 //! | `GET /v1/operations`      | every operation of the definition: reference documentation and its step's schema |
 //! | `GET /v1/operation-ids`   | the operationIds an ACL permission may name                 |
 //! | `GET /v1/schemas/input`   | JSON Schema of a step's parameters                          |
