@@ -237,18 +237,32 @@ async fn run_plugin(
 ) -> Timed {
     // Inputs are built before the clocks start, for both sides.
     let steps: Vec<Step> = (0..n).map(|i| step(url, i)).collect();
+    timed(steps, concurrency, "plugin", |step| {
+        executor.execute(endpoint, step, credentials, &Redact)
+    })
+    .await
+}
+
+/// Runs `execute` on each input, `concurrency` at a time, in the clock; every one must
+/// succeed.
+async fn timed<T, F, O, E>(
+    inputs: Vec<T>,
+    concurrency: usize,
+    side: &str,
+    execute: impl Fn(T) -> F,
+) -> Timed
+where
+    F: std::future::Future<Output = Result<O, E>>,
+{
     let cpu = Cpu::of_self();
     let started = Instant::now();
     let failures = AtomicU64::new(0);
-    futures_util::stream::iter(steps)
-        .map(|step| {
+    futures_util::stream::iter(inputs)
+        .map(|input| {
             let failures = &failures;
+            let execution = execute(input);
             async move {
-                if executor
-                    .execute(endpoint, step, credentials, &Redact)
-                    .await
-                    .is_err()
-                {
+                if execution.await.is_err() {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -259,7 +273,7 @@ async fn run_plugin(
     assert_eq!(
         failures.load(Ordering::Relaxed),
         0,
-        "plugin executions failed"
+        "{side} executions failed"
     );
     (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
 }
@@ -278,28 +292,11 @@ async fn run_template(
             serde_json::from_value(json!({ "workflow": { "input": { "n": i } } })).expect("state")
         })
         .collect();
-    let cpu = Cpu::of_self();
-    let started = Instant::now();
-    let failures = AtomicU64::new(0);
-    futures_util::stream::iter(states)
-        .map(|state| {
-            let failures = &failures;
-            async move {
-                let ctx = TaskContext::new(&state, credentials, &Redact);
-                if executor.execute_template(template, &ctx).await.is_err() {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<()>>()
-        .await;
-    assert_eq!(
-        failures.load(Ordering::Relaxed),
-        0,
-        "template executions failed"
-    );
-    (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
+    timed(states, concurrency, "template", |state| async move {
+        let ctx = TaskContext::new(&state, credentials, &Redact);
+        executor.execute_template(template, &ctx).await
+    })
+    .await
 }
 
 async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: usize) -> Timed {

@@ -177,20 +177,8 @@ pub(crate) fn render(
     context: &Map<String, Value>,
     limits: &Limits,
 ) -> Rendered {
-    let mut renderer = Renderer {
-        context,
-        // Sized for most depths at once, as the validator's walk is.
-        pointer: String::with_capacity(128),
-        limits,
-        expressions: 0,
-        substituted: 0,
-        visits: Visits {
-            left: limits.max_wildcard_visits,
-            limit: limits.max_wildcard_visits,
-        },
-        remembered: Remembered::new(),
-        found: Rendered::default(),
-    };
+    // Sized for most depths at once, as the validator's walk is.
+    let mut renderer = Renderer::new(context, limits, String::with_capacity(128));
     renderer.members(parameters, 1);
     renderer.found
 }
@@ -202,19 +190,8 @@ pub(crate) struct SiteRenderer<'a>(Renderer<'a>);
 
 impl<'a> SiteRenderer<'a> {
     pub fn new(context: &'a Map<String, Value>, limits: &'a Limits) -> Self {
-        SiteRenderer(Renderer {
-            context,
-            pointer: String::new(),
-            limits,
-            expressions: 0,
-            substituted: 0,
-            visits: Visits {
-                left: limits.max_wildcard_visits,
-                limit: limits.max_wildcard_visits,
-            },
-            remembered: Remembered::new(),
-            found: Rendered::default(),
-        })
+        // No pointer is spelt: a site's problems only send the step to the whole check.
+        SiteRenderer(Renderer::new(context, limits, String::new()))
     }
 
     /// Renders `value`, a string; says whether it and every string before it rendered
@@ -329,6 +306,23 @@ fn whole_expression(text: &str) -> Option<&str> {
 }
 
 impl<'a> Renderer<'a> {
+    /// A renderer at the start of a step: nothing counted yet, `pointer` empty.
+    fn new(context: &'a Map<String, Value>, limits: &'a Limits, pointer: String) -> Self {
+        Renderer {
+            context,
+            pointer,
+            limits,
+            expressions: 0,
+            substituted: 0,
+            visits: Visits {
+                left: limits.max_wildcard_visits,
+                limit: limits.max_wildcard_visits,
+            },
+            remembered: Remembered::new(),
+            found: Rendered::default(),
+        }
+    }
+
     /// Renders `value`, named by `at` in the array or object being walked.
     fn value(&mut self, value: &mut Value, at: Token<'_>, depth: usize) {
         if depth > self.limits.max_depth && matches!(value, Value::Array(_) | Value::Object(_)) {

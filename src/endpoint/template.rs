@@ -48,17 +48,6 @@ enum Place {
     Index(usize),
 }
 
-fn at<'v>(mut value: &'v Value, place: &[Place]) -> Option<&'v Value> {
-    for step in place {
-        value = match (step, value) {
-            (Place::Key(name), Value::Object(fields)) => fields.get(name)?,
-            (Place::Index(index), Value::Array(items)) => items.get(*index)?,
-            _ => return None,
-        };
-    }
-    Some(value)
-}
-
 fn at_mut<'v>(mut value: &'v mut Value, place: &[Place]) -> Option<&'v mut Value> {
     for step in place {
         value = match (step, value) {
@@ -192,18 +181,16 @@ impl<'e> StepTemplate<'e> {
         if sites.is_empty() {
             return Some(body);
         }
+        // Each site is checked as soon as it is rendered: no site holds another, so what the
+        // later ones render cannot change it.
         let mut renderer = render::SiteRenderer::new(state, &endpoint.options.limits);
         for site in sites {
-            if !renderer.render(at_mut(&mut body, &site.place)?) {
+            let value = at_mut(&mut body, &site.place)?;
+            if !renderer.render(value) || !validator.check_site(&site.check, value) {
                 return None;
             }
         }
-        sites
-            .iter()
-            .all(|site| {
-                at(&body, &site.place).is_some_and(|value| validator.check_site(&site.check, value))
-            })
-            .then_some(body)
+        Some(body)
     }
 }
 
