@@ -505,6 +505,7 @@ impl Endpoint {
             request: checked.request,
             credential: self.credential(credentials),
             url: checked.url,
+            body_json: None,
         })
     }
 
@@ -789,6 +790,24 @@ pub(crate) struct Prepared {
     pub credential: Option<(String, Secret)>,
     /// `request.url`, parsed once by the destination check.
     pub url: Option<::url::Url>,
+    /// The body as JSON, when it was written as it was rendered (a template checked in parts
+    /// splices its rendered strings into the JSON it wrote once); `request.body` is then
+    /// `None`, and [`Prepared::body`] reads it back for the rare path that needs a value.
+    pub body_json: Option<bytes::Bytes>,
+}
+
+impl Prepared {
+    /// The body as a value, whichever way it was prepared.
+    pub fn body(&self) -> Option<std::borrow::Cow<'_, Value>> {
+        match (&self.request.body, &self.body_json) {
+            (Some(body), _) => Some(std::borrow::Cow::Borrowed(body)),
+            // Written by us from a value: it reads back.
+            (None, Some(json)) => serde_json::from_slice(json)
+                .ok()
+                .map(std::borrow::Cow::Owned),
+            (None, None) => None,
+        }
+    }
 }
 
 struct Checked<'e> {

@@ -14,6 +14,7 @@ use super::validate::{SiteCheck, SiteStep};
 use super::{Endpoint, HttpRequest, Prepared};
 use crate::credentials::Credentials;
 use crate::problem::Problem;
+use crate::util::json;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -27,36 +28,29 @@ const MAX_SITES: usize = 1_000;
 pub struct StepTemplate<'e> {
     endpoint: &'e Endpoint,
     parameters: Map<String, Value>,
-    /// The strings to render each time and how to check each, when the template can be
-    /// checked in parts; `None` sends every execution through the whole check.
-    sites: Option<Vec<Site>>,
+    /// How the body is rendered and checked each time, when the template can be checked in
+    /// parts; `None` sends every execution through the whole check.
+    parts: Option<Parts>,
     /// What the first execution that passed the whole check sent, but its body.
     sent: OnceLock<Sent>,
 }
 
+/// A body checked in parts: its JSON written once, with a gap for each string holding `$`,
+/// whose JSON is written into it each time. Nothing else in the body can change.
+struct Parts {
+    /// The body's JSON without its sites, as [`json::write_value`] writes it.
+    frame: Vec<u8>,
+    /// In document order, the order of their gaps in `frame`.
+    sites: Vec<Site>,
+}
+
 struct Site {
-    /// Where in the body.
-    place: Vec<Place>,
+    /// The string as the step gives it.
+    text: String,
+    /// Where in `frame` its JSON goes.
+    at: usize,
     /// Shared by the sites at the same path (the items of one array): compiled once.
     check: Arc<SiteCheck>,
-}
-
-/// One step from a body to a site, the index kept: a site's own path.
-#[derive(Clone)]
-enum Place {
-    Key(String),
-    Index(usize),
-}
-
-fn at_mut<'v>(mut value: &'v mut Value, place: &[Place]) -> Option<&'v mut Value> {
-    for step in place {
-        value = match (step, value) {
-            (Place::Key(name), Value::Object(fields)) => fields.get_mut(name)?,
-            (Place::Index(index), Value::Array(items)) => items.get_mut(*index)?,
-            _ => return None,
-        };
-    }
-    Some(value)
 }
 
 /// The parts of a request that no expression reaches.
@@ -71,7 +65,7 @@ impl std::fmt::Debug for StepTemplate<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StepTemplate")
             .field("endpoint", self.endpoint)
-            .field("sites", &self.sites.as_ref().map(Vec::len))
+            .field("sites", &self.parts.as_ref().map(|parts| parts.sites.len()))
             .field("checked_once", &self.sent.get().is_some())
             .finish_non_exhaustive()
     }
@@ -79,11 +73,11 @@ impl std::fmt::Debug for StepTemplate<'_> {
 
 impl<'e> StepTemplate<'e> {
     pub(super) fn new(endpoint: &'e Endpoint, parameters: Map<String, Value>) -> Self {
-        let sites = sites(endpoint, &parameters);
+        let parts = parts(endpoint, &parameters);
         StepTemplate {
             endpoint,
             parameters,
-            sites,
+            parts,
             sent: OnceLock::new(),
         }
     }
@@ -107,7 +101,7 @@ impl<'e> StepTemplate<'e> {
     /// another operation (a create at a chosen id); and for a step without a body, with a
     /// member name too long to render, or with more than 1,000 such strings.
     pub fn checks_in_parts(&self) -> bool {
-        self.sites.is_some()
+        self.parts.is_some()
     }
 
     /// Renders and checks the template against `state` for sending: in parts when it can,
@@ -126,7 +120,7 @@ impl<'e> StepTemplate<'e> {
             .endpoint
             .prepare(self.parameters.clone(), state, credentials)?;
         // Kept once, from whichever first execution passes.
-        if self.sites.is_some() && self.sent.get().is_none() && prepared.request.body.is_some() {
+        if self.parts.is_some() && self.sent.get().is_none() && prepared.request.body.is_some() {
             let request = &prepared.request;
             let _ = self.sent.set(Sent {
                 method: request.method.clone(),
@@ -148,7 +142,7 @@ impl<'e> StepTemplate<'e> {
         credentials: Option<Credentials>,
     ) -> Result<Prepared, Option<Credentials>> {
         let endpoint = self.endpoint;
-        let (Some(sites), Some(sent)) = (&self.sites, self.sent.get()) else {
+        let (Some(parts), Some(sent)) = (&self.parts, self.sent.get()) else {
             return Err(credentials);
         };
         let accepted = credentials.as_ref().is_none_or(|credentials| {
@@ -157,7 +151,7 @@ impl<'e> StepTemplate<'e> {
         if !accepted {
             return Err(credentials);
         }
-        let Some(body) = self.body_in_parts(sites, state) else {
+        let Some(body) = self.body_in_parts(parts, state) else {
             return Err(credentials);
         };
         Ok(Prepared {
@@ -165,38 +159,39 @@ impl<'e> StepTemplate<'e> {
                 method: sent.method.clone(),
                 url: sent.url.clone(),
                 headers: sent.headers.clone(),
-                body: Some(body),
+                body: None,
             },
             credential: endpoint.credential(credentials),
             url: sent.parsed.clone(),
+            body_json: Some(body.into()),
         })
     }
 
-    /// The body rendered against `state`, if each string rendered without a problem and
-    /// passes the checks at its place.
-    fn body_in_parts(&self, sites: &[Site], state: &Map<String, Value>) -> Option<Value> {
+    /// The body's JSON rendered against `state`, if each string rendered without a problem
+    /// and passes the checks at its place: the frame with each site's JSON in its gap.
+    fn body_in_parts(&self, parts: &Parts, state: &Map<String, Value>) -> Option<Vec<u8>> {
         let endpoint = self.endpoint;
         let validator = endpoint.body.as_ref()?;
-        let mut body = self.parameters.get("body")?.clone();
-        if sites.is_empty() {
-            return Some(body);
-        }
-        // Each site is checked as soon as it is rendered: no site holds another, so what the
-        // later ones render cannot change it.
+        let mut body = Vec::with_capacity(parts.frame.len() + 32 * parts.sites.len());
         let mut renderer = render::SiteRenderer::new(state, &endpoint.options.limits);
-        for site in sites {
-            let value = at_mut(&mut body, &site.place)?;
-            if !renderer.render(value) || !validator.check_site(&site.check, value) {
+        let mut written = 0;
+        for site in &parts.sites {
+            let mut value = Value::String(site.text.clone());
+            if !renderer.render(&mut value) || !validator.check_site(&site.check, &value) {
                 return None;
             }
+            body.extend_from_slice(parts.frame.get(written..site.at)?);
+            json::write_value(&mut body, &value);
+            written = site.at;
         }
+        body.extend_from_slice(parts.frame.get(written..)?);
         Some(body)
     }
 }
 
-/// The strings holding `$` and how to check each at its place, or `None` when the template
-/// cannot be checked in parts.
-fn sites(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Vec<Site>> {
+/// The body's frame and the strings holding `$` with how to check each at its place, or
+/// `None` when the template cannot be checked in parts.
+fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> {
     let routed = endpoint.route(parameters);
     // A create at a chosen id is two requests with their own checks.
     if !std::ptr::eq(routed, endpoint) || endpoint.reader_for(routed).is_some() {
@@ -210,34 +205,33 @@ fn sites(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Vec<Sit
             return None;
         }
     }
+    let mut frame = Vec::new();
     let mut found = Vec::new();
     let body = parameters.get("body")?;
-    collect(body, &mut Vec::new(), &mut found)?;
+    collect(body, &mut Vec::new(), &mut frame, &mut found)?;
     if found.len() > MAX_SITES {
         return None;
     }
     let mut checks: HashMap<Vec<SiteStep>, Arc<SiteCheck>> = HashMap::new();
-    found
+    let sites = found
         .into_iter()
-        .map(|place| {
-            let path: Vec<SiteStep> = place
-                .iter()
-                .map(|step| match step {
-                    Place::Key(name) => SiteStep::Key(name.clone()),
-                    Place::Index(_) => SiteStep::Index,
-                })
-                .collect();
-            let check = match checks.get(&path) {
+        .map(|found| {
+            let check = match checks.get(&found.path) {
                 Some(check) => Arc::clone(check),
                 None => {
-                    let check = Arc::new(validator.site(schema, &path)?);
-                    checks.insert(path, Arc::clone(&check));
+                    let check = Arc::new(validator.site(schema, &found.path)?);
+                    checks.insert(found.path, Arc::clone(&check));
                     check
                 }
             };
-            Some(Site { place, check })
+            Some(Site {
+                text: found.text.to_owned(),
+                at: found.at,
+                check,
+            })
         })
-        .collect()
+        .collect::<Option<Vec<Site>>>()?;
+    Some(Parts { frame, sites })
 }
 
 fn holds_dollar(value: &Value) -> bool {
@@ -251,29 +245,58 @@ fn holds_dollar(value: &Value) -> bool {
     }
 }
 
-/// Every string holding `$` below `value`, in document order (the order rendering meets
-/// them), with its place. `None` for a member name too long to render.
-fn collect(value: &Value, place: &mut Vec<Place>, found: &mut Vec<Vec<Place>>) -> Option<()> {
+/// A string holding `$`, where it is in the body and where its gap is in the frame.
+struct Found<'v> {
+    text: &'v str,
+    path: Vec<SiteStep>,
+    at: usize,
+}
+
+/// Writes `value` into `frame` as [`json::write_value`] would, but for the strings holding
+/// `$`: each is left out and found, in document order (the order rendering meets them), with
+/// its path and its gap. `None` for a member name too long to render.
+fn collect<'v>(
+    value: &'v Value,
+    path: &mut Vec<SiteStep>,
+    frame: &mut Vec<u8>,
+    found: &mut Vec<Found<'v>>,
+) -> Option<()> {
     match value {
-        Value::String(text) if text.contains('$') => found.push(place.clone()),
+        Value::String(text) if text.contains('$') => found.push(Found {
+            text,
+            path: path.clone(),
+            at: frame.len(),
+        }),
         Value::Array(items) => {
+            frame.push(b'[');
+            path.push(SiteStep::Index);
             for (index, item) in items.iter().enumerate() {
-                place.push(Place::Index(index));
-                collect(item, place, found)?;
-                place.pop();
+                if index > 0 {
+                    frame.push(b',');
+                }
+                collect(item, path, frame, found)?;
             }
+            path.pop();
+            frame.push(b']');
         }
         Value::Object(fields) => {
-            for (name, item) in fields {
+            frame.push(b'{');
+            for (index, (name, item)) in fields.iter().enumerate() {
                 if name.len() > render::MAX_NAME_BYTES {
                     return None;
                 }
-                place.push(Place::Key(name.clone()));
-                collect(item, place, found)?;
-                place.pop();
+                if index > 0 {
+                    frame.push(b',');
+                }
+                json::write_str(frame, name);
+                frame.push(b':');
+                path.push(SiteStep::Key(name.clone()));
+                collect(item, path, frame, found)?;
+                path.pop();
             }
+            frame.push(b'}');
         }
-        _ => {}
+        other => json::write_value(frame, other),
     }
     Some(())
 }
@@ -404,11 +427,25 @@ mod tests {
         api_key.then(|| Credentials::ApiKey(Secret::new("sk_test_template")))
     }
 
-    /// What a prepared request is, or the problems found, in comparable form.
+    /// What a prepared request is, or the problems found, in comparable form: the body as
+    /// a value and as the bytes sent.
     fn outcome(prepared: Result<Prepared, Vec<Problem>>) -> Result<Value, Vec<Problem>> {
         prepared.map(|prepared| {
+            let body = prepared.body().map(std::borrow::Cow::into_owned);
+            let sent = match (&prepared.body_json, &body) {
+                (Some(written), _) => Some(written.to_vec()),
+                (None, Some(body)) => {
+                    let mut written = Vec::new();
+                    json::write_value(&mut written, body);
+                    Some(written)
+                }
+                (None, None) => None,
+            };
+            let mut request = prepared.request;
+            request.body = body;
             json!({
-                "request": serde_json::to_value(&prepared.request).unwrap_or_default(),
+                "request": serde_json::to_value(&request).unwrap_or_default(),
+                "sent": sent.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
                 "parsed": prepared.url.map(|url| url.to_string()),
                 "credential": prepared.credential.map(|(name, secret)| (name, secret.expose().to_owned())),
             })

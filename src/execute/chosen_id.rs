@@ -59,7 +59,7 @@ fn settle_existing(
     let prepared = routed
         .prepare(parameters, ctx.state(), credentials)
         .map_err(TaskError::invalid_step)?;
-    let differing = differing_fields(prepared.request.body.as_ref(), &existing.response.body);
+    let differing = differing_fields(prepared.body().as_deref(), &existing.response.body);
     if differing.is_empty() {
         return Ok(existing);
     }

@@ -55,7 +55,8 @@ pub(super) fn finish(
     }
     let operation = endpoint.operation();
     let spec = operation.reconcile.as_ref();
-    let body = prepared.request.body.as_ref();
+    let body = prepared.body();
+    let body = body.as_deref();
     let matches: Map<String, Value> = spec
         .into_iter()
         .flat_map(|spec| &spec.r#match)

@@ -26,14 +26,15 @@ pub(super) struct Outgoing<'a> {
 
 impl<'a> Outgoing<'a> {
     pub fn new(endpoint: &'a Endpoint, prepared: &'a Prepared) -> Result<Self, TaskError> {
-        let body = match &prepared.request.body {
-            Some(body) => {
+        let body = match (&prepared.body_json, &prepared.request.body) {
+            (Some(written), _) => written.clone(),
+            (None, Some(body)) => {
                 // Most bodies fit at once. A `Value` always has a JSON form.
                 let mut bytes = Vec::with_capacity(512);
                 crate::util::json::write_value(&mut bytes, body);
-                bytes
+                Bytes::from(bytes)
             }
-            None => Vec::new(),
+            (None, None) => Bytes::new(),
         };
         let method =
             reqwest::Method::from_bytes(prepared.request.method.as_bytes()).map_err(|_| {
@@ -59,7 +60,7 @@ impl<'a> Outgoing<'a> {
             method,
             url,
             first,
-            body: Bytes::from(body),
+            body,
             scrub: Scrub::new(prepared.credential.as_ref().map(|(_, s)| s.expose())),
         })
     }

@@ -1007,6 +1007,19 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
         assert_eq!(emulator.created(), run + 1);
     }
 
+    // An answer lost on the way back: what to look for is this run's rendered body.
+    emulator.lose_next_creates(1);
+    let lost = state("treasury", "153.12.32.33");
+    let ctx = apikey_task::TaskContext::new(&lost, &credentials, &Redact);
+    let error = executor
+        .execute_template(&template, &ctx)
+        .await
+        .expect_err("answer lost");
+    assert!(error.is_outcome_unknown(), "{error}");
+    let reconcile = error.reconcile().expect("reconcile");
+    assert_eq!(reconcile.matches["description"], "CI key for treasury");
+    assert_eq!(emulator.created(), 4);
+
     // A private address: refused in parts as the whole check refuses it.
     let refused = state("ops", "10.0.0.1");
     let ctx = apikey_task::TaskContext::new(&refused, &credentials, &Redact);
@@ -1029,5 +1042,5 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
             .collect::<Vec<_>>(),
         ["/body/allowedIps/0"]
     );
-    assert_eq!(emulator.created(), 3);
+    assert_eq!(emulator.created(), 4);
 }
