@@ -1,18 +1,19 @@
-//! Executions through the plugin (a step each time, and a step template with each run's
-//! workflow state) against the same POSTs from a bare reqwest client, all against the same
-//! loopback emulator, in one run, at concurrency 1 and 64, in interleaved rounds, with a
-//! second bare client as the control: bare against bare shows the ratio two
-//! identical sides reach in the same run. Then the memory held per in-flight execution,
-//! against a server that answers slowly.
+//! Executions through the plugin against the same POSTs from a bare reqwest client, all
+//! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
+//! rounds. The plugin's sides: a step each time; a `Task` given the same parameters with each
+//! run's workflow state, as a runner gives them; a step template. A second bare client is the
+//! control: bare against bare shows the ratio two identical sides reach in the same run. Then
+//! the memory held per in-flight execution, against a server that answers slowly.
 //!
-//! `cargo bench --bench execute`  (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, template or bare for one side alone, under a profiler); `cargo test
-//! --benches` runs it once, small.
+//! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
+//! APIKEY_BENCH_SIDE=plugin, task, template or bare for one side alone, under a profiler);
+//! `cargo test --benches` runs it once, small.
 
 mod support;
 use support::{ChildServer, Cpu};
 
 use apikey_task::secrets::Redact;
+use apikey_task::task::{HttpTask, Task};
 use apikey_task::{Credentials, Endpoint, Executor, Secret, Step, StepTemplate, TaskContext};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -46,19 +47,37 @@ fn step(server: &str, i: usize) -> Step {
 /// Wall-clock seconds and CPU time of one side's round.
 type Timed = (f64, Cpu);
 
-/// The sides of a round: the plugin given a step each time, the plugin given the step's
-/// template once and the workflow state each time, bare reqwest, and a second bare client as
-/// the control.
+/// The sides of a round: the plugin given a step each time; a `Task` as a runner holds it,
+/// given the same parameters and new workflow state each time (it keeps a template of them
+/// from the second time); the plugin given the step's template once and the workflow state
+/// each time; bare reqwest; and a second bare client as the control.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Plugin = 0,
-    Template = 1,
-    Bare = 2,
-    Control = 3,
+    Task = 1,
+    Template = 2,
+    Bare = 3,
+    Control = 4,
 }
 
 impl Side {
-    const ALL: [Side; 4] = [Side::Plugin, Side::Template, Side::Bare, Side::Control];
+    const ALL: [Side; 5] = [
+        Side::Plugin,
+        Side::Task,
+        Side::Template,
+        Side::Bare,
+        Side::Control,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Plugin => "plugin, a step each time",
+            Side::Task => "Task::execute, the same parameters each time",
+            Side::Template => "step template",
+            Side::Bare => "bare reqwest",
+            Side::Control => "control: a second bare reqwest",
+        }
+    }
 }
 
 /// `cargo bench` passes `--bench`; without it (`cargo test --benches`, as CI runs it) every
@@ -95,13 +114,15 @@ async fn bench() {
     // which a difference between the plugin and bare reqwest has to exceed to mean anything.
     let control = bare_client();
 
-    // For a profiler: APIKEY_BENCH_SIDE=plugin, template or bare runs that side alone.
+    // For a profiler: APIKEY_BENCH_SIDE=plugin, task, template or bare runs that side alone.
     let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
         Ok("plugin") => Some(Side::Plugin),
+        Ok("task") => Some(Side::Task),
         Ok("template") => Some(Side::Template),
         Ok("bare") => Some(Side::Bare),
         _ => None,
     };
+    let task = HttpTask::create_api_key(executor.clone()).expect("task");
     let template = endpoint.template(step(&url, 0).parameters);
     let (rounds, sizes) = if test_mode() {
         (3, [(1usize, 10), (64, 64)])
@@ -109,23 +130,24 @@ async fn bench() {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: plugin (a step each time, and a template with the state each time) vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
+        "execute: the plugin (a step each time; a Task given the same parameters each time; a step template) vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
-        "| concurrency | requests | plugin req/s | template req/s | bare reqwest req/s | ratio (median of rounds) | template ratio | control: bare/bare (median, range) | plugin CPU µs/req, total (user) | template CPU | bare CPU | CPU ratio | template CPU ratio |"
+        "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
-        // Warm the connection pools before timing.
+        // Warm the connection pools (and the task's template) before timing.
         run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
+        run_task(&task, &credentials, &url, concurrency, 64).await;
         run_template(&template, &executor, &credentials, concurrency, 64).await;
         run_bare(&bare, &url, concurrency, 64).await;
         run_bare(&control, &url, concurrency, 64).await;
-        let mut rounds_seen: Vec<[Timed; 4]> = Vec::with_capacity(rounds);
+        let mut rounds_seen: Vec<[Timed; Side::ALL.len()]> = Vec::with_capacity(rounds);
         for round in 0..rounds {
             // Each side goes first in as many rounds as the others, so that drift within a
             // round favours none of them.
-            let mut timed = [(0.0, Cpu::default()); 4];
+            let mut timed = [(0.0, Cpu::default()); Side::ALL.len()];
             for turn in 0..Side::ALL.len() {
                 let side = Side::ALL[(round + turn) % Side::ALL.len()];
                 if only.is_some_and(|only| only != side) {
@@ -143,6 +165,7 @@ async fn bench() {
                         )
                         .await
                     }
+                    Side::Task => run_task(&task, &credentials, &url, concurrency, per_round).await,
                     Side::Template => {
                         run_template(&template, &executor, &credentials, concurrency, per_round)
                             .await
@@ -160,68 +183,45 @@ async fn bench() {
         let secs = |side| sum(side, |t| t.0);
         let cpu_total = |side| sum(side, |t| t.1.total());
         let cpu_user = |side| sum(side, |t| t.1.user);
-        // Throughput ratio per round (the other side's time / this side's), sorted.
-        let ratios = |side: Side, against: Side| {
-            let mut ratios: Vec<f64> = rounds_seen
-                .iter()
-                .map(|r| r[against as usize].0 / r[side as usize].0)
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            ratios
-        };
-        let median = |ratios: &[f64]| ratios[ratios.len() / 2];
         // A side left out (APIKEY_BENCH_SIDE) has no figures, and there is no ratio.
         let ran = |side| secs(side) > 0.0;
-        let shown = |ran: bool, figure: String| if ran { figure } else { "-".to_owned() };
-        // CPU µs per request, total and (user).
-        let cpu = |side| {
-            format!(
-                "{:.1} ({:.1})",
-                cpu_total(side) * 1e6 / total,
-                cpu_user(side) * 1e6 / total
-            )
-        };
-        let against_bare = |side| ran(side) && ran(Side::Bare);
-        let control_ratios = ratios(Side::Control, Side::Bare);
-        let throughput = |side| shown(ran(side), format!("{:.0}", total / secs(side)));
-        let ratio = |side| {
-            shown(
-                against_bare(side),
-                format!("{:.1}%", 100.0 * median(&ratios(side, Side::Bare))),
-            )
-        };
-        let cpu_ratio = |side| {
-            shown(
-                against_bare(side),
+        for side in Side::ALL {
+            if !ran(side) {
+                continue;
+            }
+            // Throughput ratio per round (bare reqwest's time / this side's), sorted.
+            let against_bare = if ran(Side::Bare) && side != Side::Bare {
+                let mut ratios: Vec<f64> = rounds_seen
+                    .iter()
+                    .map(|r| r[Side::Bare as usize].0 / r[side as usize].0)
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                format!(
+                    "{:.1}% ({:.1}-{:.1}%)",
+                    100.0 * ratios[ratios.len() / 2],
+                    100.0 * ratios[0],
+                    100.0 * ratios[ratios.len() - 1]
+                )
+            } else {
+                "-".to_owned()
+            };
+            let cpu_ratio = if ran(Side::Bare) && side != Side::Bare {
                 format!(
                     "{:.2}x",
                     cpu_total(side) / cpu_total(Side::Bare).max(f64::MIN_POSITIVE)
-                ),
-            )
-        };
-        println!(
-            "| {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            per_round * rounds,
-            throughput(Side::Plugin),
-            throughput(Side::Template),
-            throughput(Side::Bare),
-            ratio(Side::Plugin),
-            ratio(Side::Template),
-            shown(
-                ran(Side::Bare) && ran(Side::Control),
-                format!(
-                    "{:.1}% ({:.1}-{:.1}%)",
-                    100.0 * median(&control_ratios),
-                    100.0 * control_ratios[0],
-                    100.0 * control_ratios[control_ratios.len() - 1]
                 )
-            ),
-            shown(ran(Side::Plugin), cpu(Side::Plugin)),
-            shown(ran(Side::Template), cpu(Side::Template)),
-            shown(ran(Side::Bare), cpu(Side::Bare)),
-            cpu_ratio(Side::Plugin),
-            cpu_ratio(Side::Template),
-        );
+            } else {
+                "-".to_owned()
+            };
+            println!(
+                "| {concurrency} | {} | {} | {:.0} | {against_bare} | {:.1} ({:.1}) | {cpu_ratio} |",
+                per_round * rounds,
+                side.name(),
+                total / secs(side),
+                cpu_total(side) * 1e6 / total,
+                cpu_user(side) * 1e6 / total,
+            );
+        }
     }
     memory_per_in_flight(&endpoint, &executor, &credentials, &bare).await;
     drop(emulator);
@@ -276,6 +276,23 @@ where
         "{side} executions failed"
     );
     (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
+}
+
+/// The same executions through a `Task`, as a runner holds it: the same parameters each
+/// time with each run's workflow state, both built before the clock.
+async fn run_task(
+    task: &HttpTask,
+    credentials: &Credentials,
+    url: &str,
+    concurrency: usize,
+    n: usize,
+) -> Timed {
+    let runs: Vec<Step> = (0..n).map(|i| step(url, i)).collect();
+    timed(runs, concurrency, "task", |run| async move {
+        let ctx = TaskContext::new(&run.context, credentials, &Redact);
+        task.execute(run.parameters, &ctx).await
+    })
+    .await
 }
 
 /// The same executions from the step's template: the workflow state of each run (what

@@ -26,7 +26,7 @@ const MAX_SITES: usize = 1_000;
 /// A step's parameters, checked once for executing many times: see
 /// [`Endpoint::template`] and [`Executor::execute_template`](crate::Executor::execute_template).
 pub struct StepTemplate<'e> {
-    endpoint: &'e Endpoint,
+    endpoint: Held<'e>,
     parameters: Map<String, Value>,
     /// How the body is rendered and checked each time, when the template can be checked in
     /// parts; `None` sends every execution through the whole check.
@@ -53,6 +53,24 @@ struct Site {
     check: Arc<SiteCheck>,
 }
 
+/// The endpoint, borrowed or shared: a runner that keeps templates between executions holds
+/// them with the endpoint they need.
+enum Held<'e> {
+    Borrowed(&'e Endpoint),
+    Shared(Arc<Endpoint>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        match self {
+            Held::Borrowed(endpoint) => endpoint,
+            Held::Shared(endpoint) => endpoint,
+        }
+    }
+}
+
 /// The parts of a request that no expression reaches.
 struct Sent {
     method: String,
@@ -64,16 +82,28 @@ struct Sent {
 impl std::fmt::Debug for StepTemplate<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StepTemplate")
-            .field("endpoint", self.endpoint)
+            .field("endpoint", &*self.endpoint)
             .field("sites", &self.parts.as_ref().map(|parts| parts.sites.len()))
             .field("checked_once", &self.sent.get().is_some())
             .finish_non_exhaustive()
     }
 }
 
+impl StepTemplate<'static> {
+    /// [`Endpoint::template`] holding the endpoint by an `Arc`, for a template kept as long as
+    /// the runner likes, apart from the endpoint's owner.
+    pub fn shared(endpoint: Arc<Endpoint>, parameters: Map<String, Value>) -> Self {
+        StepTemplate::holding(Held::Shared(endpoint), parameters)
+    }
+}
+
 impl<'e> StepTemplate<'e> {
     pub(super) fn new(endpoint: &'e Endpoint, parameters: Map<String, Value>) -> Self {
-        let parts = parts(endpoint, &parameters);
+        StepTemplate::holding(Held::Borrowed(endpoint), parameters)
+    }
+
+    fn holding(endpoint: Held<'e>, parameters: Map<String, Value>) -> Self {
+        let parts = parts(&endpoint, &parameters);
         StepTemplate {
             endpoint,
             parameters,
@@ -83,8 +113,8 @@ impl<'e> StepTemplate<'e> {
     }
 
     /// The endpoint it was made for.
-    pub fn endpoint(&self) -> &'e Endpoint {
-        self.endpoint
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// The parameters it was made from.
@@ -141,7 +171,7 @@ impl<'e> StepTemplate<'e> {
         state: &Map<String, Value>,
         credentials: Option<Credentials>,
     ) -> Result<Prepared, Option<Credentials>> {
-        let endpoint = self.endpoint;
+        let endpoint = &*self.endpoint;
         let (Some(parts), Some(sent)) = (&self.parts, self.sent.get()) else {
             return Err(credentials);
         };
@@ -170,7 +200,7 @@ impl<'e> StepTemplate<'e> {
     /// The body's JSON rendered against `state`, if each string rendered without a problem
     /// and passes the checks at its place: the frame with each site's JSON in its gap.
     fn body_in_parts(&self, parts: &Parts, state: &Map<String, Value>) -> Option<Vec<u8>> {
-        let endpoint = self.endpoint;
+        let endpoint = &*self.endpoint;
         let validator = endpoint.body.as_ref()?;
         let mut body = Vec::with_capacity(parts.frame.len() + 32 * parts.sites.len());
         let mut renderer = render::SiteRenderer::new(state, &endpoint.options.limits);

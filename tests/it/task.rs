@@ -181,3 +181,66 @@ async fn the_deadline_bounds_retries_too() {
         started.elapsed()
     );
 }
+
+/// A runner executes the same step in run after run: from the second time, the task keeps a
+/// template of its parameters. Each run still creates its own key from its own state, and
+/// input that the whole check refuses is refused the same way.
+#[tokio::test]
+async fn the_same_step_run_after_run_creates_a_key_each_time() {
+    let emulator = crate::support::emulator(apikey_task::emulator::Emulator::builder()).await;
+    let task = HttpTask::create_api_key(crate::support::fast_executor()).expect("task");
+    let credentials = credentials();
+    let Value::Object(parameters) = json!({
+        "server": emulator.url(),
+        "body": {
+            "description": "CI key for ${workflow.input.team}",
+            "allowedIps": ["${workflow.input.ip}"]
+        }
+    }) else {
+        unreachable!("an object")
+    };
+    let state = |team: &str, ip: &str| -> Map<String, Value> {
+        let Value::Object(state) = json!({ "workflow": { "input": { "team": team, "ip": ip } } })
+        else {
+            unreachable!("an object")
+        };
+        state
+    };
+    let teams = ["payments", "billing", "support", "treasury"];
+    for (run, team) in teams.into_iter().enumerate() {
+        let state = state(team, "153.12.32.33");
+        let ctx = TaskContext::new(&state, &credentials, &Redact);
+        let output = task
+            .execute(parameters.clone(), &ctx)
+            .await
+            .expect("created");
+        assert_eq!(
+            output.response.body["description"],
+            format!("CI key for {team}")
+        );
+        assert_eq!(emulator.created(), run + 1);
+    }
+    let refused = state("ops", "10.0.0.1");
+    let ctx = TaskContext::new(&refused, &credentials, &Redact);
+    let error = task
+        .execute(parameters.clone(), &ctx)
+        .await
+        .expect_err("refused");
+    let fresh = HttpTask::create_api_key(crate::support::fast_executor()).expect("task");
+    let first_time = fresh.execute(parameters, &ctx).await.expect_err("refused");
+    assert_eq!(error.kind(), ErrorKind::InvalidStep);
+    assert_eq!(error.message(), first_time.message());
+    assert_eq!(error.problems(), first_time.problems());
+    assert_eq!(emulator.created(), teams.len());
+    let descriptions: Vec<Value> = emulator
+        .keys()
+        .iter()
+        .map(|key| key["description"].clone())
+        .collect();
+    for team in teams {
+        assert!(
+            descriptions.contains(&json!(format!("CI key for {team}"))),
+            "{descriptions:?}"
+        );
+    }
+}

@@ -33,6 +33,8 @@
 
 pub use crate::context::TaskContext;
 
+mod templates;
+
 use crate::definition::{DefinitionError, DefinitionErrorKind};
 use crate::endpoint::{Endpoint, EndpointBuilder, TestReport};
 use crate::error::TaskError;
@@ -67,11 +69,17 @@ pub trait Task: Send + Sync {
 }
 
 /// A task made of one operation of an endpoint definition: render, validate, send.
+///
+/// Parameters that come again (the same step in another run of a workflow) are executed from
+/// a [`StepTemplate`](crate::StepTemplate) made the second time they come: checked whole once,
+/// then only in their expressions' strings. What is sent and reported is the same. At most 256
+/// parameter sets of up to 16 KiB are remembered, shared by the task's clones.
 #[derive(Debug, Clone)]
 pub struct HttpTask {
     task_type: String,
     endpoint: Arc<Endpoint>,
     executor: Executor,
+    templates: Arc<templates::Templates>,
 }
 
 impl HttpTask {
@@ -81,6 +89,7 @@ impl HttpTask {
             task_type: task_type.into(),
             endpoint,
             executor,
+            templates: Arc::default(),
         }
     }
 
@@ -164,9 +173,17 @@ impl Task for HttpTask {
         parameters: Map<String, Value>,
         ctx: &TaskContext<'_>,
     ) -> Result<TaskOutput, TaskError> {
-        self.executor
-            .execute_in(&self.endpoint, parameters, ctx)
-            .await
+        match self.templates.get(&self.endpoint, &parameters) {
+            Some(template) => {
+                drop(parameters);
+                self.executor.execute_template(&template, ctx).await
+            }
+            None => {
+                self.executor
+                    .execute_in(&self.endpoint, parameters, ctx)
+                    .await
+            }
+        }
     }
 }
 
