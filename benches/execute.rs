@@ -49,7 +49,7 @@ type Timed = (f64, Cpu);
 
 /// The sides of a round: the plugin given a step each time; a `Task` as a runner holds it,
 /// given the same parameters and new workflow state each time (it keeps a template of them
-/// from the second time); the plugin given the step's template once and the workflow state
+/// once an execution of them has succeeded); the plugin given the step's template once and the workflow state
 /// each time; bare reqwest; and a second bare client as the control.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {

@@ -5,12 +5,13 @@
 //! the body, at places whose schema can be checked on its own (see
 //! [`BodyValidator::site`](super::validate::BodyValidator::site)), a template remembers the
 //! first request that passed the whole check (its URL, headers and method, none of which an
-//! expression reached) and from then on renders and checks only those strings. Anything else,
-//! and any problem, takes the whole check, so what is sent and what is reported are exactly
-//! what [`Endpoint`] gives for the same parameters.
+//! expression reached) and from then on renders and checks only those strings, writing each
+//! one's JSON into the body's JSON written once around them. Anything else, and any problem,
+//! takes the whole check, so what is sent and what is reported are exactly what [`Endpoint`]
+//! gives for the same parameters.
 
 use super::render;
-use super::validate::{SiteCheck, SiteStep};
+use super::validate::{SiteCheck, SiteStep, SiteValidators};
 use super::{Endpoint, HttpRequest, Prepared};
 use crate::credentials::Credentials;
 use crate::problem::Problem;
@@ -22,6 +23,11 @@ use std::sync::{Arc, OnceLock};
 /// The most strings with `$` a template checks in parts; one with more is checked whole.
 /// Each site's schema is compiled when the template is made.
 const MAX_SITES: usize = 1_000;
+
+/// The deepest body checked in parts, in nested arrays and objects: a prepared body is read
+/// back from its JSON for the reconcile data of a failure, and serde_json reads fewer than
+/// 128 levels.
+const MAX_READ_BACK_DEPTH: usize = 127;
 
 /// A step's parameters, checked once for executing many times: see
 /// [`Endpoint::template`] and [`Executor::execute_template`](crate::Executor::execute_template).
@@ -42,13 +48,21 @@ struct Parts {
     frame: Vec<u8>,
     /// In document order, the order of their gaps in `frame`.
     sites: Vec<Site>,
+    /// About what the frame, the sites and their compiled checks hold in memory.
+    held: usize,
 }
+
+/// About what one site schema compiled by jsonschema holds: 2.2 MiB for 256 templates of a
+/// step with four sites under three schemas, their parameters and frames included.
+const COMPILED_BYTES: usize = 2 << 10;
 
 struct Site {
     /// The string as the step gives it.
     text: String,
     /// Where in `frame` its JSON goes.
     at: usize,
+    /// How many arrays and objects hold it.
+    depth: usize,
     /// Shared by the sites at the same path (the items of one array): compiled once.
     check: Arc<SiteCheck>,
 }
@@ -120,6 +134,11 @@ impl<'e> StepTemplate<'e> {
     /// The parameters it was made from.
     pub fn parameters(&self) -> &Map<String, Value> {
         &self.parameters
+    }
+
+    /// About how many bytes of memory the template holds beside its parameters.
+    pub(crate) fn held_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.parts.as_ref().map_or(0, |parts| parts.held)
     }
 
     /// Whether executions check only the strings holding `$`, once one has passed the whole
@@ -207,7 +226,10 @@ impl<'e> StepTemplate<'e> {
         let mut written = 0;
         for site in &parts.sites {
             let mut value = Value::String(site.text.clone());
-            if !renderer.render(&mut value) || !validator.check_site(&site.check, &value) {
+            if !renderer.render(&mut value)
+                || deeper_than(&value, MAX_READ_BACK_DEPTH.saturating_sub(site.depth))
+                || !validator.check_site(&site.check, &value)
+            {
                 return None;
             }
             body.extend_from_slice(parts.frame.get(written..site.at)?);
@@ -239,17 +261,16 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
     let mut found = Vec::new();
     let body = parameters.get("body")?;
     collect(body, &mut Vec::new(), &mut frame, &mut found)?;
-    if found.len() > MAX_SITES {
-        return None;
-    }
     let mut checks: HashMap<Vec<SiteStep>, Arc<SiteCheck>> = HashMap::new();
+    let mut compiled = SiteValidators::new();
     let sites = found
         .into_iter()
         .map(|found| {
+            let depth = found.path.len();
             let check = match checks.get(&found.path) {
                 Some(check) => Arc::clone(check),
                 None => {
-                    let check = Arc::new(validator.site(schema, &found.path)?);
+                    let check = Arc::new(validator.site(schema, &found.path, &mut compiled)?);
                     checks.insert(found.path, Arc::clone(&check));
                     check
                 }
@@ -257,11 +278,22 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
             Some(Site {
                 text: found.text.to_owned(),
                 at: found.at,
+                depth,
                 check,
             })
         })
         .collect::<Option<Vec<Site>>>()?;
-    Some(Parts { frame, sites })
+    let held = frame.capacity()
+        + sites
+            .iter()
+            .map(|site| std::mem::size_of::<Site>() + site.text.len())
+            .sum::<usize>()
+        + checks
+            .keys()
+            .map(|path| std::mem::size_of::<SiteCheck>() + 32 * path.len())
+            .sum::<usize>()
+        + compiled.len() * COMPILED_BYTES;
+    Some(Parts { frame, sites, held })
 }
 
 fn holds_dollar(value: &Value) -> bool {
@@ -275,6 +307,20 @@ fn holds_dollar(value: &Value) -> bool {
     }
 }
 
+/// Whether `value` nests more than `levels` arrays and objects. Only a whole value put in
+/// place of a string nests at all, so the walk is over what the step substituted.
+fn deeper_than(value: &Value, levels: usize) -> bool {
+    match value {
+        Value::Array(items) => {
+            levels == 0 || items.iter().any(|item| deeper_than(item, levels - 1))
+        }
+        Value::Object(fields) => {
+            levels == 0 || fields.values().any(|item| deeper_than(item, levels - 1))
+        }
+        _ => false,
+    }
+}
+
 /// A string holding `$`, where it is in the body and where its gap is in the frame.
 struct Found<'v> {
     text: &'v str,
@@ -284,7 +330,8 @@ struct Found<'v> {
 
 /// Writes `value` into `frame` as [`json::write_value`] would, but for the strings holding
 /// `$`: each is left out and found, in document order (the order rendering meets them), with
-/// its path and its gap. `None` for a member name too long to render.
+/// its path and its gap. `None` for a member name too long to render, and once more than
+/// [`MAX_SITES`] are found.
 fn collect<'v>(
     value: &'v Value,
     path: &mut Vec<SiteStep>,
@@ -292,11 +339,16 @@ fn collect<'v>(
     found: &mut Vec<Found<'v>>,
 ) -> Option<()> {
     match value {
-        Value::String(text) if text.contains('$') => found.push(Found {
-            text,
-            path: path.clone(),
-            at: frame.len(),
-        }),
+        Value::String(text) if text.contains('$') => {
+            if found.len() == MAX_SITES {
+                return None;
+            }
+            found.push(Found {
+                text,
+                path: path.clone(),
+                at: frame.len(),
+            });
+        }
         Value::Array(items) => {
             frame.push(b'[');
             path.push(SiteStep::Index);
@@ -548,6 +600,81 @@ mod tests {
         shared::<StepTemplate<'static>>();
     }
 
+    /// An endpoint of a definition whose body takes anything in `data` and a map of strings
+    /// in `meta`.
+    fn free_form() -> crate::Endpoint {
+        let definition = crate::Definition::from_value(
+            json!({
+                "openapi": "3.1.0",
+                "servers": [{ "url": "https://api.example.com" }],
+                "paths": { "/things": { "post": { "operationId": "PostThing",
+                    "requestBody": { "required": true, "content": { "application/json": {
+                        "schema": { "type": "object", "properties": {
+                            "description": { "type": "string" },
+                            "data": {},
+                            "meta": { "type": "object",
+                                      "additionalProperties": { "type": "string" } } } } } } },
+                    "responses": { "201": { "description": "made" } } } } }
+            }),
+            "test",
+        )
+        .expect("definition");
+        crate::Endpoint::builder()
+            .definition(definition)
+            .build()
+            .expect("endpoint")
+    }
+
+    /// A prepared body is read back from its JSON for reconcile data, and serde_json reads
+    /// fewer than 128 nested levels: a deeper body is checked whole and kept as a value.
+    #[test]
+    fn a_body_too_deep_to_read_back_is_checked_whole() {
+        let endpoint = free_form();
+        let template = endpoint.template(object(
+            json!({ "body": { "description": "d", "data": "${workflow.input.deep}" } }),
+        ));
+        assert!(template.checks_in_parts());
+        let nested = |levels: usize| {
+            let mut value = json!("bottom");
+            for _ in 0..levels {
+                value = json!([value]);
+            }
+            state(object(json!({ "deep": value })))
+        };
+        assert!(template.prepare(&nested(0), None).is_ok());
+        // `data` sits in the body's object: one level, so 126 more fit.
+        let fits = template
+            .prepare_in_parts(&nested(MAX_READ_BACK_DEPTH - 1), None)
+            .expect("checked in parts");
+        assert!(fits.body_json.is_some());
+        assert_eq!(fits.body().expect("reads back")["description"], "d");
+        assert!(
+            template
+                .prepare_in_parts(&nested(MAX_READ_BACK_DEPTH), None)
+                .is_err()
+        );
+        let whole = template
+            .prepare(&nested(MAX_READ_BACK_DEPTH + 20), None)
+            .expect("valid");
+        assert!(whole.body_json.is_none());
+        assert_eq!(whole.body().expect("a value")["description"], "d");
+    }
+
+    #[test]
+    fn more_than_max_sites_are_checked_whole() {
+        let endpoint = free_form();
+        let meta = |sites: usize| -> Value {
+            (0..sites)
+                .map(|n| (format!("k{n}"), json!("${workflow.input.v}")))
+                .collect::<Map<String, Value>>()
+                .into()
+        };
+        let at_most = endpoint.template(object(json!({ "body": { "meta": meta(MAX_SITES) } })));
+        assert!(at_most.checks_in_parts());
+        let over = endpoint.template(object(json!({ "body": { "meta": meta(MAX_SITES + 1) } })));
+        assert!(!over.checks_in_parts());
+    }
+
     #[test]
     fn a_first_execution_that_fails_is_not_remembered() {
         let endpoint = crate::Endpoint::builder().build().expect("endpoint");
@@ -575,6 +702,37 @@ mod tests {
         }
     }
 
+    /// The members of a map share the schema of `additionalProperties`, compiled once.
+    #[test]
+    fn sites_under_one_schema_share_its_compiled_validator() {
+        let schema = json!({ "type": "object", "properties": {
+            "description": { "type": "string" },
+            "meta": { "type": "object", "additionalProperties": { "type": "string" } } } });
+        let spec = BodySpec {
+            required: true,
+            media_type: "application/json".to_owned(),
+            schema: schema.clone(),
+        };
+        let validator =
+            BodyValidator::new(&spec, Version::V31, OperationIds::embedded()).expect("validator");
+        let mut compiled = SiteValidators::new();
+        for key in ["a", "b", "c"] {
+            let path = [
+                SiteStep::Key("meta".to_owned()),
+                SiteStep::Key(key.to_owned()),
+            ];
+            assert!(validator.site(&schema, &path, &mut compiled).is_some());
+        }
+        assert_eq!(compiled.len(), 1);
+        let description = [SiteStep::Key("description".to_owned())];
+        assert!(
+            validator
+                .site(&schema, &description, &mut compiled)
+                .is_some()
+        );
+        assert_eq!(compiled.len(), 2);
+    }
+
     /// Only schemas that judge which members and items exist may lie on the way to a site.
     #[test]
     fn a_site_is_checked_alone_only_below_schemas_that_do_not_judge_values_together() {
@@ -586,7 +744,9 @@ mod tests {
             };
             let validator = BodyValidator::new(&spec, Version::V31, OperationIds::embedded())
                 .expect("validator");
-            validator.site(&schema, path).is_some()
+            validator
+                .site(&schema, path, &mut SiteValidators::new())
+                .is_some()
         };
         let key = |name: &str| SiteStep::Key(name.to_owned());
         let plain = json!({ "type": "object", "required": ["a"], "additionalProperties": false,

@@ -9,7 +9,7 @@ use crate::util::pointer::Location;
 use crate::util::suggest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -222,9 +222,13 @@ pub(crate) enum SiteStep {
 
 /// A site's own schema, compiled, and its path for the rule walk.
 pub(crate) struct SiteCheck {
-    compiled: jsonschema::Validator,
+    compiled: Arc<jsonschema::Validator>,
     path: Vec<SiteStep>,
 }
+
+/// Site schemas compiled for one template, by the schema node's address: the members of a
+/// map (`additionalProperties`) and the items of an array share one.
+pub(crate) type SiteValidators = HashMap<usize, Arc<jsonschema::Validator>>;
 
 impl fmt::Debug for SiteCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -268,7 +272,12 @@ impl BodyValidator {
     /// a rule other than `properties`, `additionalProperties` and `items`. On the way, only
     /// which members and items exist is judged, and a step template's values never change
     /// that; so a body that was valid once stays valid while each such value is.
-    pub fn site(&self, schema: &Value, path: &[SiteStep]) -> Option<SiteCheck> {
+    pub fn site(
+        &self,
+        schema: &Value,
+        path: &[SiteStep],
+        compiled: &mut SiteValidators,
+    ) -> Option<SiteCheck> {
         let mut node = schema;
         for step in path {
             let fields = node.as_object()?;
@@ -303,7 +312,15 @@ impl BodyValidator {
         if has_keyword_with_dollar(node) {
             return None;
         }
-        let compiled = compile(node, self.version).ok()?;
+        let address = std::ptr::from_ref(node) as usize;
+        let compiled = match compiled.get(&address) {
+            Some(validator) => Arc::clone(validator),
+            None => {
+                let validator = Arc::new(compile(node, self.version).ok()?);
+                compiled.insert(address, Arc::clone(&validator));
+                validator
+            }
+        };
         Some(SiteCheck {
             compiled,
             path: path.to_vec(),

@@ -71,9 +71,10 @@ pub trait Task: Send + Sync {
 /// A task made of one operation of an endpoint definition: render, validate, send.
 ///
 /// Parameters that come again (the same step in another run of a workflow) are executed from
-/// a [`StepTemplate`](crate::StepTemplate) made the second time they come: checked whole once,
-/// then only in their expressions' strings. What is sent and reported is the same. At most 256
-/// parameter sets of up to 16 KiB are remembered, shared by the task's clones.
+/// a [`StepTemplate`](crate::StepTemplate), made when they come after an execution of them
+/// succeeded: checked whole once, then only in their expressions' strings. What is sent and
+/// reported is the same. The templates are shared by the task's clones, and bounded: at most
+/// 256 parameter sets of up to 64 KiB as held in memory, and 8 MiB in all.
 #[derive(Debug, Clone)]
 pub struct HttpTask {
     task_type: String,
@@ -174,14 +175,19 @@ impl Task for HttpTask {
         ctx: &TaskContext<'_>,
     ) -> Result<TaskOutput, TaskError> {
         match self.templates.get(&self.endpoint, &parameters) {
-            Some(template) => {
+            templates::Lookup::Template(template) => {
                 drop(parameters);
                 self.executor.execute_template(&template, ctx).await
             }
-            None => {
-                self.executor
+            templates::Lookup::Step(key) => {
+                let executed = self
+                    .executor
                     .execute_in(&self.endpoint, parameters, ctx)
-                    .await
+                    .await;
+                if let (Ok(_), Some(key)) = (&executed, key) {
+                    self.templates.passed(key);
+                }
+                executed
             }
         }
     }

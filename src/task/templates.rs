@@ -3,15 +3,16 @@
 //! template checks those parameters whole once instead of every time
 //! ([`StepTemplate`](crate::StepTemplate)).
 //!
-//! Parameters are recognised by content, in order: a hash of their JSON and then an exact
-//! comparison, so a template is only ever used for the very parameters it was made from. A
-//! template is made the second time the same parameters come, not the first: parameters that
-//! come once (rendered by the engine itself, say) cost a hash and no compiling. What is kept
-//! is bounded: at most [`MAX_KEPT`] parameter sets of at most [`MAX_KEPT_BYTES`] each; when
-//! full, the table starts again empty.
+//! Parameters are recognised by content, in order: a hash and then an exact comparison, so a
+//! template is only ever used for the very parameters it was made from. A template is made
+//! the next time parameters come after an execution of them succeeded: parameters that
+//! come once, or fail (and are retried), cost a hash and compile nothing. What is kept is
+//! bounded: at most [`MAX_KEPT`] parameter sets, each of at most [`MAX_PARAMETER_BYTES`]
+//! as held in memory, and at most [`MAX_HELD_BYTES`] of templates in all; when full, the
+//! table starts again empty.
 
 use crate::endpoint::{Endpoint, StepTemplate};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,28 +20,54 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Most parameter sets remembered.
 pub(super) const MAX_KEPT: usize = 256;
 
-/// Largest parameters kept, counted as their strings' bytes and a byte for every other value.
-pub(super) const MAX_KEPT_BYTES: usize = 16 << 10;
+/// Largest parameters kept, as held in memory: their strings' bytes and [`NODE_BYTES`] for
+/// every value and member.
+pub(super) const MAX_PARAMETER_BYTES: usize = 64 << 10;
+
+/// What a value or a member of parameters takes beside its text: serde_json's `Value` and an
+/// ordered map's entry for it.
+const NODE_BYTES: usize = 64;
+
+/// Most memory held by one task's templates, as [`StepTemplate::held_bytes`] counts it with
+/// their parameters.
+pub(super) const MAX_HELD_BYTES: usize = 8 << 20;
 
 /// What is known of the parameters with one hash.
 enum Kept {
-    /// Seen once.
-    Seen,
+    /// An execution of them succeeded: the next time, a template is made.
+    Passed,
     /// A template of them; `None` when it cannot be checked in parts, so is no use kept.
     Made(Option<Arc<StepTemplate<'static>>>),
+}
+
+#[derive(Default)]
+struct Table {
+    kept: HashMap<u64, Kept>,
+    /// Bytes held by the templates made, with their parameters.
+    held: usize,
+}
+
+impl Table {
+    /// Room for `key`'s entry holding `bytes`: the table starts again empty when it has
+    /// none. What it held is given back, to be dropped outside the lock.
+    fn make_room(&mut self, key: u64, bytes: usize) -> Option<Table> {
+        let entries = self.kept.len() + usize::from(!self.kept.contains_key(&key));
+        (entries > MAX_KEPT || self.held + bytes > MAX_HELD_BYTES).then(|| std::mem::take(self))
+    }
 }
 
 pub(super) struct Templates {
     /// A random start for each table's hashes.
     seed: u64,
-    kept: Mutex<HashMap<u64, Kept>>,
+    table: Mutex<Table>,
 }
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("Templates")
-            .field("kept", &kept.len())
+            .field("kept", &table.kept.len())
+            .field("held_bytes", &table.held)
             .finish()
     }
 }
@@ -49,48 +76,69 @@ impl Default for Templates {
     fn default() -> Self {
         Templates {
             seed: RandomState::new().hash_one(0u8),
-            kept: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 }
 
+/// What a task does with parameters.
+pub(super) enum Lookup {
+    /// Executes them from this template.
+    Template(Arc<StepTemplate<'static>>),
+    /// Executes them as a step; when they may be kept, tells [`Templates::passed`] this key
+    /// if the execution succeeds.
+    Step(Option<u64>),
+}
+
 impl Templates {
-    /// The template for these parameters, when they came before and can be checked in parts.
-    pub fn get(
-        &self,
-        endpoint: &Arc<Endpoint>,
-        parameters: &Map<String, Value>,
-    ) -> Option<Arc<StepTemplate<'static>>> {
+    /// How to execute these parameters.
+    pub fn get(&self, endpoint: &Arc<Endpoint>, parameters: &Map<String, Value>) -> Lookup {
         let mut hasher = Quick(self.seed);
-        let mut budget = MAX_KEPT_BYTES;
-        hash_map(parameters, &mut hasher, &mut budget)?;
+        let mut budget = MAX_PARAMETER_BYTES;
+        if hash_map(parameters, &mut hasher, &mut budget).is_none() {
+            return Lookup::Step(None);
+        }
         let key = hasher.finish();
+        let parameter_bytes = MAX_PARAMETER_BYTES - budget;
         {
-            let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-            match kept.get(&key) {
-                Some(Kept::Made(made)) => {
-                    // Another set of parameters may share the hash: used only for its own.
-                    return made
-                        .as_ref()
-                        .filter(|template| same_map(template.parameters(), parameters))
-                        .cloned();
+            let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+            match table.kept.get(&key) {
+                // Other parameters may share the hash: a template is used only for its own.
+                Some(Kept::Made(Some(template))) if same_map(template.parameters(), parameters) => {
+                    return Lookup::Template(Arc::clone(template));
                 }
-                Some(Kept::Seen) => {}
-                None => {
-                    if kept.len() >= MAX_KEPT {
-                        kept.clear();
-                    }
-                    kept.insert(key, Kept::Seen);
-                    return None;
-                }
+                Some(Kept::Passed) => {}
+                Some(Kept::Made(_)) => return Lookup::Step(None),
+                None => return Lookup::Step(Some(key)),
             }
         }
         // Made outside the lock: compiling its checks takes a while.
         let template = StepTemplate::shared(Arc::clone(endpoint), parameters.clone());
         let made = template.checks_in_parts().then(|| Arc::new(template));
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.insert(key, Kept::Made(made.clone()));
-        made
+        let bytes = parameter_bytes + made.as_ref().map_or(0, |made| made.held_bytes());
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let emptied = table.make_room(key, bytes);
+        table.held += bytes;
+        table.kept.insert(key, Kept::Made(made.clone()));
+        drop(table);
+        drop(emptied);
+        match made {
+            Some(template) => Lookup::Template(template),
+            None => Lookup::Step(None),
+        }
+    }
+
+    /// An execution of the parameters with this key succeeded: they get a template the next
+    /// time they come.
+    pub fn passed(&self, key: u64) {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.kept.contains_key(&key) {
+            return;
+        }
+        let emptied = table.make_room(key, 0);
+        table.kept.insert(key, Kept::Passed);
+        drop(table);
+        drop(emptied);
     }
 }
 
@@ -132,9 +180,10 @@ impl Hasher for Quick {
 }
 
 /// Hashes a value in its order (two objects with the same members in another order are
-/// written, and sent, differently). `None` once more than `budget` has been hashed.
+/// written, and sent, differently), charging `budget` for what it holds in memory. `None`
+/// once the budget is spent.
 fn hash_value(value: &Value, hasher: &mut impl Hasher, budget: &mut usize) -> Option<()> {
-    *budget = budget.checked_sub(1)?;
+    *budget = budget.checked_sub(NODE_BYTES)?;
     match value {
         Value::Null => hasher.write_u8(0),
         Value::Bool(flag) => {
@@ -143,7 +192,10 @@ fn hash_value(value: &Value, hasher: &mut impl Hasher, budget: &mut usize) -> Op
         }
         Value::Number(number) => {
             hasher.write_u8(2);
-            number.hash(hasher);
+            match exact_float(number) {
+                Some(bits) => bits.hash(hasher),
+                None => number.hash(hasher),
+            }
         }
         Value::String(text) => {
             hasher.write_u8(3);
@@ -179,13 +231,24 @@ fn hash_map(
     Some(())
 }
 
-/// Equal and in the same order: what `hash_value` tells apart.
+/// A float's bits, where serde_json's own equality and hash do not tell apart what is written
+/// differently: without `exact-numbers`, `0.0` and `-0.0` are equal. With it, a number is its
+/// digits, compared as written, and this is `None`.
+fn exact_float(number: &Number) -> Option<u64> {
+    if cfg!(feature = "exact-numbers") || !number.is_f64() {
+        return None;
+    }
+    number.as_f64().map(f64::to_bits)
+}
+
+/// Equal as written and in the same order: what `hash_value` tells apart.
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_value(a, b))
         }
         (Value::Object(a), Value::Object(b)) => same_map(a, b),
+        (Value::Number(a), Value::Number(b)) => a == b && exact_float(a) == exact_float(b),
         (a, b) => a == b,
     }
 }
@@ -218,14 +281,36 @@ mod tests {
                        "body": { "description": description, "allowedIps": ["153.12.32.33"] } }))
     }
 
+    /// The key to report a success with, or the template.
+    fn look(
+        templates: &Templates,
+        endpoint: &Arc<Endpoint>,
+        parameters: &Map<String, Value>,
+    ) -> Result<Arc<StepTemplate<'static>>, Option<u64>> {
+        match templates.get(endpoint, parameters) {
+            Lookup::Template(template) => Ok(template),
+            Lookup::Step(key) => Err(key),
+        }
+    }
+
+    /// Parameters seen and executed with success once.
+    fn passed(templates: &Templates, endpoint: &Arc<Endpoint>, parameters: &Map<String, Value>) {
+        let key = look(templates, endpoint, parameters).expect_err("not made yet");
+        templates.passed(key.expect("may be kept"));
+    }
+
     #[test]
-    fn a_template_is_made_the_second_time_and_used_after() {
+    fn a_template_is_made_after_a_success_and_used_after() {
         let endpoint = endpoint();
         let templates = Templates::default();
         let parameters = step("Key ${workflow.input.team}");
-        assert!(templates.get(&endpoint, &parameters).is_none(), "seen once");
-        let made = templates.get(&endpoint, &parameters).expect("made");
-        let again = templates.get(&endpoint, &parameters).expect("kept");
+        // Failures (the runner retries them) make nothing.
+        for _ in 0..3 {
+            assert!(look(&templates, &endpoint, &parameters).is_err());
+        }
+        passed(&templates, &endpoint, &parameters);
+        let made = look(&templates, &endpoint, &parameters).expect("made");
+        let again = look(&templates, &endpoint, &parameters).expect("kept");
         assert!(Arc::ptr_eq(&made, &again));
         assert_eq!(made.parameters(), &parameters);
     }
@@ -236,12 +321,10 @@ mod tests {
         let templates = Templates::default();
         let first = step("Key ${workflow.input.team}");
         let second = step("Other ${workflow.input.team}");
-        for _ in 0..2 {
-            templates.get(&endpoint, &first);
-            templates.get(&endpoint, &second);
-        }
-        let first_template = templates.get(&endpoint, &first).expect("first");
-        let second_template = templates.get(&endpoint, &second).expect("second");
+        passed(&templates, &endpoint, &first);
+        passed(&templates, &endpoint, &second);
+        let first_template = look(&templates, &endpoint, &first).expect("first");
+        let second_template = look(&templates, &endpoint, &second).expect("second");
         assert_eq!(first_template.parameters(), &first);
         assert_eq!(second_template.parameters(), &second);
     }
@@ -255,18 +338,52 @@ mod tests {
         assert!(!same_map(&a, &b));
         let hash = |fields: &Map<String, Value>| {
             let mut h = Quick(7);
-            hash_map(fields, &mut h, &mut MAX_KEPT_BYTES.clone()).expect("small");
+            hash_map(fields, &mut h, &mut MAX_PARAMETER_BYTES.clone()).expect("small");
             h.finish()
         };
         assert_ne!(hash(&a), hash(&b));
         let endpoint = endpoint();
         let templates = Templates::default();
-        for _ in 0..2 {
-            templates.get(&endpoint, &a);
-        }
-        assert!(templates.get(&endpoint, &b).is_none(), "b seen once");
-        let b_template = templates.get(&endpoint, &b).expect("b");
+        passed(&templates, &endpoint, &a);
+        assert!(look(&templates, &endpoint, &a).is_ok());
+        passed(&templates, &endpoint, &b);
+        let b_template = look(&templates, &endpoint, &b).expect("b");
         assert!(same_map(b_template.parameters(), &b));
+    }
+
+    /// Without `exact-numbers`, serde_json finds `0.0` and `-0.0` equal; they are written
+    /// differently, so they are other parameters.
+    #[test]
+    fn numbers_are_the_same_only_as_written() {
+        let zero = object(json!({ "body": { "n": 0.0 } }));
+        let negative: Map<String, Value> =
+            serde_json::from_str(r#"{ "body": { "n": -0.0 } }"#).expect("JSON");
+        assert!(!same_map(&zero, &negative));
+        let one = object(json!({ "body": { "n": 1 } }));
+        assert!(same_map(&one, &object(json!({ "body": { "n": 1 } }))));
+    }
+
+    /// A collision, planted: parameters whose hash holds another's template get none.
+    #[test]
+    fn a_template_serves_only_its_own_parameters() {
+        let endpoint = endpoint();
+        let templates = Templates::default();
+        let mine = step("Mine ${workflow.input.team}");
+        let theirs = step("Theirs ${workflow.input.team}");
+        let key = look(&templates, &endpoint, &mine)
+            .expect_err("new")
+            .expect("key");
+        let planted = StepTemplate::shared(Arc::clone(&endpoint), theirs);
+        templates
+            .table
+            .lock()
+            .expect("lock")
+            .kept
+            .insert(key, Kept::Made(Some(Arc::new(planted))));
+        assert_eq!(
+            look(&templates, &endpoint, &mine).expect_err("not theirs"),
+            None
+        );
     }
 
     #[test]
@@ -275,8 +392,12 @@ mod tests {
         let templates = Templates::default();
         let parameters = object(json!({ "organizationId": "${workflow.input.org}",
                                         "body": { "description": "d" } }));
+        passed(&templates, &endpoint, &parameters);
         for _ in 0..3 {
-            assert!(templates.get(&endpoint, &parameters).is_none());
+            assert_eq!(
+                look(&templates, &endpoint, &parameters).expect_err("whole"),
+                None
+            );
         }
     }
 
@@ -284,22 +405,46 @@ mod tests {
     fn large_parameters_are_not_kept() {
         let endpoint = endpoint();
         let templates = Templates::default();
-        let parameters = step(&"x".repeat(MAX_KEPT_BYTES));
-        for _ in 0..3 {
-            assert!(templates.get(&endpoint, &parameters).is_none());
-        }
-        let kept = templates.kept.lock().expect("lock");
-        assert!(kept.is_empty());
+        // Few bytes of text, many values: counted as held in memory.
+        let items = vec![json!([]); MAX_PARAMETER_BYTES / NODE_BYTES];
+        let parameters = object(json!({ "body": { "acl": items } }));
+        assert_eq!(
+            look(&templates, &endpoint, &parameters).expect_err("large"),
+            None
+        );
+        let text = step(&"x".repeat(MAX_PARAMETER_BYTES));
+        assert_eq!(look(&templates, &endpoint, &text).expect_err("large"), None);
+        assert!(templates.table.lock().expect("lock").kept.is_empty());
     }
 
     #[test]
-    fn the_table_is_bounded() {
+    fn the_table_is_bounded_in_entries_and_bytes() {
         let endpoint = endpoint();
         let templates = Templates::default();
         for n in 0..(MAX_KEPT * 2 + 10) {
-            templates.get(&endpoint, &step(&format!("key {n}")));
-            let kept = templates.kept.lock().expect("lock");
-            assert!(kept.len() <= MAX_KEPT);
+            let parameters = step(&format!("key {n} ${{workflow.input.team}}"));
+            passed(&templates, &endpoint, &parameters);
+            assert!(look(&templates, &endpoint, &parameters).is_ok());
+            let table = templates.table.lock().expect("lock");
+            assert!(table.kept.len() <= MAX_KEPT);
+            assert!(table.held <= MAX_HELD_BYTES);
         }
+        // Large templates fill the bytes before the entries.
+        let templates = Templates::default();
+        let large = |n: usize| {
+            step(&format!(
+                "{n} {} ${{workflow.input.team}}",
+                "x".repeat(40 << 10)
+            ))
+        };
+        let mut most = 0;
+        for n in 0..MAX_KEPT {
+            passed(&templates, &endpoint, &large(n));
+            assert!(look(&templates, &endpoint, &large(n)).is_ok());
+            let table = templates.table.lock().expect("lock");
+            assert!(table.held <= MAX_HELD_BYTES, "{}", table.held);
+            most = most.max(table.kept.len());
+        }
+        assert!(most < MAX_KEPT, "{most}");
     }
 }
