@@ -356,6 +356,59 @@ fn run_jsonl_keeps_input_order_under_concurrency() {
     }
 }
 
+/// Lines that repeat one step's parameters with their own workflow state, as a batch of
+/// keys for many teams: from the third, they are executed from a template of the
+/// parameters, and each still creates its own key from its own state, or is refused as the
+/// first would be.
+#[test]
+fn run_jsonl_executes_repeated_parameters_each_with_its_state() {
+    let emulator = LiveEmulator::start(Emulator::builder());
+    let line = |team: &str, ip: &str| {
+        serde_json::json!({
+            "parameters": { "body": {
+                "description": "key for ${workflow.input.team}",
+                "allowedIps": ["${workflow.input.ip}"]
+            } },
+            "context": { "workflow": { "input": { "team": team, "ip": ip } } }
+        })
+        .to_string()
+    };
+    let mut input: Vec<String> = (0..6)
+        .map(|i| line(&format!("team {i}"), "153.12.32.33"))
+        .collect();
+    input.push(line("ops", "10.0.0.1"));
+    let output = run(
+        cli().env("REBILLY_API_KEY", CANARY_KEY).args([
+            "run",
+            "--jsonl",
+            "-",
+            "--concurrency",
+            "1",
+            "--server",
+            &emulator.url(),
+        ]),
+        Some(&input.join("\n")),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let results: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(results.len(), 7);
+    for (i, result) in results.iter().take(6).enumerate() {
+        assert_eq!(
+            result["response"]["body"]["description"],
+            format!("key for team {i}")
+        );
+    }
+    assert_eq!(results[6]["error"]["kind"], "invalid_step");
+    assert_eq!(
+        results[6]["error"]["errors"][0]["path"],
+        "/body/allowedIps/0"
+    );
+    assert_eq!(emulator.created(), 6);
+}
+
 /// `run --jsonl -` starts on a line as soon as it comes in: its record is out while stdin is
 /// still open, and the next line is read after that.
 #[test]

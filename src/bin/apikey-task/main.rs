@@ -174,7 +174,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Unusable> {
                         unordered,
                         max_line_bytes,
                     };
-                    run::lines_of(&endpoint, &executor, &path, options, sink).await
+                    run::lines_of(endpoint, &executor, &path, options, sink).await
                 }
                 (None, None) => Err(Unusable("give STEP.json or --jsonl FILE".into())),
             }

@@ -1,7 +1,8 @@
 //! `apikey-task run`: execute one step file, or one step per line with bounded concurrency.
 
 use apikey_task::secrets::SecretSink;
-use apikey_task::{Endpoint, Executor, FromEnv, Step, TaskError, TaskOutput};
+use apikey_task::task::{HttpTask, Task};
+use apikey_task::{Endpoint, Executor, FromEnv, Step, TaskContext, TaskError, TaskOutput};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
@@ -98,7 +99,7 @@ pub struct Batch<'a> {
 /// Executes one step per line with up to `concurrency` in flight; prints one record per line,
 /// each with its `line` number.
 pub async fn lines_of(
-    endpoint: &Endpoint,
+    endpoint: Endpoint,
     executor: &Executor,
     path: &Path,
     batch: Batch<'_>,
@@ -116,9 +117,17 @@ pub async fn lines_of(
         );
     }
     let server = batch.server;
+    // A task, as a runner holds one: lines that repeat a step's parameters with their own
+    // workflow state are executed from a template of them (what is sent is the same).
+    let task = &HttpTask::new("run", std::sync::Arc::new(endpoint), executor.clone());
     let execute = |mut step: Step| async move {
         override_server(&mut step, server);
-        let outcome = executor.execute(endpoint, step, &FromEnv, sink).await;
+        let Step {
+            parameters,
+            context,
+        } = step;
+        let ctx = TaskContext::new(&context, &FromEnv, sink);
+        let outcome = task.execute(parameters, &ctx).await;
         let ok = outcome.is_ok();
         let document = match &outcome {
             Ok(output) => serde_json::to_value(output),
