@@ -11,7 +11,7 @@
 //! gives for the same parameters.
 
 use super::render;
-use super::validate::{SiteCheck, SiteStep, SiteValidators};
+use super::validate::{SiteCheck, SiteStep};
 use super::{Endpoint, HttpRequest, Prepared};
 use crate::credentials::Credentials;
 use crate::problem::Problem;
@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// The most strings with `$` a template checks in parts; one with more is checked whole.
-/// Each site's schema is compiled when the template is made.
+/// Each site's schema is compiled when the first template to need it is made, once for the
+/// endpoint.
 const MAX_SITES: usize = 1_000;
 
 /// The deepest body checked in parts, in nested arrays and objects: a prepared body is read
@@ -48,13 +49,9 @@ struct Parts {
     frame: Vec<u8>,
     /// In document order, the order of their gaps in `frame`.
     sites: Vec<Site>,
-    /// About what the frame, the sites and their compiled checks hold in memory.
+    /// What the frame, the sites and their paths hold in memory, about.
     held: usize,
 }
-
-/// About what one site schema compiled by jsonschema holds: 2.2 MiB for 256 templates of a
-/// step with four sites under three schemas, their parameters and frames included.
-const COMPILED_BYTES: usize = 2 << 10;
 
 struct Site {
     /// The string as the step gives it.
@@ -250,7 +247,6 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
         return None;
     }
     let validator = endpoint.body.as_ref()?;
-    let schema = &endpoint.operation.body.as_ref()?.schema;
     // No expression outside the body: the URL, headers and destination stay as checked.
     for (name, value) in parameters {
         if name != "body" && holds_dollar(value) {
@@ -262,7 +258,6 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
     let body = parameters.get("body")?;
     collect(body, &mut Vec::new(), &mut frame, &mut found)?;
     let mut checks: HashMap<Vec<SiteStep>, Arc<SiteCheck>> = HashMap::new();
-    let mut compiled = SiteValidators::new();
     let sites = found
         .into_iter()
         .map(|found| {
@@ -270,7 +265,7 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
             let check = match checks.get(&found.path) {
                 Some(check) => Arc::clone(check),
                 None => {
-                    let check = Arc::new(validator.site(schema, &found.path, &mut compiled)?);
+                    let check = Arc::new(validator.site(&found.path)?);
                     checks.insert(found.path, Arc::clone(&check));
                     check
                 }
@@ -290,9 +285,17 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
             .sum::<usize>()
         + checks
             .keys()
-            .map(|path| std::mem::size_of::<SiteCheck>() + 32 * path.len())
-            .sum::<usize>()
-        + compiled.len() * COMPILED_BYTES;
+            .map(|path| {
+                std::mem::size_of::<SiteCheck>()
+                    + path
+                        .iter()
+                        .map(|step| match step {
+                            SiteStep::Key(name) => std::mem::size_of::<SiteStep>() + name.len(),
+                            SiteStep::Index => std::mem::size_of::<SiteStep>(),
+                        })
+                        .sum::<usize>()
+            })
+            .sum::<usize>();
     Some(Parts { frame, sites, held })
 }
 
@@ -330,8 +333,8 @@ struct Found<'v> {
 
 /// Writes `value` into `frame` as [`json::write_value`] would, but for the strings holding
 /// `$`: each is left out and found, in document order (the order rendering meets them), with
-/// its path and its gap. `None` for a member name too long to render, and once more than
-/// [`MAX_SITES`] are found.
+/// its path and its gap. `None` for a member name too long to render, for arrays and objects
+/// nested deeper than [`MAX_READ_BACK_DEPTH`], and once more than [`MAX_SITES`] are found.
 fn collect<'v>(
     value: &'v Value,
     path: &mut Vec<SiteStep>,
@@ -349,6 +352,8 @@ fn collect<'v>(
                 at: frame.len(),
             });
         }
+        // A body nested deeper than serde_json reads back is checked whole.
+        Value::Array(_) | Value::Object(_) if path.len() >= MAX_READ_BACK_DEPTH => return None,
         Value::Array(items) => {
             frame.push(b'[');
             path.push(SiteStep::Index);
@@ -603,6 +608,11 @@ mod tests {
     /// An endpoint of a definition whose body takes anything in `data` and a map of strings
     /// in `meta`.
     fn free_form() -> crate::Endpoint {
+        with_data(json!({}))
+    }
+
+    /// The same, with `data` under this schema.
+    fn with_data(data: Value) -> crate::Endpoint {
         let definition = crate::Definition::from_value(
             json!({
                 "openapi": "3.1.0",
@@ -611,7 +621,7 @@ mod tests {
                     "requestBody": { "required": true, "content": { "application/json": {
                         "schema": { "type": "object", "properties": {
                             "description": { "type": "string" },
-                            "data": {},
+                            "data": data,
                             "meta": { "type": "object",
                                       "additionalProperties": { "type": "string" } } } } } } },
                     "responses": { "201": { "description": "made" } } } } }
@@ -660,6 +670,32 @@ mod tests {
         assert_eq!(whole.body().expect("a value")["description"], "d");
     }
 
+    /// The same for a body whose own arrays nest too deep (a limit raised above 127).
+    #[test]
+    fn a_body_nested_too_deep_around_its_sites_is_checked_whole() {
+        let nested = |levels: usize| {
+            let mut value = json!("${workflow.input.v}");
+            for _ in 0..levels {
+                value = json!([value]);
+            }
+            value
+        };
+        let mut schema = json!({ "type": "string" });
+        for _ in 0..MAX_READ_BACK_DEPTH + 4 {
+            schema = json!({ "type": "array", "items": schema });
+        }
+        let endpoint = with_data(schema);
+        // `data` is in the body's object: one level, and the string in 126 more arrays.
+        let fits = endpoint.template(object(
+            json!({ "body": { "data": nested(MAX_READ_BACK_DEPTH - 1) } }),
+        ));
+        assert!(fits.checks_in_parts());
+        let deeper = endpoint.template(object(
+            json!({ "body": { "data": nested(MAX_READ_BACK_DEPTH) } }),
+        ));
+        assert!(!deeper.checks_in_parts());
+    }
+
     #[test]
     fn more_than_max_sites_are_checked_whole() {
         let endpoint = free_form();
@@ -702,7 +738,8 @@ mod tests {
         }
     }
 
-    /// The members of a map share the schema of `additionalProperties`, compiled once.
+    /// The members of a map share the schema of `additionalProperties`, compiled once for the
+    /// endpoint.
     #[test]
     fn sites_under_one_schema_share_its_compiled_validator() {
         let schema = json!({ "type": "object", "properties": {
@@ -715,22 +752,18 @@ mod tests {
         };
         let validator =
             BodyValidator::new(&spec, Version::V31, OperationIds::embedded()).expect("validator");
-        let mut compiled = SiteValidators::new();
         for key in ["a", "b", "c"] {
             let path = [
                 SiteStep::Key("meta".to_owned()),
                 SiteStep::Key(key.to_owned()),
             ];
-            assert!(validator.site(&schema, &path, &mut compiled).is_some());
+            assert!(validator.site(&path).is_some());
         }
-        assert_eq!(compiled.len(), 1);
+        assert_eq!(validator.sites_compiled(), 1);
         let description = [SiteStep::Key("description".to_owned())];
-        assert!(
-            validator
-                .site(&schema, &description, &mut compiled)
-                .is_some()
-        );
-        assert_eq!(compiled.len(), 2);
+        assert!(validator.site(&description).is_some());
+        assert!(validator.site(&description).is_some());
+        assert_eq!(validator.sites_compiled(), 2);
     }
 
     /// Only schemas that judge which members and items exist may lie on the way to a site.
@@ -744,9 +777,7 @@ mod tests {
             };
             let validator = BodyValidator::new(&spec, Version::V31, OperationIds::embedded())
                 .expect("validator");
-            validator
-                .site(&schema, path, &mut SiteValidators::new())
-                .is_some()
+            validator.site(path).is_some()
         };
         let key = |name: &str| SiteStep::Key(name.to_owned());
         let plain = json!({ "type": "object", "required": ["a"], "additionalProperties": false,

@@ -5,14 +5,14 @@
 use super::ip;
 use crate::definition::{BodySpec, DefinitionError, DefinitionErrorKind as ErrorKind, Version};
 use crate::problem::{Findings, json_kind};
-use crate::util::pointer::Location;
+use crate::util::pointer::{Location, append_token};
 use crate::util::suggest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The Rebilly operationIds shipped in `schemas/operation-ids.txt`.
 pub const EMBEDDED_OPERATION_IDS: &str = include_str!("../../schemas/operation-ids.txt");
@@ -226,9 +226,10 @@ pub(crate) struct SiteCheck {
     path: Vec<SiteStep>,
 }
 
-/// Site schemas compiled for one template, by the schema node's address: the members of a
-/// map (`additionalProperties`) and the items of an array share one.
-pub(crate) type SiteValidators = HashMap<usize, Arc<jsonschema::Validator>>;
+/// The subschemas compiled for sites, by their JSON Pointer in the body schema: the members of
+/// a map (`additionalProperties`) and the items of an array share one, and so do all the
+/// templates of an endpoint. At most one per node of the schema.
+type SiteValidators = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
 
 impl fmt::Debug for SiteCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -241,6 +242,9 @@ impl fmt::Debug for SiteCheck {
 /// A compiled body validator: built once per loaded definition, used for every step.
 pub(crate) struct BodyValidator {
     compiled: jsonschema::Validator,
+    /// The body schema, for the sites of step templates.
+    schema: Value,
+    sites: SiteValidators,
     shape: Shape,
     operation_ids: OperationIds,
     version: Version,
@@ -260,6 +264,8 @@ impl BodyValidator {
         })?;
         Ok(BodyValidator {
             compiled,
+            schema: spec.schema.clone(),
+            sites: Mutex::default(),
             shape: Shape::compile(&spec.schema),
             operation_ids,
             version,
@@ -272,13 +278,9 @@ impl BodyValidator {
     /// a rule other than `properties`, `additionalProperties` and `items`. On the way, only
     /// which members and items exist is judged, and a step template's values never change
     /// that; so a body that was valid once stays valid while each such value is.
-    pub fn site(
-        &self,
-        schema: &Value,
-        path: &[SiteStep],
-        compiled: &mut SiteValidators,
-    ) -> Option<SiteCheck> {
-        let mut node = schema;
+    pub fn site(&self, path: &[SiteStep]) -> Option<SiteCheck> {
+        let mut node = &self.schema;
+        let mut pointer = String::new();
         for step in path {
             let fields = node.as_object()?;
             if fields
@@ -294,15 +296,31 @@ impl BodyValidator {
                         .and_then(Value::as_object)
                         .and_then(|properties| properties.get(name));
                     match (declared, fields.get("additionalProperties")) {
-                        (Some(declared), _) => declared,
-                        (None, Some(additional @ Value::Object(_))) => additional,
-                        (None, None | Some(Value::Bool(true))) => &ANYTHING,
+                        (Some(declared), _) => {
+                            pointer.push_str("/properties");
+                            append_token(&mut pointer, name);
+                            declared
+                        }
+                        (None, Some(additional @ Value::Object(_))) => {
+                            pointer.push_str("/additionalProperties");
+                            additional
+                        }
+                        (None, None | Some(Value::Bool(true))) => {
+                            pointer.push_str("/additionalProperties");
+                            &ANYTHING
+                        }
                         (None, Some(_)) => return None,
                     }
                 }
                 SiteStep::Index => match fields.get("items") {
-                    Some(items @ Value::Object(_)) => items,
-                    None => &ANYTHING,
+                    Some(items @ Value::Object(_)) => {
+                        pointer.push_str("/items");
+                        items
+                    }
+                    None => {
+                        pointer.push_str("/items");
+                        &ANYTHING
+                    }
                     Some(_) => return None,
                 },
             };
@@ -312,12 +330,12 @@ impl BodyValidator {
         if has_keyword_with_dollar(node) {
             return None;
         }
-        let address = std::ptr::from_ref(node) as usize;
-        let compiled = match compiled.get(&address) {
+        let mut compiled = self.sites.lock().unwrap_or_else(PoisonError::into_inner);
+        let compiled = match compiled.get(&pointer) {
             Some(validator) => Arc::clone(validator),
             None => {
                 let validator = Arc::new(compile(node, self.version).ok()?);
-                compiled.insert(address, Arc::clone(&validator));
+                compiled.insert(pointer, Arc::clone(&validator));
                 validator
             }
         };
@@ -325,6 +343,15 @@ impl BodyValidator {
             compiled,
             path: path.to_vec(),
         })
+    }
+
+    /// How many site schemas are compiled.
+    #[cfg(test)]
+    pub(crate) fn sites_compiled(&self) -> usize {
+        self.sites
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether `value`, at its site, passes the schema there and the rules below it (the

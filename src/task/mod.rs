@@ -74,7 +74,8 @@ pub trait Task: Send + Sync {
 /// a [`StepTemplate`](crate::StepTemplate), made when they come after an execution of them
 /// succeeded: checked whole once, then only in their expressions' strings. What is sent and
 /// reported is the same. The templates are shared by the task's clones, and bounded: at most
-/// 256 parameter sets of up to 64 KiB as held in memory, and 8 MiB in all.
+/// 256 of parameters of up to 64 KiB as held in memory, and 8 MiB in all (see
+/// `docs/library.md`).
 #[derive(Debug, Clone)]
 pub struct HttpTask {
     task_type: String,

@@ -7,53 +7,54 @@
 //! template is only ever used for the very parameters it was made from. A template is made
 //! the next time parameters come after an execution of them succeeded: parameters that
 //! come once, or fail (and are retried), cost a hash and compile nothing. What is kept is
-//! bounded: at most [`MAX_KEPT`] parameter sets, each of at most [`MAX_PARAMETER_BYTES`]
-//! as held in memory, and at most [`MAX_HELD_BYTES`] of templates in all; when full, the
-//! table starts again empty.
+//! bounded: at most [`MAX_KEPT`] templates of parameters of at most [`MAX_PARAMETER_BYTES`]
+//! as held in memory, at most [`MAX_HELD_BYTES`] in all, and [`MAX_PASSED`] parameter sets
+//! remembered as having succeeded; when full, each starts again empty.
 
 use crate::endpoint::{Endpoint, StepTemplate};
 use serde_json::{Map, Number, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Most parameter sets remembered.
+/// Most templates kept.
 pub(super) const MAX_KEPT: usize = 256;
 
-/// Largest parameters kept, as held in memory: their strings' bytes and [`NODE_BYTES`] for
-/// every value and member.
+/// Most parameter sets remembered as having succeeded, before a template is made of them.
+pub(super) const MAX_PASSED: usize = 1_024;
+
+/// Largest parameters kept, as held in memory: their text and [`NODE_BYTES`] for every value.
 pub(super) const MAX_PARAMETER_BYTES: usize = 64 << 10;
 
-/// What a value or a member of parameters takes beside its text: serde_json's `Value` and an
-/// ordered map's entry for it.
+/// What a value of parameters takes beside its text: serde_json's `Value`, and for a member
+/// an ordered map's entry.
 const NODE_BYTES: usize = 64;
 
-/// Most memory held by one task's templates, as [`StepTemplate::held_bytes`] counts it with
-/// their parameters.
+/// Most memory held by one task's templates, counted as [`StepTemplate::held_bytes`] with
+/// their parameters, twice (the template's copy, and the first request it keeps, whose URL
+/// and headers come from them) and [`URL_BYTES`].
 pub(super) const MAX_HELD_BYTES: usize = 8 << 20;
 
-/// What is known of the parameters with one hash.
+/// What the URL a template keeps may add beyond its parameters: a server from the
+/// definition, as text and parsed.
+const URL_BYTES: usize = 16 << 10;
+
 enum Kept {
-    /// An execution of them succeeded: the next time, a template is made.
-    Passed,
-    /// A template of them; `None` when it cannot be checked in parts, so is no use kept.
-    Made(Option<Arc<StepTemplate<'static>>>),
+    /// Being made by an execution; the others meanwhile execute the step whole.
+    Making,
+    /// A template of the parameters, and the bytes it holds; `None` when it cannot be checked
+    /// in parts, so is no use kept.
+    Made(Option<Arc<StepTemplate<'static>>>, usize),
 }
 
 #[derive(Default)]
 struct Table {
+    /// Parameters an execution of which succeeded, by hash: a template is made the next time
+    /// they come.
+    passed: HashSet<u64>,
     kept: HashMap<u64, Kept>,
-    /// Bytes held by the templates made, with their parameters.
+    /// Bytes held by the templates kept.
     held: usize,
-}
-
-impl Table {
-    /// Room for `key`'s entry holding `bytes`: the table starts again empty when it has
-    /// none. What it held is given back, to be dropped outside the lock.
-    fn make_room(&mut self, key: u64, bytes: usize) -> Option<Table> {
-        let entries = self.kept.len() + usize::from(!self.kept.contains_key(&key));
-        (entries > MAX_KEPT || self.held + bytes > MAX_HELD_BYTES).then(|| std::mem::take(self))
-    }
 }
 
 pub(super) struct Templates {
@@ -101,25 +102,40 @@ impl Templates {
         let key = hasher.finish();
         let parameter_bytes = MAX_PARAMETER_BYTES - budget;
         {
-            let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
             match table.kept.get(&key) {
                 // Other parameters may share the hash: a template is used only for its own.
-                Some(Kept::Made(Some(template))) if same_map(template.parameters(), parameters) => {
+                Some(Kept::Made(Some(template), _))
+                    if same_map(template.parameters(), parameters) =>
+                {
                     return Lookup::Template(Arc::clone(template));
                 }
-                Some(Kept::Passed) => {}
-                Some(Kept::Made(_)) => return Lookup::Step(None),
-                None => return Lookup::Step(Some(key)),
+                Some(_) => return Lookup::Step(None),
+                None => {}
             }
+            if !table.passed.remove(&key) {
+                return Lookup::Step(Some(key));
+            }
+            table.kept.insert(key, Kept::Making);
         }
         // Made outside the lock: compiling its checks takes a while.
         let template = StepTemplate::shared(Arc::clone(endpoint), parameters.clone());
         let made = template.checks_in_parts().then(|| Arc::new(template));
-        let bytes = parameter_bytes + made.as_ref().map_or(0, |made| made.held_bytes());
+        let bytes = made.as_ref().map_or(0, |made| {
+            2 * parameter_bytes + URL_BYTES + made.held_bytes()
+        });
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let emptied = table.make_room(key, bytes);
+        let others = table.kept.len() - usize::from(table.kept.contains_key(&key));
+        // No room: the templates start again, dropped outside the lock.
+        let emptied = (others >= MAX_KEPT || table.held + bytes > MAX_HELD_BYTES).then(|| {
+            table.held = 0;
+            std::mem::take(&mut table.kept)
+        });
         table.held += bytes;
-        table.kept.insert(key, Kept::Made(made.clone()));
+        let replaced = table.kept.insert(key, Kept::Made(made.clone(), bytes));
+        if let Some(Kept::Made(_, bytes)) = replaced {
+            table.held -= bytes;
+        }
         drop(table);
         drop(emptied);
         match made {
@@ -135,10 +151,10 @@ impl Templates {
         if table.kept.contains_key(&key) {
             return;
         }
-        let emptied = table.make_room(key, 0);
-        table.kept.insert(key, Kept::Passed);
-        drop(table);
-        drop(emptied);
+        if table.passed.len() >= MAX_PASSED {
+            table.passed.clear();
+        }
+        table.passed.insert(key);
     }
 }
 
@@ -379,9 +395,48 @@ mod tests {
             .lock()
             .expect("lock")
             .kept
-            .insert(key, Kept::Made(Some(Arc::new(planted))));
+            .insert(key, Kept::Made(Some(Arc::new(planted)), 0));
         assert_eq!(
             look(&templates, &endpoint, &mine).expect_err("not theirs"),
+            None
+        );
+    }
+
+    /// A stream of steps that each succeed once remembers them apart from the templates,
+    /// which it never empties.
+    #[test]
+    fn steps_that_come_once_leave_the_templates_alone() {
+        let endpoint = endpoint();
+        let templates = Templates::default();
+        let repeated = step("Repeated ${workflow.input.team}");
+        passed(&templates, &endpoint, &repeated);
+        let made = look(&templates, &endpoint, &repeated).expect("made");
+        for n in 0..(MAX_PASSED + 10) {
+            passed(&templates, &endpoint, &step(&format!("once {n}")));
+            assert!(templates.table.lock().expect("lock").passed.len() <= MAX_PASSED);
+        }
+        let kept = look(&templates, &endpoint, &repeated).expect("kept");
+        assert!(Arc::ptr_eq(&made, &kept));
+    }
+
+    /// While one execution makes a template, the others execute the step whole.
+    #[test]
+    fn a_template_being_made_is_made_once() {
+        let endpoint = endpoint();
+        let templates = Templates::default();
+        let parameters = step("Key ${workflow.input.team}");
+        let key = look(&templates, &endpoint, &parameters)
+            .expect_err("new")
+            .expect("key");
+        templates
+            .table
+            .lock()
+            .expect("lock")
+            .kept
+            .insert(key, Kept::Making);
+        templates.passed(key);
+        assert_eq!(
+            look(&templates, &endpoint, &parameters).expect_err("being made"),
             None
         );
     }
