@@ -25,6 +25,10 @@ use std::sync::{Arc, OnceLock};
 /// endpoint.
 const MAX_SITES: usize = 1_000;
 
+/// The most bytes the sites' paths of a template may hold (each site keeps its own): deep
+/// sites under long member names are checked whole.
+const MAX_PATH_BYTES: usize = 256 << 10;
+
 /// The deepest body checked in parts, in nested arrays and objects: a prepared body is read
 /// back from its JSON for the reconcile data of a failure, and serde_json reads fewer than
 /// 128 levels.
@@ -253,10 +257,10 @@ fn parts(endpoint: &Endpoint, parameters: &Map<String, Value>) -> Option<Parts> 
             return None;
         }
     }
-    let mut frame = Vec::new();
-    let mut found = Vec::new();
     let body = parameters.get("body")?;
-    collect(body, &mut Vec::new(), &mut frame, &mut found)?;
+    let mut collected = Collected::default();
+    collect(body, 0, &mut collected)?;
+    let Collected { frame, found, .. } = collected;
     let mut checks: HashMap<Vec<SiteStep>, Arc<SiteCheck>> = HashMap::new();
     let sites = found
         .into_iter()
@@ -331,59 +335,71 @@ struct Found<'v> {
     at: usize,
 }
 
-/// Writes `value` into `frame` as [`json::write_value`] would, but for the strings holding
+/// The body written around its sites, and the sites found, as [`collect`] goes.
+#[derive(Default)]
+struct Collected<'v> {
+    frame: Vec<u8>,
+    found: Vec<Found<'v>>,
+    /// Where the walk is.
+    path: Vec<SiteStep>,
+    /// What the sites' paths hold, in bytes: each site keeps its own copy.
+    path_bytes: usize,
+}
+
+/// Writes `value` into the frame as [`json::write_value`] would, but for the strings holding
 /// `$`: each is left out and found, in document order (the order rendering meets them), with
-/// its path and its gap. `None` for a member name too long to render, for arrays and objects
-/// nested deeper than [`MAX_READ_BACK_DEPTH`], and once more than [`MAX_SITES`] are found.
-fn collect<'v>(
-    value: &'v Value,
-    path: &mut Vec<SiteStep>,
-    frame: &mut Vec<u8>,
-    found: &mut Vec<Found<'v>>,
-) -> Option<()> {
+/// its path and its gap. `here` is what the path to `value` holds. `None` for a member name
+/// too long to render, for arrays and objects nested deeper than [`MAX_READ_BACK_DEPTH`],
+/// once more than [`MAX_SITES`] are found, and once their paths hold more than
+/// [`MAX_PATH_BYTES`].
+fn collect<'v>(value: &'v Value, here: usize, out: &mut Collected<'v>) -> Option<()> {
+    const STEP: usize = std::mem::size_of::<SiteStep>();
     match value {
         Value::String(text) if text.contains('$') => {
-            if found.len() == MAX_SITES {
+            out.path_bytes += here;
+            if out.found.len() == MAX_SITES || out.path_bytes > MAX_PATH_BYTES {
                 return None;
             }
-            found.push(Found {
+            out.found.push(Found {
                 text,
-                path: path.clone(),
-                at: frame.len(),
+                path: out.path.clone(),
+                at: out.frame.len(),
             });
         }
         // A body nested deeper than serde_json reads back is checked whole.
-        Value::Array(_) | Value::Object(_) if path.len() >= MAX_READ_BACK_DEPTH => return None,
+        Value::Array(_) | Value::Object(_) if out.path.len() >= MAX_READ_BACK_DEPTH => {
+            return None;
+        }
         Value::Array(items) => {
-            frame.push(b'[');
-            path.push(SiteStep::Index);
+            out.frame.push(b'[');
+            out.path.push(SiteStep::Index);
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    frame.push(b',');
+                    out.frame.push(b',');
                 }
-                collect(item, path, frame, found)?;
+                collect(item, here + STEP, out)?;
             }
-            path.pop();
-            frame.push(b']');
+            out.path.pop();
+            out.frame.push(b']');
         }
         Value::Object(fields) => {
-            frame.push(b'{');
+            out.frame.push(b'{');
             for (index, (name, item)) in fields.iter().enumerate() {
                 if name.len() > render::MAX_NAME_BYTES {
                     return None;
                 }
                 if index > 0 {
-                    frame.push(b',');
+                    out.frame.push(b',');
                 }
-                json::write_str(frame, name);
-                frame.push(b':');
-                path.push(SiteStep::Key(name.clone()));
-                collect(item, path, frame, found)?;
-                path.pop();
+                json::write_str(&mut out.frame, name);
+                out.frame.push(b':');
+                out.path.push(SiteStep::Key(name.clone()));
+                collect(item, here + STEP + name.len(), out)?;
+                out.path.pop();
             }
-            frame.push(b'}');
+            out.frame.push(b'}');
         }
-        other => json::write_value(frame, other),
+        other => json::write_value(&mut out.frame, other),
     }
     Some(())
 }
@@ -694,6 +710,32 @@ mod tests {
             json!({ "body": { "data": nested(MAX_READ_BACK_DEPTH) } }),
         ));
         assert!(!deeper.checks_in_parts());
+    }
+
+    /// Each site keeps its path: deep sites under long names are checked whole past a
+    /// budget.
+    #[test]
+    fn sites_whose_paths_hold_too_much_are_checked_whole() {
+        const LEVELS: usize = 20;
+        let name = "n".repeat(200);
+        let mut schema = json!({ "type": "array", "items": { "type": "string" } });
+        for _ in 0..LEVELS {
+            schema = json!({ "type": "object", "additionalProperties": schema });
+        }
+        let endpoint = with_data(schema);
+        let data = |sites: usize| {
+            let mut value = json!(vec![json!("${workflow.input.v}"); sites]);
+            for _ in 0..LEVELS {
+                value = json!({ name.clone(): value });
+            }
+            value
+        };
+        let per_site = LEVELS * (std::mem::size_of::<SiteStep>() + name.len());
+        let fits = MAX_PATH_BYTES / per_site - 1;
+        let template = endpoint.template(object(json!({ "body": { "data": data(fits) } })));
+        assert!(template.checks_in_parts());
+        let over = endpoint.template(object(json!({ "body": { "data": data(fits + 2) } })));
+        assert!(!over.checks_in_parts());
     }
 
     #[test]

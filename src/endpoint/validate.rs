@@ -228,7 +228,8 @@ pub(crate) struct SiteCheck {
 
 /// The subschemas compiled for sites, by their JSON Pointer in the body schema: the members of
 /// a map (`additionalProperties`) and the items of an array share one, and so do all the
-/// templates of an endpoint. At most one per node of the schema.
+/// templates of an endpoint. At most about three per node of the schema: the node, and the
+/// absent `items` and `additionalProperties` below it.
 type SiteValidators = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
 
 impl fmt::Debug for SiteCheck {
@@ -330,12 +331,21 @@ impl BodyValidator {
         if has_keyword_with_dollar(node) {
             return None;
         }
-        let mut compiled = self.sites.lock().unwrap_or_else(PoisonError::into_inner);
-        let compiled = match compiled.get(&pointer) {
-            Some(validator) => Arc::clone(validator),
+        let cached = self
+            .sites
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&pointer)
+            .cloned();
+        let compiled = match cached {
+            Some(validator) => validator,
+            // Compiled outside the lock: two templates made at once may both compile it.
             None => {
                 let validator = Arc::new(compile(node, self.version).ok()?);
-                compiled.insert(pointer, Arc::clone(&validator));
+                self.sites
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(pointer, Arc::clone(&validator));
                 validator
             }
         };

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Most templates kept.
 pub(super) const MAX_KEPT: usize = 256;
 
-/// Most parameter sets remembered as having succeeded, before a template is made of them.
+/// Most parameter sets remembered as having succeeded, before a template is made of them,
+/// and as having a template of no use.
 pub(super) const MAX_PASSED: usize = 1_024;
 
 /// Largest parameters kept, as held in memory: their text and [`NODE_BYTES`] for every value.
@@ -39,12 +40,14 @@ pub(super) const MAX_HELD_BYTES: usize = 8 << 20;
 /// definition, as text and parsed.
 const URL_BYTES: usize = 16 << 10;
 
+/// The most one template may hold and be kept: a quarter of the table.
+const MAX_TEMPLATE_BYTES: usize = MAX_HELD_BYTES / 4;
+
 enum Kept {
     /// Being made by an execution; the others meanwhile execute the step whole.
     Making,
-    /// A template of the parameters, and the bytes it holds; `None` when it cannot be checked
-    /// in parts, so is no use kept.
-    Made(Option<Arc<StepTemplate<'static>>>, usize),
+    /// A template of the parameters, and the bytes it holds.
+    Made(Arc<StepTemplate<'static>>, usize),
 }
 
 #[derive(Default)]
@@ -52,9 +55,20 @@ struct Table {
     /// Parameters an execution of which succeeded, by hash: a template is made the next time
     /// they come.
     passed: HashSet<u64>,
+    /// Parameters whose template is no use (it cannot be checked in parts) or too large to
+    /// keep, by hash: they are executed whole without trying again.
+    whole: HashSet<u64>,
     kept: HashMap<u64, Kept>,
     /// Bytes held by the templates kept.
     held: usize,
+}
+
+/// Adds `key` to a set of at most [`MAX_PASSED`], which starts again empty when full.
+fn remember(set: &mut HashSet<u64>, key: u64) {
+    if set.len() >= MAX_PASSED {
+        set.clear();
+    }
+    set.insert(key);
 }
 
 pub(super) struct Templates {
@@ -105,12 +119,11 @@ impl Templates {
             let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
             match table.kept.get(&key) {
                 // Other parameters may share the hash: a template is used only for its own.
-                Some(Kept::Made(Some(template), _))
-                    if same_map(template.parameters(), parameters) =>
-                {
+                Some(Kept::Made(template, _)) if same_map(template.parameters(), parameters) => {
                     return Lookup::Template(Arc::clone(template));
                 }
                 Some(_) => return Lookup::Step(None),
+                None if table.whole.contains(&key) => return Lookup::Step(None),
                 None => {}
             }
             if !table.passed.remove(&key) {
@@ -120,11 +133,22 @@ impl Templates {
         }
         // Made outside the lock: compiling its checks takes a while.
         let template = StepTemplate::shared(Arc::clone(endpoint), parameters.clone());
-        let made = template.checks_in_parts().then(|| Arc::new(template));
-        let bytes = made.as_ref().map_or(0, |made| {
-            2 * parameter_bytes + URL_BYTES + made.held_bytes()
-        });
+        let bytes = 2 * parameter_bytes + URL_BYTES + template.held_bytes();
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if !template.checks_in_parts() || bytes > MAX_TEMPLATE_BYTES {
+            if matches!(table.kept.get(&key), Some(Kept::Making)) {
+                table.kept.remove(&key);
+            }
+            remember(&mut table.whole, key);
+            drop(table);
+            // Made already: this execution may as well use it.
+            return if template.checks_in_parts() {
+                Lookup::Template(Arc::new(template))
+            } else {
+                Lookup::Step(None)
+            };
+        }
+        let made = Arc::new(template);
         let others = table.kept.len() - usize::from(table.kept.contains_key(&key));
         // No room: the templates start again, dropped outside the lock.
         let emptied = (others >= MAX_KEPT || table.held + bytes > MAX_HELD_BYTES).then(|| {
@@ -132,42 +156,39 @@ impl Templates {
             std::mem::take(&mut table.kept)
         });
         table.held += bytes;
-        let replaced = table.kept.insert(key, Kept::Made(made.clone(), bytes));
+        let replaced = table.kept.insert(key, Kept::Made(Arc::clone(&made), bytes));
         if let Some(Kept::Made(_, bytes)) = replaced {
             table.held -= bytes;
         }
         drop(table);
         drop(emptied);
-        match made {
-            Some(template) => Lookup::Template(template),
-            None => Lookup::Step(None),
-        }
+        Lookup::Template(made)
     }
 
     /// An execution of the parameters with this key succeeded: they get a template the next
     /// time they come.
     pub fn passed(&self, key: u64) {
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        if table.kept.contains_key(&key) {
-            return;
+        if !table.kept.contains_key(&key) && !table.whole.contains(&key) {
+            remember(&mut table.passed, key);
         }
-        if table.passed.len() >= MAX_PASSED {
-            table.passed.clear();
-        }
-        table.passed.insert(key);
     }
 }
 
-/// A hash of few instructions a byte (rustc's FxHash, eight bytes at a time): parameters are
-/// hashed on every execution, and SipHash took more than the rest of the lookup. A hash
-/// only picks the entry, which is then compared whole, and the table is small and bounded, so
-/// colliding parameters cost their own template, nothing more.
+/// A hash of few instructions a byte, eight bytes at a time, each word mixed in by a folded
+/// multiply (the 128-bit product's halves XORed, as foldhash does): parameters are hashed on
+/// every execution, and SipHash took more than the rest of the lookup. FxHash's plain
+/// multiply, tried first, let a word's top byte reach only the top bits, and parameters
+/// differing in one digit collided. A hash only picks the entry, which is then compared
+/// whole, and the table is small and bounded, so colliding parameters cost their own
+/// template, nothing more.
 struct Quick(u64);
 
 impl Quick {
     #[inline]
     fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        let product = u128::from(self.0 ^ word) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
     }
 }
 
@@ -367,6 +388,37 @@ mod tests {
         assert!(same_map(b_template.parameters(), &b));
     }
 
+    /// Parameters differing in one digit, or in one byte anywhere, hash apart (FxHash's plain
+    /// multiply did not: a word's top byte reached only the top bits).
+    #[test]
+    fn near_parameters_hash_apart() {
+        for seed in [0, 1, 0x5bc8_fbbc_bde5_c099, u64::MAX] {
+            let hash = |fields: &Map<String, Value>| {
+                let mut h = Quick(seed);
+                hash_map(fields, &mut h, &mut MAX_PARAMETER_BYTES.clone()).expect("small");
+                h.finish()
+            };
+            let mut seen = HashSet::new();
+            for n in 0..10_000 {
+                let fields =
+                    object(json!({ "organizationId": format!("${{workflow.input.org}}-{n}") }));
+                assert!(seen.insert(hash(&fields)), "seed {seed:x}, {n}");
+            }
+            let mut seen = HashSet::new();
+            for at in 0..40 {
+                for byte in b'0'..=b'z' {
+                    let mut text = vec![b'x'; 40];
+                    text[at] = byte;
+                    let text = String::from_utf8(text).expect("ASCII");
+                    if byte != b'x' || at == 0 {
+                        let fields = object(json!({ "description": text }));
+                        assert!(seen.insert(hash(&fields)), "seed {seed:x}, {at} {byte}");
+                    }
+                }
+            }
+        }
+    }
+
     /// Without `exact-numbers`, serde_json finds `0.0` and `-0.0` equal; they are written
     /// differently, so they are other parameters.
     #[test]
@@ -395,7 +447,7 @@ mod tests {
             .lock()
             .expect("lock")
             .kept
-            .insert(key, Kept::Made(Some(Arc::new(planted)), 0));
+            .insert(key, Kept::Made(Arc::new(planted), 0));
         assert_eq!(
             look(&templates, &endpoint, &mine).expect_err("not theirs"),
             None
@@ -439,6 +491,35 @@ mod tests {
             look(&templates, &endpoint, &parameters).expect_err("being made"),
             None
         );
+    }
+
+    /// Parameters whose template is no use are remembered apart, and leave the useful
+    /// templates in place however many come.
+    #[test]
+    fn templates_of_no_use_leave_the_others_alone() {
+        let endpoint = endpoint();
+        let templates = Templates::default();
+        let useful = step("Useful ${workflow.input.team}");
+        passed(&templates, &endpoint, &useful);
+        let made = look(&templates, &endpoint, &useful).expect("made");
+        for n in 0..(MAX_KEPT + 10) {
+            let outside = object(
+                json!({ "organizationId": format!("${{workflow.input.org}}-{n}"),
+                                         "body": { "description": "d" } }),
+            );
+            passed(&templates, &endpoint, &outside);
+            assert_eq!(
+                look(&templates, &endpoint, &outside).expect_err("whole"),
+                None
+            );
+            assert_eq!(
+                look(&templates, &endpoint, &outside).expect_err("whole"),
+                None
+            );
+        }
+        let kept = look(&templates, &endpoint, &useful).expect("kept");
+        assert!(Arc::ptr_eq(&made, &kept));
+        assert_eq!(templates.table.lock().expect("lock").kept.len(), 1);
     }
 
     #[test]
