@@ -108,6 +108,11 @@ pub(super) enum Lookup {
 impl Templates {
     /// How to execute these parameters.
     pub fn get(&self, endpoint: &Arc<Endpoint>, parameters: &Map<String, Value>) -> Lookup {
+        // Sent as another operation (a create at an id the step chose: the Temporal worker's
+        // derived ids), which templates do not cover.
+        if !std::ptr::eq(endpoint.route(parameters), &**endpoint) {
+            return Lookup::Step(None);
+        }
         let mut hasher = Quick(self.seed);
         let mut budget = MAX_PARAMETER_BYTES;
         if hash_map(parameters, &mut hasher, &mut budget).is_none() {
@@ -520,6 +525,19 @@ mod tests {
         let kept = look(&templates, &endpoint, &useful).expect("kept");
         assert!(Arc::ptr_eq(&made, &kept));
         assert_eq!(templates.table.lock().expect("lock").kept.len(), 1);
+    }
+
+    /// A create at a chosen id is two requests of another operation: no hash, no marker.
+    #[test]
+    fn a_step_sent_as_another_operation_is_not_remembered() {
+        let endpoint = endpoint();
+        let templates = Templates::default();
+        let parameters = object(json!({ "organizationId": "org-1", "keyId": "tw-1",
+                                        "body": { "description": "d" } }));
+        assert_eq!(
+            look(&templates, &endpoint, &parameters).expect_err("whole"),
+            None
+        );
     }
 
     #[test]
