@@ -149,7 +149,9 @@ impl<'e> StepTemplate<'e> {
     /// judges values together); at a place whose schema holds a `$` keyword such as `$ref`
     /// (cut out of the body schema, it would mean something else); when the step is sent as
     /// another operation (a create at a chosen id); and for a step without a body, with a
-    /// member name too long to render, or with more than 1,000 such strings.
+    /// member name too long to render, with more than 1,000 such strings or more than 256 KiB
+    /// in their paths, or with a body nested deeper than 127 levels. An execution whose
+    /// values would nest the body deeper than that is checked whole too.
     pub fn checks_in_parts(&self) -> bool {
         self.parts.is_some()
     }
