@@ -96,6 +96,8 @@ async fn bench() {
     let emulator = ChildServer::start(&["emulator", "--port", "0", "--rate-limit", "0"]);
     let url = emulator.url.clone();
     let endpoint = Arc::new(Endpoint::builder().build().expect("endpoint"));
+    // First, while the heap has no freed memory to reuse, so that what they take shows in RSS.
+    let templates_rss = memory_per_template(&endpoint, &url);
     let executor = Executor::builder().build().expect("executor");
     let credentials = Credentials::ApiKey(Secret::new("sk_bench"));
     // The same TLS stack as the executor's: built after it, so the crypto provider it installs
@@ -224,6 +226,7 @@ async fn bench() {
         }
     }
     memory_per_in_flight(&endpoint, &executor, &credentials, &bare).await;
+    println!("{templates_rss}");
     drop(emulator);
 }
 
@@ -434,6 +437,28 @@ async fn memory_per_in_flight(
             growth as f64 / 1024.0 / n as f64
         );
     }
+}
+
+/// Resident memory held by templates of the bench's step, as a task keeps them (at most 256),
+/// each with its own description so that none is shared: the line to print.
+fn memory_per_template(endpoint: &Arc<Endpoint>, url: &str) -> String {
+    let n = if test_mode() { 16 } else { 256 };
+    let base = rss();
+    let kept: Vec<StepTemplate<'static>> = (0..n)
+        .map(|i| {
+            let mut parameters = step(url, 0).parameters;
+            parameters["body"]["description"] =
+                json!(format!("Bench key {i} ${{workflow.input.n}}"));
+            StepTemplate::shared(Arc::clone(endpoint), parameters)
+        })
+        .collect();
+    assert!(kept.iter().all(StepTemplate::checks_in_parts));
+    let growth = rss().saturating_sub(base);
+    format!(
+        "\nmemory: {n} step templates, made first, hold {:.0} KiB of RSS, {:.1} KiB each",
+        growth as f64 / 1024.0,
+        growth as f64 / 1024.0 / n as f64
+    )
 }
 
 async fn run_plugin_lenient(

@@ -453,6 +453,12 @@ impl Endpoint {
         }
     }
 
+    /// Whether a step with these parameters is sent as this operation, not as its variant (a
+    /// create at an id the step chose, two requests with their own checks).
+    pub(crate) fn sends_as_itself(&self, parameters: &Map<String, Value>) -> bool {
+        std::ptr::eq(self.route(parameters), self)
+    }
+
     /// The operationId of the listing that reconciles this operation's unknown outcomes
     /// (`x-reconcile`), checked at build to be a `GET`.
     pub fn reconcile_listing(&self) -> Option<&str> {

@@ -1208,14 +1208,8 @@ fn number_len(number: &serde_json::Number, budget: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::json::object;
     use serde_json::json;
-
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
-    }
 
     fn context() -> Map<String, Value> {
         object(json!({

@@ -5,6 +5,7 @@
 use super::ip;
 use crate::definition::{BodySpec, DefinitionError, DefinitionErrorKind as ErrorKind, Version};
 use crate::problem::{Findings, json_kind};
+use crate::util::lock;
 use crate::util::pointer::{Location, append_token};
 use crate::util::suggest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -12,7 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// The Rebilly operationIds shipped in `schemas/operation-ids.txt`.
 pub const EMBEDDED_OPERATION_IDS: &str = include_str!("../../schemas/operation-ids.txt");
@@ -331,21 +332,13 @@ impl BodyValidator {
         if has_keyword_with_dollar(node) {
             return None;
         }
-        let cached = self
-            .sites
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&pointer)
-            .cloned();
+        let cached = lock(&self.sites).get(&pointer).cloned();
         let compiled = match cached {
             Some(validator) => validator,
             // Compiled outside the lock: two templates made at once may both compile it.
             None => {
                 let validator = Arc::new(compile(node, self.version).ok()?);
-                self.sites
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(pointer, Arc::clone(&validator));
+                lock(&self.sites).insert(pointer, Arc::clone(&validator));
                 validator
             }
         };
@@ -358,10 +351,7 @@ impl BodyValidator {
     /// How many site schemas are compiled.
     #[cfg(test)]
     pub(crate) fn sites_compiled(&self) -> usize {
-        self.sites
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        lock(&self.sites).len()
     }
 
     /// Whether `value`, at its site, passes the schema there and the rules below it (the

@@ -12,10 +12,11 @@
 //! remembered as having succeeded; when full, each starts again empty.
 
 use crate::endpoint::{Endpoint, StepTemplate};
+use crate::util::lock;
 use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// Most templates kept.
 pub(super) const MAX_KEPT: usize = 256;
@@ -79,7 +80,7 @@ pub(super) struct Templates {
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let table = lock(&self.table);
         f.debug_struct("Templates")
             .field("kept", &table.kept.len())
             .field("held_bytes", &table.held)
@@ -108,9 +109,8 @@ pub(super) enum Lookup {
 impl Templates {
     /// How to execute these parameters.
     pub fn get(&self, endpoint: &Arc<Endpoint>, parameters: &Map<String, Value>) -> Lookup {
-        // Sent as another operation (a create at an id the step chose: the Temporal worker's
-        // derived ids), which templates do not cover.
-        if !std::ptr::eq(endpoint.route(parameters), &**endpoint) {
+        // The Temporal worker's creates at derived ids, which templates do not cover.
+        if !endpoint.sends_as_itself(parameters) {
             return Lookup::Step(None);
         }
         let mut hasher = Quick(self.seed);
@@ -121,7 +121,7 @@ impl Templates {
         let key = hasher.finish();
         let parameter_bytes = MAX_PARAMETER_BYTES - budget;
         {
-            let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut table = lock(&self.table);
             match table.kept.get(&key) {
                 // Other parameters may share the hash: a template is used only for its own.
                 Some(Kept::Made(template, _)) if same_map(template.parameters(), parameters) => {
@@ -139,7 +139,7 @@ impl Templates {
         // Made outside the lock: compiling its checks takes a while.
         let template = StepTemplate::shared(Arc::clone(endpoint), parameters.clone());
         let bytes = 2 * parameter_bytes + URL_BYTES + template.held_bytes();
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut table = lock(&self.table);
         if !template.checks_in_parts() || bytes > MAX_TEMPLATE_BYTES {
             if matches!(table.kept.get(&key), Some(Kept::Making)) {
                 table.kept.remove(&key);
@@ -173,7 +173,7 @@ impl Templates {
     /// An execution of the parameters with this key succeeded: they get a template the next
     /// time they come.
     pub fn passed(&self, key: u64) {
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut table = lock(&self.table);
         if !table.kept.contains_key(&key) && !table.whole.contains(&key) {
             remember(&mut table.passed, key);
         }
@@ -305,14 +305,8 @@ fn same_map(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::json::object;
     use serde_json::json;
-
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(fields) => fields,
-            _ => unreachable!("an object"),
-        }
-    }
 
     fn endpoint() -> Arc<Endpoint> {
         Arc::new(Endpoint::builder().build().expect("endpoint"))
@@ -333,6 +327,11 @@ mod tests {
             Lookup::Template(template) => Ok(template),
             Lookup::Step(key) => Err(key),
         }
+    }
+
+    /// Puts an entry in the table by hand.
+    fn plant(templates: &Templates, key: u64, kept: Kept) {
+        lock(&templates.table).kept.insert(key, kept);
     }
 
     /// Parameters seen and executed with success once.
@@ -447,12 +446,7 @@ mod tests {
             .expect_err("new")
             .expect("key");
         let planted = StepTemplate::shared(Arc::clone(&endpoint), theirs);
-        templates
-            .table
-            .lock()
-            .expect("lock")
-            .kept
-            .insert(key, Kept::Made(Arc::new(planted), 0));
+        plant(&templates, key, Kept::Made(Arc::new(planted), 0));
         assert_eq!(
             look(&templates, &endpoint, &mine).expect_err("not theirs"),
             None
@@ -485,12 +479,7 @@ mod tests {
         let key = look(&templates, &endpoint, &parameters)
             .expect_err("new")
             .expect("key");
-        templates
-            .table
-            .lock()
-            .expect("lock")
-            .kept
-            .insert(key, Kept::Making);
+        plant(&templates, key, Kept::Making);
         templates.passed(key);
         assert_eq!(
             look(&templates, &endpoint, &parameters).expect_err("being made"),

@@ -139,6 +139,15 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// An object's members, for tests that write parameters and state with `json!`.
+#[cfg(test)]
+pub(crate) fn object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(fields) => fields,
+        other => panic!("not an object: {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

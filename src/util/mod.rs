@@ -8,9 +8,8 @@ pub(crate) mod pointer;
 pub(crate) mod suggest;
 pub(crate) mod user_info;
 
-#[cfg(any(feature = "emulator", feature = "serve"))]
 /// Locks a mutex whose data stays consistent even if a holder panicked (counters, lists of
-/// handles), so one panic does not poison every later request.
+/// handles, caches), so one panic does not poison every later request.
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

@@ -326,23 +326,9 @@ fn run_jsonl_keeps_input_order_under_concurrency() {
     let mut input: Vec<String> = (0..12).map(|i| line(&format!("key {i}"))).collect();
     input[5] = serde_json::json!({ "parameters": { "body": { "description": "bad", "allowedIps": ["127.0.0.1"] } } }).to_string();
     input[9] = "garbage".into();
-    let output = run(
-        cli().env("REBILLY_API_KEY", CANARY_KEY).args([
-            "run",
-            "--jsonl",
-            "-",
-            "--concurrency",
-            "4",
-            "--server",
-            &emulator.url(),
-        ]),
-        Some(&input.join("\n")),
-    );
+    let output = run_jsonl(&emulator, 4, &input);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    let results: Vec<Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    let results = json_lines(&output);
     assert_eq!(results.len(), 12);
     for (i, result) in results.iter().enumerate() {
         match i {
@@ -377,23 +363,9 @@ fn run_jsonl_executes_repeated_parameters_each_with_its_state() {
         .map(|i| line(&format!("team {i}"), "153.12.32.33"))
         .collect();
     input.push(line("ops", "10.0.0.1"));
-    let output = run(
-        cli().env("REBILLY_API_KEY", CANARY_KEY).args([
-            "run",
-            "--jsonl",
-            "-",
-            "--concurrency",
-            "1",
-            "--server",
-            &emulator.url(),
-        ]),
-        Some(&input.join("\n")),
-    );
+    let output = run_jsonl(&emulator, 1, &input);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
-    let results: Vec<Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    let results = json_lines(&output);
     assert_eq!(results.len(), 7);
     for (i, result) in results.iter().take(6).enumerate() {
         assert_eq!(
@@ -559,6 +531,22 @@ fn served<T>(start: impl Future<Output = T>) -> (tokio::runtime::Runtime, T) {
 }
 
 /// Stdout as one JSON document per line.
+/// `run --jsonl -` of `lines` against `emulator`, `concurrency` steps at a time.
+fn run_jsonl(emulator: &LiveEmulator, concurrency: u16, lines: &[String]) -> std::process::Output {
+    run(
+        cli().env("REBILLY_API_KEY", CANARY_KEY).args([
+            "run",
+            "--jsonl",
+            "-",
+            "--concurrency",
+            &concurrency.to_string(),
+            "--server",
+            &emulator.url(),
+        ]),
+        Some(&lines.join("\n")),
+    )
+}
+
 fn json_lines(output: &std::process::Output) -> Vec<Value> {
     text(&output.stdout)
         .lines()

@@ -3,7 +3,7 @@
 
 use crate::support::{
     CANARY_KEY, answer_server, credentials, emulator, endpoint, fast_executor, no_retry_executor,
-    raw_server, refused_url, step,
+    raw_server, refused_url, step, team_parameters, team_state,
 };
 use apikey_task::emulator::Emulator;
 use apikey_task::secrets::{Redact, ReturnedSecret, SecretSink, SecretSinkError};
@@ -972,27 +972,11 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
     let endpoint = endpoint();
     let executor = fast_executor();
     let credentials = credentials();
-    let parameters = json!({
-        "server": emulator.url(),
-        "body": {
-            "description": "CI key for ${workflow.input.team}",
-            "allowedIps": ["${workflow.input.ip}"]
-        }
-    });
-    let Value::Object(parameters) = parameters else {
-        unreachable!("an object")
-    };
+    let parameters = team_parameters(&emulator.url());
     let template = endpoint.template(parameters.clone());
     assert!(template.checks_in_parts());
-    let state = |team: &str, ip: &str| -> serde_json::Map<String, Value> {
-        let Value::Object(state) = json!({ "workflow": { "input": { "team": team, "ip": ip } } })
-        else {
-            unreachable!("an object")
-        };
-        state
-    };
     for (run, team) in ["payments", "billing", "support"].into_iter().enumerate() {
-        let state = state(team, "153.12.32.33");
+        let state = team_state(team, "153.12.32.33");
         let ctx = apikey_task::TaskContext::new(&state, &credentials, &Redact);
         let output = executor
             .execute_template(&template, &ctx)
@@ -1009,7 +993,7 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
 
     // An answer lost on the way back: what to look for is this run's rendered body.
     emulator.lose_next_creates(1);
-    let lost = state("treasury", "153.12.32.33");
+    let lost = team_state("treasury", "153.12.32.33");
     let ctx = apikey_task::TaskContext::new(&lost, &credentials, &Redact);
     let error = executor
         .execute_template(&template, &ctx)
@@ -1021,7 +1005,7 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
     assert_eq!(emulator.created(), 4);
 
     // A private address: refused in parts as the whole check refuses it.
-    let refused = state("ops", "10.0.0.1");
+    let refused = team_state("ops", "10.0.0.1");
     let ctx = apikey_task::TaskContext::new(&refused, &credentials, &Redact);
     let from_template = executor
         .execute_template(&template, &ctx)

@@ -272,6 +272,25 @@ pub fn step(server: &str, body: Value) -> Step {
     .expect("step")
 }
 
+/// A step's parameters as a runner repeats them run after run: a key to `server` described
+/// by `${workflow.input.team}`, allowing `${workflow.input.ip}`.
+pub fn team_parameters(server: &str) -> serde_json::Map<String, Value> {
+    serde_json::from_value(json!({
+        "server": server,
+        "body": {
+            "description": "CI key for ${workflow.input.team}",
+            "allowedIps": ["${workflow.input.ip}"]
+        }
+    }))
+    .expect("parameters")
+}
+
+/// The workflow state of one run for [`team_parameters`].
+pub fn team_state(team: &str, ip: &str) -> serde_json::Map<String, Value> {
+    serde_json::from_value(json!({ "workflow": { "input": { "team": team, "ip": ip } } }))
+        .expect("state")
+}
+
 /// Short timeouts and three quick attempts, for servers on loopback.
 pub fn fast_executor() -> Executor {
     Executor::builder()

@@ -1,7 +1,7 @@
 //! The `Task` trait as a runner uses it: a registry of `Arc<dyn Task>`, contexts with
 //! cancellation and deadlines, against real loopback servers.
 
-use crate::support::{credentials, refused_url};
+use crate::support::{credentials, refused_url, team_parameters, team_state};
 use apikey_task::secrets::Redact;
 // `TaskContext` lives at the crate root; `task` still re-exports it.
 use apikey_task::task::{HttpTask, Task, TaskContext, TaskRegistry};
@@ -190,25 +190,10 @@ async fn the_same_step_run_after_run_creates_a_key_each_time() {
     let emulator = crate::support::emulator(apikey_task::emulator::Emulator::builder()).await;
     let task = HttpTask::create_api_key(crate::support::fast_executor()).expect("task");
     let credentials = credentials();
-    let Value::Object(parameters) = json!({
-        "server": emulator.url(),
-        "body": {
-            "description": "CI key for ${workflow.input.team}",
-            "allowedIps": ["${workflow.input.ip}"]
-        }
-    }) else {
-        unreachable!("an object")
-    };
-    let state = |team: &str, ip: &str| -> Map<String, Value> {
-        let Value::Object(state) = json!({ "workflow": { "input": { "team": team, "ip": ip } } })
-        else {
-            unreachable!("an object")
-        };
-        state
-    };
+    let parameters = team_parameters(&emulator.url());
     let teams = ["payments", "billing", "support", "treasury"];
     for (run, team) in teams.into_iter().enumerate() {
-        let state = state(team, "153.12.32.33");
+        let state = team_state(team, "153.12.32.33");
         let ctx = TaskContext::new(&state, &credentials, &Redact);
         let output = task
             .execute(parameters.clone(), &ctx)
@@ -220,7 +205,7 @@ async fn the_same_step_run_after_run_creates_a_key_each_time() {
         );
         assert_eq!(emulator.created(), run + 1);
     }
-    let refused = state("ops", "10.0.0.1");
+    let refused = team_state("ops", "10.0.0.1");
     let ctx = TaskContext::new(&refused, &credentials, &Redact);
     let error = task
         .execute(parameters.clone(), &ctx)
