@@ -39,6 +39,7 @@ use destination::Destinations;
 use render::Substitutions;
 use secret_path::SecretPath;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::ops::Range;
 use validate::{BodyValidator, ParamValidators};
 
@@ -502,24 +503,25 @@ impl Endpoint {
         parameters: Map<String, Value>,
         state: &Map<String, Value>,
         credentials: Option<Credentials>,
-    ) -> Result<Prepared, Vec<Problem>> {
+    ) -> Result<Prepared<'_>, Vec<Problem>> {
         let checked = self.check(parameters, state, credentials.as_ref(), true);
         if !checked.findings.errors.is_empty() {
             return Err(checked.findings.errors);
         }
         Ok(Prepared {
-            request: checked.request,
+            request: Cow::Owned(checked.request),
             credential: self.credential(credentials),
-            url: checked.url,
+            url: checked.url.map(Cow::Owned),
             body_json: None,
+            wire: None,
         })
     }
 
     /// The credential header to send and its value, for credentials this operation accepts.
-    fn credential(&self, credentials: Option<Credentials>) -> Option<(String, Secret)> {
+    fn credential(&self, credentials: Option<Credentials>) -> Option<(&str, Secret)> {
         credentials.and_then(|credentials| {
             let scheme = headers::credential_scheme(&self.operation, &credentials)?;
-            let header = scheme.header().to_owned();
+            let header = scheme.header();
             let value = match credentials {
                 Credentials::ApiKey(secret) => secret,
                 Credentials::Bearer(token) => Secret::new(format!("Bearer {}", token.expose())),
@@ -791,27 +793,39 @@ impl Endpoint {
 
 /// A valid request, ready to send, and the credential header to send it with.
 #[derive(Debug)]
-pub(crate) struct Prepared {
-    pub request: HttpRequest,
-    pub credential: Option<(String, Secret)>,
+pub(crate) struct Prepared<'t> {
+    /// Borrowed from a template's kept request when the template prepared it in parts (its
+    /// method, URL and headers are the same for every run), else the request just checked.
+    pub request: Cow<'t, HttpRequest>,
+    /// The credential header's name (the definition's) and value.
+    pub credential: Option<(&'t str, Secret)>,
     /// `request.url`, parsed once by the destination check.
-    pub url: Option<::url::Url>,
+    pub url: Option<Cow<'t, ::url::Url>>,
     /// The body as JSON, when it was written as it was rendered (a template checked in parts
     /// splices its rendered strings into the JSON it wrote once); `request.body` is then
     /// `None`, and [`Prepared::body`] reads it back for the rare path that needs a value.
     pub body_json: Option<bytes::Bytes>,
+    /// Where the executor keeps its wire form of `request`, when `request` is a template's
+    /// kept one (the same for every run).
+    pub wire: Option<&'t template::WireSlot>,
 }
 
-impl Prepared {
+impl Prepared<'_> {
     /// The body as a value, whichever way it was prepared.
-    pub fn body(&self) -> Option<std::borrow::Cow<'_, Value>> {
+    pub fn body(&self) -> Option<Cow<'_, Value>> {
         match (&self.request.body, &self.body_json) {
-            (Some(body), _) => Some(std::borrow::Cow::Borrowed(body)),
+            (Some(body), _) => Some(Cow::Borrowed(body)),
             // Written by us from a value: it reads back.
-            (None, Some(json)) => serde_json::from_slice(json)
-                .ok()
-                .map(std::borrow::Cow::Owned),
+            (None, Some(json)) => serde_json::from_slice(json).ok().map(Cow::Owned),
             (None, None) => None,
+        }
+    }
+
+    /// The method and URL, moved out when the request is its own (for the output's summary).
+    pub fn into_method_and_url(self) -> (String, String) {
+        match self.request {
+            Cow::Owned(HttpRequest { method, url, .. }) => (method, url),
+            Cow::Borrowed(request) => (request.method.clone(), request.url.clone()),
         }
     }
 }

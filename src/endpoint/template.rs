@@ -17,6 +17,7 @@ use crate::credentials::Credentials;
 use crate::problem::Problem;
 use crate::util::json;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -88,11 +89,16 @@ impl std::ops::Deref for Held<'_> {
 
 /// The parts of a request that no expression reaches.
 struct Sent {
-    method: String,
-    url: String,
+    /// Method, URL and headers (no body): the same for every run checked in parts.
+    request: HttpRequest,
     parsed: Option<::url::Url>,
-    headers: Vec<(String, String)>,
+    /// What the executor derives from `request` for the wire, made once.
+    wire: WireSlot,
 }
+
+/// A slot where the executor keeps what it derives once from a template's kept request (its
+/// headers in the HTTP stack's form). Opaque here, so that this module needs no HTTP types.
+pub(crate) type WireSlot = OnceLock<Box<dyn std::any::Any + Send + Sync>>;
 
 impl std::fmt::Debug for StepTemplate<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,7 +169,7 @@ impl<'e> StepTemplate<'e> {
         &self,
         state: &Map<String, Value>,
         credentials: Option<Credentials>,
-    ) -> Result<Prepared, Vec<Problem>> {
+    ) -> Result<Prepared<'_>, Vec<Problem>> {
         let credentials = match self.prepare_in_parts(state, credentials) {
             Ok(prepared) => return Ok(prepared),
             Err(credentials) => credentials,
@@ -175,10 +181,14 @@ impl<'e> StepTemplate<'e> {
         if self.parts.is_some() && self.sent.get().is_none() && prepared.request.body.is_some() {
             let request = &prepared.request;
             let _ = self.sent.set(Sent {
-                method: request.method.clone(),
-                url: request.url.clone(),
-                parsed: prepared.url.clone(),
-                headers: request.headers.clone(),
+                request: HttpRequest {
+                    method: request.method.clone(),
+                    url: request.url.clone(),
+                    headers: request.headers.clone(),
+                    body: None,
+                },
+                parsed: prepared.url.as_deref().cloned(),
+                wire: OnceLock::new(),
             });
         }
         Ok(prepared)
@@ -192,7 +202,7 @@ impl<'e> StepTemplate<'e> {
         &self,
         state: &Map<String, Value>,
         credentials: Option<Credentials>,
-    ) -> Result<Prepared, Option<Credentials>> {
+    ) -> Result<Prepared<'_>, Option<Credentials>> {
         let endpoint = &*self.endpoint;
         let (Some(parts), Some(sent)) = (&self.parts, self.sent.get()) else {
             return Err(credentials);
@@ -207,14 +217,10 @@ impl<'e> StepTemplate<'e> {
             return Err(credentials);
         };
         Ok(Prepared {
-            request: HttpRequest {
-                method: sent.method.clone(),
-                url: sent.url.clone(),
-                headers: sent.headers.clone(),
-                body: None,
-            },
+            request: Cow::Borrowed(&sent.request),
             credential: endpoint.credential(credentials),
-            url: sent.parsed.clone(),
+            url: sent.parsed.as_ref().map(Cow::Borrowed),
+            wire: Some(&sent.wire),
             body_json: Some(body.into()),
         })
     }
@@ -538,7 +544,7 @@ mod tests {
                 }
                 (None, None) => None,
             };
-            let mut request = prepared.request;
+            let mut request = prepared.request.into_owned();
             request.body = body;
             json!({
                 "request": serde_json::to_value(&request).unwrap_or_default(),

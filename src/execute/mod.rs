@@ -51,7 +51,7 @@ pub fn outcome_unknown(
 use crate::context::TaskContext;
 use crate::credentials::Credentials;
 use crate::credentials::CredentialsSource;
-use crate::endpoint::{Endpoint, HttpRequest, Prepared, Step, StepTemplate};
+use crate::endpoint::{Endpoint, Prepared, Step, StepTemplate};
 use crate::error::{ErrorKind, TaskError};
 use crate::output::{RequestSummary, TaskOutput};
 use crate::problem::Problem;
@@ -316,7 +316,7 @@ impl Executor {
         let prepared = self.prepare_checked(ctx, |credentials| {
             template.prepare(ctx.state(), credentials)
         })?;
-        self.send_prepared(template.endpoint(), prepared, ctx).await
+        Box::pin(self.send_prepared(template.endpoint(), prepared, ctx)).await
     }
 
     /// One operation, its step already routed: prepare, send with retries, hand off.
@@ -329,16 +329,16 @@ impl Executor {
         let prepared = self.prepare_checked(ctx, |credentials| {
             endpoint.prepare(parameters, ctx.state(), credentials)
         })?;
-        self.send_prepared(endpoint, prepared, ctx).await
+        Box::pin(self.send_prepared(endpoint, prepared, ctx)).await
     }
 
     /// The request to send, rendered and checked by `prepare` with the configured credentials,
     /// unless the runner has cancelled already.
-    fn prepare_checked(
+    fn prepare_checked<'t>(
         &self,
         ctx: &TaskContext<'_>,
-        prepare: impl FnOnce(Option<Credentials>) -> Result<Prepared, Vec<Problem>>,
-    ) -> Result<Prepared, TaskError> {
+        prepare: impl FnOnce(Option<Credentials>) -> Result<Prepared<'t>, Vec<Problem>>,
+    ) -> Result<Prepared<'t>, TaskError> {
         if ctx.cancellation().is_cancelled() {
             return Err(TaskError::new(
                 ErrorKind::Cancelled,
@@ -352,7 +352,7 @@ impl Executor {
     async fn send_prepared(
         &self,
         endpoint: &Endpoint,
-        prepared: Prepared,
+        prepared: Prepared<'_>,
         ctx: &TaskContext<'_>,
     ) -> Result<TaskOutput, TaskError> {
         let operation = endpoint.operation();
@@ -406,7 +406,7 @@ impl Executor {
                     });
                 drop(request);
                 // Nothing needs the request any more: its method and URL move into the output.
-                let HttpRequest { method, url, .. } = prepared.request;
+                let (method, url) = prepared.into_method_and_url();
                 return handed.map(|(response, secret_obtained)| TaskOutput {
                     response,
                     request: RequestSummary {
@@ -528,5 +528,41 @@ impl Executor {
                 requested_at,
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Redact;
+    use crate::util::json::object;
+    use serde_json::json;
+
+    /// The futures a runner stores, spawns or moves are small: the state of sending and
+    /// handing off (several KiB) is boxed once, not copied with every move of theirs.
+    #[test]
+    fn execution_futures_stay_small() {
+        let endpoint = Endpoint::builder().build().expect("endpoint");
+        let executor = Executor::builder().build().expect("executor");
+        let parameters = object(json!({
+            "organizationId": "org-1",
+            "body": { "description": "key ${workflow.input.n}" }
+        }));
+        let template = endpoint.template(parameters.clone());
+        let state = Map::new();
+        let none: Option<Credentials> = None;
+        let ctx = TaskContext::new(&state, &none, &Redact);
+        let from_template = executor.execute_template(&template, &ctx);
+        let step = executor.execute_in(&endpoint, parameters, &ctx);
+        assert!(
+            std::mem::size_of_val(&from_template) <= 512,
+            "{}",
+            std::mem::size_of_val(&from_template)
+        );
+        assert!(
+            std::mem::size_of_val(&step) <= 512,
+            "{}",
+            std::mem::size_of_val(&step)
+        );
     }
 }

@@ -45,7 +45,7 @@ pub(super) fn finish(
     error: TaskError,
     attempts: u32,
     endpoint: &Endpoint,
-    prepared: &Prepared,
+    prepared: &Prepared<'_>,
     requested_at: SystemTime,
     effect_maybe: bool,
 ) -> TaskError {
@@ -134,7 +134,7 @@ pub(super) fn unrendered(
 fn list_step(
     spec: &ReconcileSpec,
     operation: &Operation,
-    prepared: &Prepared,
+    prepared: &Prepared<'_>,
     matches: &Map<String, Value>,
     requested_at: SystemTime,
     task_type: Option<String>,

@@ -29,7 +29,7 @@ pub(super) async fn once(
     let status = response.status();
     let mut headers = std::mem::take(response.headers_mut());
     request.scrub.headers(&mut headers);
-    if embedder_timeout.is_some() && &request.url != response.url() {
+    if embedder_timeout.is_some() && *request.url != *response.url() {
         return Err(classify::followed_redirect(
             request,
             status,
