@@ -139,7 +139,8 @@ impl Kept {
 
 /// The prepared request's own headers (no credential) as the HTTP stack sends them.
 fn request_headers(prepared: &Prepared<'_>) -> Result<HeaderMap, TaskError> {
-    let mut headers = HeaderMap::with_capacity(prepared.request.headers.len() + 1);
+    // Not sized to these: the HTTP stack adds its own (the user agent, the body's length).
+    let mut headers = HeaderMap::new();
     for (name, value) in &prepared.request.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(name))?;
         let value = HeaderValue::from_str(value).map_err(|_| invalid(name.as_str()))?;

@@ -33,8 +33,9 @@ pub(super) const MAX_PARAMETER_BYTES: usize = 64 << 10;
 const NODE_BYTES: usize = 64;
 
 /// Most memory held by one task's templates, counted as [`StepTemplate::held_bytes`] with
-/// their parameters, twice (the template's copy, and the first request it keeps, whose URL
-/// and headers come from them) and [`URL_BYTES`].
+/// their parameters four times (the template's copy; the first request it keeps, whose URL
+/// and headers come from them; and that request's headers as the executor keeps them for the
+/// wire, where a header takes about twice what it does in the parameters) and [`URL_BYTES`].
 pub(super) const MAX_HELD_BYTES: usize = 8 << 20;
 
 /// What the URL a template keeps may add beyond its parameters: a server from the
@@ -138,7 +139,7 @@ impl Templates {
         }
         // Made outside the lock: compiling its checks takes a while.
         let template = StepTemplate::shared(Arc::clone(endpoint), parameters.clone());
-        let bytes = 2 * parameter_bytes + URL_BYTES + template.held_bytes();
+        let bytes = 4 * parameter_bytes + URL_BYTES + template.held_bytes();
         let mut table = lock(&self.table);
         if !template.checks_in_parts() || bytes > MAX_TEMPLATE_BYTES {
             if matches!(table.kept.get(&key), Some(Kept::Making)) {
