@@ -348,7 +348,9 @@ impl Executor {
         prepare(ctx.credentials().credentials()).map_err(TaskError::invalid_step)
     }
 
-    /// A prepared request sent with retries, its answer handed off as output.
+    /// A prepared request sent with retries, its answer handed off as output. Callers box
+    /// it: its state (the attempts, the race, the hand-off) is several KiB, and the futures a
+    /// runner holds and moves stay small without it.
     async fn send_prepared(
         &self,
         endpoint: &Endpoint,
