@@ -1,12 +1,13 @@
 //! Executions through the plugin against the same POSTs from a bare reqwest client, all
 //! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
-//! rounds. The plugin's sides: a step each time; a `Task` given the same parameters with each
-//! run's workflow state, as a runner gives them; a step template. A second bare client is the
+//! rounds. The plugin's sides: a step each time, with the same parameters (which the endpoint
+//! keeps a template of) or new ones each time (checked whole); a `Task` given the same
+//! parameters with each run's workflow state, as a runner gives them; a step template. A second bare client is the
 //! control: bare against bare shows the ratio two identical sides reach in the same run. Then
 //! the memory held per in-flight execution, against a server that answers slowly.
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, task, template or bare for one side alone, under a profiler);
+//! APIKEY_BENCH_SIDE=plugin, fresh, task, template or bare for one side alone, under a profiler);
 //! `cargo test --benches` runs it once, small.
 
 mod support;
@@ -30,11 +31,20 @@ fn main() {
 }
 
 fn step(server: &str, i: usize) -> Step {
+    step_described(server, i, "Bench key ${workflow.input.n}")
+}
+
+/// A step whose parameters are new each time: a literal number in its description.
+fn fresh_step(server: &str, i: usize) -> Step {
+    step_described(server, i, &format!("Bench key {i} ${{workflow.input.n}}"))
+}
+
+fn step_described(server: &str, i: usize, description: &str) -> Step {
     serde_json::from_value(json!({
         "parameters": {
             "server": server,
             "body": {
-                "description": "Bench key ${workflow.input.n}",
+                "description": description,
                 "acl": [{ "scope": { "planId": ["plan-1"] }, "permissions": ["GetCustomer"] }],
                 "allowedIps": ["153.12.32.33"]
             }
@@ -47,22 +57,25 @@ fn step(server: &str, i: usize) -> Step {
 /// Wall-clock seconds and CPU time of one side's round.
 type Timed = (f64, Cpu);
 
-/// The sides of a round: the plugin given a step each time; a `Task` as a runner holds it,
+/// The sides of a round: the plugin given a step each time, with the same parameters or new
+/// ones; a `Task` as a runner holds it,
 /// given the same parameters and new workflow state each time (it keeps a template of them
 /// once an execution of them has succeeded); the plugin given the step's template once and the workflow state
 /// each time; bare reqwest; and a second bare client as the control.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Plugin = 0,
-    Task = 1,
-    Template = 2,
-    Bare = 3,
-    Control = 4,
+    Fresh = 1,
+    Task = 2,
+    Template = 3,
+    Bare = 4,
+    Control = 5,
 }
 
 impl Side {
-    const ALL: [Side; 5] = [
+    const ALL: [Side; 6] = [
         Side::Plugin,
+        Side::Fresh,
         Side::Task,
         Side::Template,
         Side::Bare,
@@ -71,7 +84,8 @@ impl Side {
 
     fn name(self) -> &'static str {
         match self {
-            Side::Plugin => "plugin, a step each time",
+            Side::Plugin => "plugin, a step each time, the same parameters",
+            Side::Fresh => "plugin, a step each time, new parameters",
             Side::Task => "Task::execute, the same parameters each time",
             Side::Template => "step template",
             Side::Bare => "bare reqwest",
@@ -116,9 +130,11 @@ async fn bench() {
     // which a difference between the plugin and bare reqwest has to exceed to mean anything.
     let control = bare_client();
 
-    // For a profiler: APIKEY_BENCH_SIDE=plugin, task, template or bare runs that side alone.
+    // For a profiler: APIKEY_BENCH_SIDE=plugin, fresh, task, template or bare runs that side
+    // alone.
     let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
         Ok("plugin") => Some(Side::Plugin),
+        Ok("fresh") => Some(Side::Fresh),
         Ok("task") => Some(Side::Task),
         Ok("template") => Some(Side::Template),
         Ok("bare") => Some(Side::Bare),
@@ -132,15 +148,16 @@ async fn bench() {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: the plugin (a step each time; a Task given the same parameters each time; a step template) vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
+        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
     );
     println!(
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
-        // Warm the connection pools (and the task's template) before timing.
+        // Warm the connection pools (and the templates kept) before timing.
         run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
+        run_fresh(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
         run_task(&task, &credentials, &url, concurrency, 64).await;
         run_template(&template, &executor, &credentials, concurrency, 64).await;
         run_bare(&bare, &url, concurrency, 64).await;
@@ -158,6 +175,17 @@ async fn bench() {
                 timed[side as usize] = match side {
                     Side::Plugin => {
                         run_plugin(
+                            &endpoint,
+                            &executor,
+                            &credentials,
+                            &url,
+                            concurrency,
+                            per_round,
+                        )
+                        .await
+                    }
+                    Side::Fresh => {
+                        run_fresh(
                             &endpoint,
                             &executor,
                             &credentials,
@@ -241,6 +269,26 @@ async fn run_plugin(
     // Inputs are built before the clocks start, for both sides.
     let steps: Vec<Step> = (0..n).map(|i| step(url, i)).collect();
     timed(steps, concurrency, "plugin", |step| {
+        executor.execute(endpoint, step, credentials, &Redact)
+    })
+    .await
+}
+
+/// The same with new parameters each time: nothing to keep a template of, every step is
+/// checked whole.
+async fn run_fresh(
+    endpoint: &Endpoint,
+    executor: &Executor,
+    credentials: &Credentials,
+    url: &str,
+    concurrency: usize,
+    n: usize,
+) -> Timed {
+    // A number no earlier round used, so that no parameters come twice.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let from = NEXT.fetch_add(n as u64, Ordering::Relaxed) as usize;
+    let steps: Vec<Step> = (from..from + n).map(|i| fresh_step(url, i)).collect();
+    timed(steps, concurrency, "fresh", |step| {
         executor.execute(endpoint, step, credentials, &Redact)
     })
     .await

@@ -10,6 +10,7 @@ pub(crate) mod destination;
 mod headers;
 mod input_schema;
 mod ip;
+mod kept;
 mod output_schema;
 pub(crate) mod render;
 mod report;
@@ -51,6 +52,7 @@ pub struct EndpointBuilder {
     operation_ids: Option<OperationIds>,
     limits: Limits,
     allowed_servers: Vec<String>,
+    keep_no_templates: bool,
 }
 
 impl EndpointBuilder {
@@ -102,6 +104,16 @@ impl EndpointBuilder {
         self
     }
 
+    /// Whether the endpoint keeps templates of the parameters it executes again and again
+    /// (on by default): from a set of parameters' second successful execution on, only the
+    /// strings holding an expression are rendered and checked ([`Endpoint::template`]), with
+    /// the same requests, output and errors. Bounded: at most 256 templates and about 8 MiB.
+    /// Off, every execution checks its step whole.
+    pub fn keep_templates(mut self, keep: bool) -> Self {
+        self.keep_no_templates = !keep;
+        self
+    }
+
     /// Resolves the operation and compiles its body validator, and those of the operations it
     /// refers to (`x-idempotent-variant`, `x-reconcile`).
     pub fn build(self) -> Result<Endpoint, DefinitionError> {
@@ -118,6 +130,7 @@ impl EndpointBuilder {
             operation_ids: self.operation_ids.unwrap_or_else(OperationIds::embedded),
             limits: self.limits,
             allowed_servers: self.allowed_servers,
+            keep_templates: !self.keep_no_templates,
         };
         Endpoint::compile(definition, operation, &options, true)
     }
@@ -129,6 +142,7 @@ struct Options {
     operation_ids: OperationIds,
     limits: Limits,
     allowed_servers: Vec<String>,
+    keep_templates: bool,
 }
 
 /// An operation's idempotent variant (`x-idempotent-variant`), compiled.
@@ -203,6 +217,7 @@ impl Endpoint {
             options: options.clone(),
             destinations,
             known_bases: url::KnownBases::default(),
+            kept: kept::Templates::default(),
             no_credentials,
             param_validators,
             variant,
@@ -371,6 +386,8 @@ pub struct Endpoint {
     destinations: Destinations,
     /// Step base URLs found usable, kept parsed.
     known_bases: url::KnownBases,
+    /// Templates of the parameters executed again and again.
+    kept: kept::Templates,
     /// The warning for a step without credentials, written once.
     no_credentials: Option<String>,
     param_validators: ParamValidators,
@@ -538,6 +555,30 @@ impl Endpoint {
     /// [`Executor::execute_in`](crate::Executor::execute_in) sends and reports.
     pub fn template(&self, parameters: Map<String, Value>) -> StepTemplate<'_> {
         StepTemplate::new(self, parameters)
+    }
+
+    /// How many templates of parameters executed again and again this endpoint keeps now
+    /// (see [`EndpointBuilder::keep_templates`]), for a runner's metrics.
+    pub fn templates_kept(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// The template this endpoint keeps of these parameters, for an execution: `Err` with the
+    /// key to tell [`Endpoint::executed`] when there is none yet (or none to keep).
+    pub(crate) fn kept_template(
+        &self,
+        parameters: &Map<String, Value>,
+    ) -> Result<StepTemplate<'_>, Option<u64>> {
+        if !self.options.keep_templates {
+            return Err(None);
+        }
+        self.kept.get(self, parameters)
+    }
+
+    /// An execution of the parameters with this key (from [`Endpoint::kept_template`])
+    /// succeeded: the next one gets a template.
+    pub(crate) fn executed(&self, key: u64) {
+        self.kept.passed(key);
     }
 
     /// The test request (dry run): renders and validates the step and shows the request that

@@ -39,12 +39,33 @@ const MAX_READ_BACK_DEPTH: usize = 127;
 /// [`Endpoint::template`] and [`Executor::execute_template`](crate::Executor::execute_template).
 pub struct StepTemplate<'e> {
     endpoint: Held<'e>,
+    compiled: Arc<Compiled>,
+}
+
+/// What a template keeps of its parameters, apart from the endpoint, so that the endpoint
+/// itself can keep it ([`Endpoint`]'s kept templates) without holding itself.
+pub(super) struct Compiled {
     parameters: Map<String, Value>,
     /// How the body is rendered and checked each time, when the template can be checked in
     /// parts; `None` sends every execution through the whole check.
     parts: Option<Parts>,
     /// What the first execution that passed the whole check sent, but its body.
     sent: OnceLock<Sent>,
+}
+
+impl Compiled {
+    pub(super) fn parameters(&self) -> &Map<String, Value> {
+        &self.parameters
+    }
+
+    pub(super) fn checks_in_parts(&self) -> bool {
+        self.parts.is_some()
+    }
+
+    /// About how many bytes of memory it holds beside its parameters.
+    pub(super) fn held_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.parts.as_ref().map_or(0, |parts| parts.held)
+    }
 }
 
 /// A body checked in parts: its JSON written once, with a gap for each string holding `$`,
@@ -104,6 +125,15 @@ impl std::fmt::Debug for StepTemplate<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StepTemplate")
             .field("endpoint", &*self.endpoint)
+            .field("compiled", &self.compiled)
+            .finish()
+    }
+}
+
+/// Not the parameters: they may hold what a log should not.
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
             .field("sites", &self.parts.as_ref().map(|parts| parts.sites.len()))
             .field("checked_once", &self.sent.get().is_some())
             .finish_non_exhaustive()
@@ -127,10 +157,25 @@ impl<'e> StepTemplate<'e> {
         let parts = parts(&endpoint, &parameters);
         StepTemplate {
             endpoint,
-            parameters,
-            parts,
-            sent: OnceLock::new(),
+            compiled: Arc::new(Compiled {
+                parameters,
+                parts,
+                sent: OnceLock::new(),
+            }),
         }
+    }
+
+    /// A template the endpoint kept, for executing with it.
+    pub(super) fn kept(endpoint: &'e Endpoint, compiled: Arc<Compiled>) -> Self {
+        StepTemplate {
+            endpoint: Held::Borrowed(endpoint),
+            compiled,
+        }
+    }
+
+    /// What it keeps apart from the endpoint.
+    pub(super) fn compiled(&self) -> &Arc<Compiled> {
+        &self.compiled
     }
 
     /// The endpoint it was made for.
@@ -140,12 +185,7 @@ impl<'e> StepTemplate<'e> {
 
     /// The parameters it was made from.
     pub fn parameters(&self) -> &Map<String, Value> {
-        &self.parameters
-    }
-
-    /// About how many bytes of memory the template holds beside its parameters.
-    pub(crate) fn held_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.parts.as_ref().map_or(0, |parts| parts.held)
+        &self.compiled.parameters
     }
 
     /// Whether executions check only the strings holding `$`, once one has passed the whole
@@ -159,7 +199,7 @@ impl<'e> StepTemplate<'e> {
     /// in their paths, or with a body nested deeper than 127 levels. An execution whose
     /// values would nest the body deeper than that is checked whole too.
     pub fn checks_in_parts(&self) -> bool {
-        self.parts.is_some()
+        self.compiled.checks_in_parts()
     }
 
     /// Renders and checks the template against `state` for sending: in parts when it can,
@@ -174,13 +214,17 @@ impl<'e> StepTemplate<'e> {
             Ok(prepared) => return Ok(prepared),
             Err(credentials) => credentials,
         };
+        let compiled = &*self.compiled;
         let prepared = self
             .endpoint
-            .prepare(self.parameters.clone(), state, credentials)?;
+            .prepare(compiled.parameters.clone(), state, credentials)?;
         // Kept once, from whichever first execution passes.
-        if self.parts.is_some() && self.sent.get().is_none() && prepared.request.body.is_some() {
+        if compiled.parts.is_some()
+            && compiled.sent.get().is_none()
+            && prepared.request.body.is_some()
+        {
             let request = &prepared.request;
-            let _ = self.sent.set(Sent {
+            let _ = compiled.sent.set(Sent {
                 request: HttpRequest {
                     method: request.method.clone(),
                     url: request.url.clone(),
@@ -204,7 +248,7 @@ impl<'e> StepTemplate<'e> {
         credentials: Option<Credentials>,
     ) -> Result<Prepared<'_>, Option<Credentials>> {
         let endpoint = &*self.endpoint;
-        let (Some(parts), Some(sent)) = (&self.parts, self.sent.get()) else {
+        let (Some(parts), Some(sent)) = (&self.compiled.parts, self.compiled.sent.get()) else {
             return Err(credentials);
         };
         let accepted = credentials.as_ref().is_none_or(|credentials| {
@@ -573,7 +617,7 @@ mod tests {
             let first = state(object(passing()[step].clone()));
             let passed = template.prepare(&first, credentials(api_key));
             prop_assert!(passed.is_ok(), "{:?}", passed.err());
-            prop_assert!(template.sent.get().is_some());
+            prop_assert!(template.compiled.sent.get().is_some());
 
             let mut input = Map::new();
             for (name, value) in ["a", "b", "c", "d", "e"].into_iter().zip(given) {
@@ -759,10 +803,10 @@ mod tests {
         let template = endpoint.template(object(in_parts()[0].clone()));
         let missing = state(Map::new());
         assert!(template.prepare(&missing, None).is_err());
-        assert!(template.sent.get().is_none());
+        assert!(template.compiled.sent.get().is_none());
         let given = state(object(json!({ "a": 1 })));
         assert!(template.prepare(&given, None).is_ok());
-        assert!(template.sent.get().is_some());
+        assert!(template.compiled.sent.get().is_some());
     }
 
     #[test]

@@ -259,7 +259,10 @@ impl Executor {
 
     /// Executes a step: renders and validates it (an invalid step is never sent), sends it with
     /// the configured credentials, retries what is safe to retry, hands secrets in the response
-    /// to `secrets`, and returns the response as task output.
+    /// to `secrets`, and returns the response as task output. Parameters that come again after
+    /// an execution of them succeeded are checked from the template the endpoint keeps of
+    /// them, with the same outcome (see
+    /// [`EndpointBuilder::keep_templates`](crate::EndpointBuilder::keep_templates)).
     pub async fn execute(
         &self,
         endpoint: &Endpoint,
@@ -293,6 +296,21 @@ impl Executor {
                 ))
                 .await
             }
+            // Sent as itself: from the endpoint's template of these parameters, when it keeps
+            // one.
+            None if std::ptr::eq(routed, endpoint) => match endpoint.kept_template(&parameters) {
+                Ok(template) => {
+                    drop(parameters);
+                    self.execute_in_parts(&template, ctx).await
+                }
+                Err(key) => {
+                    let executed = self.execute_routed(endpoint, parameters, ctx).await;
+                    if let (Ok(_), Some(key)) = (&executed, key) {
+                        endpoint.executed(key);
+                    }
+                    executed
+                }
+            },
             None => self.execute_routed(routed, parameters, ctx).await,
         }
     }
@@ -313,6 +331,15 @@ impl Executor {
                 .execute_in(template.endpoint(), template.parameters().clone(), ctx)
                 .await;
         }
+        self.execute_in_parts(template, ctx).await
+    }
+
+    /// A template that checks in parts: prepare from it, send with retries, hand off.
+    async fn execute_in_parts(
+        &self,
+        template: &StepTemplate<'_>,
+        ctx: &TaskContext<'_>,
+    ) -> Result<TaskOutput, TaskError> {
         let prepared = self.prepare_checked(ctx, |credentials| {
             template.prepare(ctx.state(), credentials)
         })?;

@@ -33,8 +33,6 @@
 
 pub use crate::context::TaskContext;
 
-mod templates;
-
 use crate::definition::{DefinitionError, DefinitionErrorKind};
 use crate::endpoint::{Endpoint, EndpointBuilder, TestReport};
 use crate::error::TaskError;
@@ -71,17 +69,13 @@ pub trait Task: Send + Sync {
 /// A task made of one operation of an endpoint definition: render, validate, send.
 ///
 /// Parameters that come again (the same step in another run of a workflow) are executed from
-/// a [`StepTemplate`](crate::StepTemplate), made when they come after an execution of them
-/// succeeded: checked whole once, then only in their expressions' strings. What is sent and
-/// reported is the same. The templates are shared by the task's clones, and bounded: at most
-/// 256 of parameters of up to 64 KiB as held in memory, and 8 MiB in all (see
-/// `docs/library.md`).
+/// a template the endpoint keeps (see [`EndpointBuilder::keep_templates`]): checked whole
+/// once, then only in their expressions' strings. What is sent and reported is the same.
 #[derive(Debug, Clone)]
 pub struct HttpTask {
     task_type: String,
     endpoint: Arc<Endpoint>,
     executor: Executor,
-    templates: Arc<templates::Templates>,
 }
 
 impl HttpTask {
@@ -91,7 +85,6 @@ impl HttpTask {
             task_type: task_type.into(),
             endpoint,
             executor,
-            templates: Arc::default(),
         }
     }
 
@@ -175,22 +168,9 @@ impl Task for HttpTask {
         parameters: Map<String, Value>,
         ctx: &TaskContext<'_>,
     ) -> Result<TaskOutput, TaskError> {
-        match self.templates.get(&self.endpoint, &parameters) {
-            templates::Lookup::Template(template) => {
-                drop(parameters);
-                self.executor.execute_template(&template, ctx).await
-            }
-            templates::Lookup::Step(key) => {
-                let executed = self
-                    .executor
-                    .execute_in(&self.endpoint, parameters, ctx)
-                    .await;
-                if let (Ok(_), Some(key)) = (&executed, key) {
-                    self.templates.passed(key);
-                }
-                executed
-            }
-        }
+        self.executor
+            .execute_in(&self.endpoint, parameters, ctx)
+            .await
     }
 }
 

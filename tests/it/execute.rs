@@ -963,6 +963,77 @@ fn a_host_variable_takes_only_the_values_the_definition_lists() {
     );
 }
 
+/// A runner handing `Executor::execute` the same step in run after run: from the run after its
+/// first success, the endpoint keeps a template of the parameters. Each run gets what an
+/// endpoint keeping none gives it: its own key (an object put into the description as its
+/// JSON), or for input the checks refuse (a value missing, a number where the schema wants a
+/// string, a private address) the same refusal, with nothing sent.
+#[tokio::test]
+async fn the_same_step_run_after_run_executes_as_an_endpoint_keeping_no_template() {
+    let emulator = emulator(Emulator::builder()).await;
+    let keeping = endpoint();
+    let whole = Endpoint::builder()
+        .keep_templates(false)
+        .build()
+        .expect("endpoint");
+    let executor = fast_executor();
+    let credentials = credentials();
+    let parameters = team_parameters(&emulator.url());
+    let runs = [
+        json!({ "team": "payments", "ip": "153.12.32.33" }),
+        json!({ "team": "billing", "ip": "153.12.32.33" }),
+        json!({ "team": "support", "ip": "153.12.32.34" }),
+        json!({ "team": "no ip" }),
+        json!({ "team": "numbered", "ip": 5 }),
+        json!({ "team": "private", "ip": "10.0.0.1" }),
+        json!({ "team": { "nested": true }, "ip": "153.12.32.33" }),
+        json!({ "team": "treasury", "ip": "153.12.32.33" }),
+    ];
+    let (mut created, mut refused) = (0, 0);
+    for input in runs {
+        let step: Step = serde_json::from_value(json!({
+            "parameters": parameters,
+            "context": { "workflow": { "input": input } }
+        }))
+        .expect("step");
+        let kept = executor
+            .execute(&keeping, step.clone(), &credentials, &Redact)
+            .await;
+        let checked_whole = executor.execute(&whole, step, &credentials, &Redact).await;
+        match (kept, checked_whole) {
+            (Ok(kept), Ok(checked_whole)) => {
+                created += 2;
+                assert_eq!(kept.request.url, checked_whole.request.url);
+                assert_eq!(kept.request.method, checked_whole.request.method);
+                for field in ["description", "allowedIps"] {
+                    assert_eq!(
+                        kept.response.body[field], checked_whole.response.body[field],
+                        "{input}"
+                    );
+                }
+                if let Some(team) = input["team"].as_str() {
+                    assert_eq!(
+                        kept.response.body["description"],
+                        format!("CI key for {team}")
+                    );
+                }
+            }
+            (Err(kept), Err(checked_whole)) => {
+                refused += 1;
+                assert_eq!(kept.kind(), ErrorKind::InvalidStep, "{input}: {kept}");
+                assert_eq!(kept.message(), checked_whole.message(), "{input}");
+                assert_eq!(kept.problems(), checked_whole.problems(), "{input}");
+                assert_eq!(kept.is_retryable(), checked_whole.is_retryable());
+            }
+            (kept, checked_whole) => panic!("{input}: {kept:?} against {checked_whole:?}"),
+        }
+        assert_eq!(emulator.created(), created, "{input}");
+    }
+    assert_eq!((created, refused), (10, 3));
+    assert_eq!(keeping.templates_kept(), 1);
+    assert_eq!(whole.templates_kept(), 0);
+}
+
 /// A step made into a template and executed in run after run, with different workflow input:
 /// each run creates its own key with its own input, and a run whose input the checks refuse
 /// is refused as the step itself would be, with nothing sent.

@@ -217,6 +217,7 @@ async fn the_same_step_run_after_run_creates_a_key_each_time() {
     assert_eq!(error.message(), first_time.message());
     assert_eq!(error.problems(), first_time.problems());
     assert_eq!(emulator.created(), teams.len());
+    assert_eq!(task.endpoint().templates_kept(), 1);
     let descriptions: Vec<Value> = emulator
         .keys()
         .iter()

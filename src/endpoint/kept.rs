@@ -1,7 +1,9 @@
-//! The step templates a task keeps: a runner executes the same step of a workflow in run
-//! after run, each time handing over the same parameters with new workflow state, and a
+//! The step templates an endpoint keeps: a runner executes the same step of a workflow in
+//! run after run, each time handing over the same parameters with new workflow state, and a
 //! template checks those parameters whole once instead of every time
-//! ([`StepTemplate`](crate::StepTemplate)).
+//! ([`StepTemplate`](crate::StepTemplate)). Kept by the endpoint, so that every way of
+//! executing a step gets them: [`Executor::execute`](crate::Executor::execute), a `Task`, the
+//! editor API.
 //!
 //! Parameters are recognised by content, in order: a hash and then an exact comparison, so a
 //! template is only ever used for the very parameters it was made from. A template is made
@@ -11,7 +13,8 @@
 //! as held in memory, at most [`MAX_HELD_BYTES`] in all, and [`MAX_PASSED`] parameter sets
 //! remembered as having succeeded; when full, each starts again empty.
 
-use crate::endpoint::{Endpoint, StepTemplate};
+use super::template::Compiled;
+use super::{Endpoint, StepTemplate};
 use crate::util::lock;
 use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, HashSet};
@@ -32,7 +35,7 @@ pub(super) const MAX_PARAMETER_BYTES: usize = 64 << 10;
 /// an ordered map's entry.
 const NODE_BYTES: usize = 64;
 
-/// Most memory held by one task's templates, counted as [`StepTemplate::held_bytes`] with
+/// Most memory held by one endpoint's templates, counted as [`Compiled::held_bytes`] with
 /// their parameters four times (the template's copy; the first request it keeps, whose URL
 /// and headers come from them; and that request's headers as the executor keeps them for the
 /// wire, where a header takes about twice what it does in the parameters) and [`URL_BYTES`].
@@ -49,7 +52,7 @@ enum Kept {
     /// Being made by an execution; the others meanwhile execute the step whole.
     Making,
     /// A template of the parameters, and the bytes it holds.
-    Made(Arc<StepTemplate<'static>>, usize),
+    Made(Arc<Compiled>, usize),
 }
 
 #[derive(Default)]
@@ -73,7 +76,7 @@ fn remember(set: &mut HashSet<u64>, key: u64) {
     set.insert(key);
 }
 
-pub(super) struct Templates {
+pub(crate) struct Templates {
     /// A random start for each table's hashes.
     seed: u64,
     table: Mutex<Table>,
@@ -98,26 +101,24 @@ impl Default for Templates {
     }
 }
 
-/// What a task does with parameters.
-pub(super) enum Lookup {
-    /// Executes them from this template.
-    Template(Arc<StepTemplate<'static>>),
-    /// Executes them as a step; when they may be kept, tells [`Templates::passed`] this key
-    /// if the execution succeeds.
-    Step(Option<u64>),
-}
-
 impl Templates {
-    /// How to execute these parameters.
-    pub fn get(&self, endpoint: &Arc<Endpoint>, parameters: &Map<String, Value>) -> Lookup {
-        // The Temporal worker's creates at derived ids, which templates do not cover.
+    /// The template to execute these parameters with, or `Err` to execute them as a step:
+    /// with the key to tell [`Templates::passed`] if the execution succeeds, when they may be
+    /// kept.
+    pub fn get<'e>(
+        &self,
+        endpoint: &'e Endpoint,
+        parameters: &Map<String, Value>,
+    ) -> Result<StepTemplate<'e>, Option<u64>> {
+        // A create at an id the step chose goes out as another operation, which templates do
+        // not cover.
         if !endpoint.sends_as_itself(parameters) {
-            return Lookup::Step(None);
+            return Err(None);
         }
         let mut hasher = Quick(self.seed);
         let mut budget = MAX_PARAMETER_BYTES;
         if hash_map(parameters, &mut hasher, &mut budget).is_none() {
-            return Lookup::Step(None);
+            return Err(None);
         }
         let key = hasher.finish();
         let parameter_bytes = MAX_PARAMETER_BYTES - budget;
@@ -125,23 +126,24 @@ impl Templates {
             let mut table = lock(&self.table);
             match table.kept.get(&key) {
                 // Other parameters may share the hash: a template is used only for its own.
-                Some(Kept::Made(template, _)) if same_map(template.parameters(), parameters) => {
-                    return Lookup::Template(Arc::clone(template));
+                Some(Kept::Made(compiled, _)) if same_map(compiled.parameters(), parameters) => {
+                    return Ok(StepTemplate::kept(endpoint, Arc::clone(compiled)));
                 }
-                Some(_) => return Lookup::Step(None),
-                None if table.whole.contains(&key) => return Lookup::Step(None),
+                Some(_) => return Err(None),
+                None if table.whole.contains(&key) => return Err(None),
                 None => {}
             }
             if !table.passed.remove(&key) {
-                return Lookup::Step(Some(key));
+                return Err(Some(key));
             }
             table.kept.insert(key, Kept::Making);
         }
         // Made outside the lock: compiling its checks takes a while.
-        let template = StepTemplate::shared(Arc::clone(endpoint), parameters.clone());
-        let bytes = 4 * parameter_bytes + URL_BYTES + template.held_bytes();
+        let template = endpoint.template(parameters.clone());
+        let compiled = template.compiled();
+        let bytes = 4 * parameter_bytes + URL_BYTES + compiled.held_bytes();
         let mut table = lock(&self.table);
-        if !template.checks_in_parts() || bytes > MAX_TEMPLATE_BYTES {
+        if !compiled.checks_in_parts() || bytes > MAX_TEMPLATE_BYTES {
             if matches!(table.kept.get(&key), Some(Kept::Making)) {
                 table.kept.remove(&key);
             }
@@ -149,12 +151,12 @@ impl Templates {
             drop(table);
             // Made already: this execution may as well use it.
             return if template.checks_in_parts() {
-                Lookup::Template(Arc::new(template))
+                Ok(template)
             } else {
-                Lookup::Step(None)
+                Err(None)
             };
         }
-        let made = Arc::new(template);
+        let made = Arc::clone(compiled);
         let others = table.kept.len() - usize::from(table.kept.contains_key(&key));
         // No room: the templates start again, dropped outside the lock.
         let emptied = (others >= MAX_KEPT || table.held + bytes > MAX_HELD_BYTES).then(|| {
@@ -162,13 +164,22 @@ impl Templates {
             std::mem::take(&mut table.kept)
         });
         table.held += bytes;
-        let replaced = table.kept.insert(key, Kept::Made(Arc::clone(&made), bytes));
+        let replaced = table.kept.insert(key, Kept::Made(made, bytes));
         if let Some(Kept::Made(_, bytes)) = replaced {
             table.held -= bytes;
         }
         drop(table);
         drop(emptied);
-        Lookup::Template(made)
+        Ok(template)
+    }
+
+    /// How many templates are kept (not those being made).
+    pub fn len(&self) -> usize {
+        lock(&self.table)
+            .kept
+            .values()
+            .filter(|kept| matches!(kept, Kept::Made(..)))
+            .count()
     }
 
     /// An execution of the parameters with this key succeeded: they get a template the next
@@ -309,8 +320,8 @@ mod tests {
     use crate::util::json::object;
     use serde_json::json;
 
-    fn endpoint() -> Arc<Endpoint> {
-        Arc::new(Endpoint::builder().build().expect("endpoint"))
+    fn endpoint() -> Endpoint {
+        Endpoint::builder().build().expect("endpoint")
     }
 
     fn step(description: &str) -> Map<String, Value> {
@@ -321,13 +332,12 @@ mod tests {
     /// The key to report a success with, or the template.
     fn look(
         templates: &Templates,
-        endpoint: &Arc<Endpoint>,
+        endpoint: &Endpoint,
         parameters: &Map<String, Value>,
-    ) -> Result<Arc<StepTemplate<'static>>, Option<u64>> {
-        match templates.get(endpoint, parameters) {
-            Lookup::Template(template) => Ok(template),
-            Lookup::Step(key) => Err(key),
-        }
+    ) -> Result<Arc<Compiled>, Option<u64>> {
+        templates
+            .get(endpoint, parameters)
+            .map(|template| Arc::clone(template.compiled()))
     }
 
     /// Puts an entry in the table by hand.
@@ -336,7 +346,7 @@ mod tests {
     }
 
     /// Parameters seen and executed with success once.
-    fn passed(templates: &Templates, endpoint: &Arc<Endpoint>, parameters: &Map<String, Value>) {
+    fn passed(templates: &Templates, endpoint: &Endpoint, parameters: &Map<String, Value>) {
         let key = look(templates, endpoint, parameters).expect_err("not made yet");
         templates.passed(key.expect("may be kept"));
     }
@@ -355,6 +365,25 @@ mod tests {
         let again = look(&templates, &endpoint, &parameters).expect("kept");
         assert!(Arc::ptr_eq(&made, &again));
         assert_eq!(made.parameters(), &parameters);
+    }
+
+    /// An endpoint built not to keep templates makes none, however often its parameters pass.
+    #[test]
+    fn an_endpoint_may_keep_none() {
+        let parameters = step("Key ${workflow.input.team}");
+        for (keep, kept) in [(true, 1), (false, 0)] {
+            let endpoint = Endpoint::builder()
+                .keep_templates(keep)
+                .build()
+                .expect("endpoint");
+            for _ in 0..3 {
+                if let Err(Some(key)) = endpoint.kept_template(&parameters) {
+                    endpoint.executed(key);
+                }
+            }
+            assert_eq!(endpoint.kept_template(&parameters).is_ok(), keep);
+            assert_eq!(endpoint.templates_kept(), kept);
+        }
     }
 
     #[test]
@@ -446,8 +475,8 @@ mod tests {
         let key = look(&templates, &endpoint, &mine)
             .expect_err("new")
             .expect("key");
-        let planted = StepTemplate::shared(Arc::clone(&endpoint), theirs);
-        plant(&templates, key, Kept::Made(Arc::new(planted), 0));
+        let planted = Arc::clone(endpoint.template(theirs).compiled());
+        plant(&templates, key, Kept::Made(planted, 0));
         assert_eq!(
             look(&templates, &endpoint, &mine).expect_err("not theirs"),
             None
