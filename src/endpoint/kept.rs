@@ -18,7 +18,7 @@ use super::{Endpoint, StepTemplate};
 use crate::util::lock;
 use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 /// Most templates kept.
@@ -59,17 +59,17 @@ enum Kept {
 struct Table {
     /// Parameters an execution of which succeeded, by hash: a template is made the next time
     /// they come.
-    passed: HashSet<u64>,
+    passed: HashSet<u64, AsIs>,
     /// Parameters whose template is no use (it cannot be checked in parts) or too large to
     /// keep, by hash: they are executed whole without trying again.
-    whole: HashSet<u64>,
-    kept: HashMap<u64, Kept>,
+    whole: HashSet<u64, AsIs>,
+    kept: HashMap<u64, Kept, AsIs>,
     /// Bytes held by the templates kept.
     held: usize,
 }
 
 /// Adds `key` to a set of at most [`MAX_PASSED`], which starts again empty when full.
-fn remember(set: &mut HashSet<u64>, key: u64) {
+fn remember(set: &mut HashSet<u64, AsIs>, key: u64) {
     if set.len() >= MAX_PASSED {
         set.clear();
     }
@@ -189,6 +189,28 @@ impl Templates {
         if !table.kept.contains_key(&key) && !table.whole.contains(&key) {
             remember(&mut table.passed, key);
         }
+    }
+}
+
+/// The tables' keys are hashes already, seeded: they are used as they are, not hashed again.
+type AsIs = BuildHasherDefault<Key>;
+
+#[derive(Default)]
+struct Key(u64);
+
+impl Hasher for Key {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

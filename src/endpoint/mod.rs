@@ -105,10 +105,11 @@ impl EndpointBuilder {
     }
 
     /// Whether the endpoint keeps templates of the parameters it executes again and again
-    /// (on by default): from a set of parameters' second successful execution on, only the
-    /// strings holding an expression are rendered and checked ([`Endpoint::template`]), with
-    /// the same requests, output and errors. Bounded: at most 256 templates and about 8 MiB.
-    /// Off, every execution checks its step whole.
+    /// (on by default): parameters that come again after an execution of them succeeded get
+    /// a template ([`Endpoint::template`]), and from the next execution that passes on, only
+    /// their strings holding an expression are rendered and checked, with the same requests,
+    /// output and errors. Bounded: at most 256 templates and about 8 MiB. Off, every
+    /// execution checks its step whole.
     pub fn keep_templates(mut self, keep: bool) -> Self {
         self.keep_no_templates = !keep;
         self

@@ -582,6 +582,21 @@ mod tests {
         let none: Option<Credentials> = None;
         let ctx = TaskContext::new(&state, &none, &Redact);
         let from_template = executor.execute_template(&template, &ctx);
+        let whole = executor.execute(
+            &endpoint,
+            Step {
+                parameters: parameters.clone(),
+                context: Map::new(),
+            },
+            &none,
+            &Redact,
+        );
+        // It holds the step it was given.
+        assert!(
+            std::mem::size_of_val(&whole) <= 768,
+            "{}",
+            std::mem::size_of_val(&whole)
+        );
         let step = executor.execute_in(&endpoint, parameters, &ctx);
         assert!(
             std::mem::size_of_val(&from_template) <= 512,
