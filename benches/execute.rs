@@ -2,13 +2,14 @@
 //! against the same loopback emulator, in one run, at concurrency 1 and 64, in interleaved
 //! rounds. The plugin's sides: a step each time, with the same parameters (which the endpoint
 //! keeps a template of) or new ones each time (checked whole); a `Task` given the same
-//! parameters with each run's workflow state, as a runner gives them; a step template. A second bare client is the
-//! control: bare against bare shows the ratio two identical sides reach in the same run. Then
-//! the memory held per in-flight execution, against a server that answers slowly.
+//! parameters with each run's workflow state, as a runner gives them; a step template. A
+//! second bare client is the control: bare against bare shows the ratio two identical sides
+//! reach in the same run. Then the memory held per in-flight execution, against a server
+//! that answers slowly.
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, fresh, task, template or bare for one side alone, under a profiler);
-//! `cargo test --benches` runs it once, small.
+//! APIKEY_BENCH_SIDE=plugin, fresh, task, template or bare for one side alone, under a
+//! profiler); `cargo test --benches` runs it once, small.
 
 mod support;
 use support::{ChildServer, Cpu};
@@ -57,11 +58,11 @@ fn step_described(server: &str, i: usize, description: &str) -> Step {
 /// Wall-clock seconds and CPU time of one side's round.
 type Timed = (f64, Cpu);
 
-/// The sides of a round: the plugin given a step each time, with the same parameters or new
-/// ones; a `Task` as a runner holds it,
-/// given the same parameters and new workflow state each time (it keeps a template of them
-/// once an execution of them has succeeded); the plugin given the step's template once and the workflow state
-/// each time; bare reqwest; and a second bare client as the control.
+/// The sides of a round: the plugin given a step each time, with the same parameters (the
+/// endpoint keeps a template of them once an execution of them has succeeded) or new ones; a
+/// `Task` as a runner holds it, given the same parameters and new workflow state each time;
+/// the plugin given the step's template once and the workflow state each time; bare reqwest;
+/// and a second bare client as the control.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Plugin = 0,
@@ -487,8 +488,8 @@ async fn memory_per_in_flight(
     }
 }
 
-/// Resident memory held by templates of the bench's step, as a task keeps them (at most 256),
-/// each with its own description so that none is shared: the line to print.
+/// Resident memory held by templates of the bench's step, as an endpoint keeps them (at most
+/// 256), each with its own description so that none is shared: the line to print.
 fn memory_per_template(endpoint: &Arc<Endpoint>, url: &str) -> String {
     let n = if test_mode() { 16 } else { 256 };
     let base = rss();
