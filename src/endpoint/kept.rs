@@ -10,8 +10,9 @@
 //! the next time parameters come after an execution of them succeeded: parameters that
 //! come once, or fail (and are retried), cost a hash and compile nothing. What is kept is
 //! bounded: at most [`MAX_KEPT`] templates of parameters of at most [`MAX_PARAMETER_BYTES`]
-//! as held in memory, at most [`MAX_HELD_BYTES`] in all, and [`MAX_PASSED`] parameter sets
-//! remembered as having succeeded; when full, each starts again empty.
+//! as held in memory, at most [`MAX_HELD_BYTES`] for an endpoint and its siblings together,
+//! and [`MAX_PASSED`] parameter sets remembered as having succeeded; when full, another is
+//! left out for each that comes.
 
 use super::template::Compiled;
 use super::{Endpoint, StepTemplate};
@@ -19,6 +20,7 @@ use crate::util::lock;
 use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Most templates kept.
@@ -68,18 +70,53 @@ struct Table {
     held: usize,
 }
 
-/// Adds `key` to a set of at most [`MAX_PASSED`], which starts again empty when full.
+/// Adds `key` to a set of at most [`MAX_PASSED`], leaving another out when full.
 fn remember(set: &mut HashSet<u64, AsIs>, key: u64) {
-    if set.len() >= MAX_PASSED {
-        set.clear();
+    if set.len() >= MAX_PASSED
+        && let Some(&other) = set.iter().find(|&&other| other != key)
+    {
+        set.remove(&other);
     }
     set.insert(key);
+}
+
+/// Bytes held by the templates of every endpoint compiled from one builder (an endpoint and
+/// its siblings, as the editor API compiles each operation of a definition), so that
+/// [`MAX_HELD_BYTES`] bounds them all together.
+#[derive(Debug, Default)]
+pub(crate) struct Held(AtomicUsize);
+
+impl Held {
+    /// Counts `bytes` more if they fit.
+    fn reserve(&self, bytes: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes)
+                    .filter(|&total| total <= MAX_HELD_BYTES)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.0.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// What an execution does with parameters.
+pub(crate) enum Lookup<'e> {
+    /// Executes them from this template.
+    Template(StepTemplate<'e>),
+    /// Executes them as a step; when they may be kept, tells [`Templates::passed`] this key
+    /// if the execution succeeds.
+    Step(Option<u64>),
 }
 
 pub(crate) struct Templates {
     /// A random start for each table's hashes.
     seed: u64,
     table: Mutex<Table>,
+    /// Shared with the endpoint's siblings.
+    all: Arc<Held>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -94,47 +131,61 @@ impl std::fmt::Debug for Templates {
 
 impl Default for Templates {
     fn default() -> Self {
-        Templates {
-            seed: RandomState::new().hash_one(0u8),
-            table: Mutex::new(Table::default()),
-        }
+        Templates::sharing(Arc::default())
+    }
+}
+
+/// What it held no longer counts against its siblings'.
+impl Drop for Templates {
+    fn drop(&mut self) {
+        self.all.release(lock(&self.table).held);
     }
 }
 
 impl Templates {
-    /// The template to execute these parameters with, or `Err` to execute them as a step:
-    /// with the key to tell [`Templates::passed`] if the execution succeeds, when they may be
-    /// kept.
-    pub fn get<'e>(
-        &self,
-        endpoint: &'e Endpoint,
-        parameters: &Map<String, Value>,
-    ) -> Result<StepTemplate<'e>, Option<u64>> {
+    /// Templates that count what they hold in `all`, with their siblings'.
+    pub fn sharing(all: Arc<Held>) -> Self {
+        Templates {
+            seed: RandomState::new().hash_one(0u8),
+            table: Mutex::new(Table::default()),
+            all,
+        }
+    }
+
+    /// How to execute these parameters.
+    pub fn get<'e>(&self, endpoint: &'e Endpoint, parameters: &Map<String, Value>) -> Lookup<'e> {
         // A create at an id the step chose goes out as another operation, which templates do
         // not cover.
         if !endpoint.sends_as_itself(parameters) {
-            return Err(None);
+            return Lookup::Step(None);
         }
         let mut hasher = Quick(self.seed);
         let mut budget = MAX_PARAMETER_BYTES;
         if hash_map(parameters, &mut hasher, &mut budget).is_none() {
-            return Err(None);
+            return Lookup::Step(None);
         }
         let key = hasher.finish();
         let parameter_bytes = MAX_PARAMETER_BYTES - budget;
         {
             let mut table = lock(&self.table);
-            match table.kept.get(&key) {
+            let found = match table.kept.get(&key) {
+                Some(Kept::Made(compiled, _)) => Some(Arc::clone(compiled)),
+                Some(Kept::Making) => return Lookup::Step(None),
+                None if table.whole.contains(&key) => return Lookup::Step(None),
+                None => None,
+            };
+            if let Some(compiled) = found {
+                drop(table);
+                // Compared outside the lock, which every execution of the endpoint takes.
                 // Other parameters may share the hash: a template is used only for its own.
-                Some(Kept::Made(compiled, _)) if same_map(compiled.parameters(), parameters) => {
-                    return Ok(StepTemplate::kept(endpoint, Arc::clone(compiled)));
-                }
-                Some(_) => return Err(None),
-                None if table.whole.contains(&key) => return Err(None),
-                None => {}
+                return if same_map(compiled.parameters(), parameters) {
+                    Lookup::Template(StepTemplate::kept(endpoint, compiled))
+                } else {
+                    Lookup::Step(None)
+                };
             }
             if !table.passed.remove(&key) {
-                return Err(Some(key));
+                return Lookup::Step(Some(key));
             }
             table.kept.insert(key, Kept::Making);
         }
@@ -151,26 +202,51 @@ impl Templates {
             drop(table);
             // Made already: this execution may as well use it.
             return if template.checks_in_parts() {
-                Ok(template)
+                Lookup::Template(template)
             } else {
-                Err(None)
+                Lookup::Step(None)
             };
         }
-        let made = Arc::clone(compiled);
-        let others = table.kept.len() - usize::from(table.kept.contains_key(&key));
-        // No room: the templates start again, dropped outside the lock.
-        let emptied = (others >= MAX_KEPT || table.held + bytes > MAX_HELD_BYTES).then(|| {
-            table.held = 0;
-            std::mem::take(&mut table.kept)
-        });
-        table.held += bytes;
-        let replaced = table.kept.insert(key, Kept::Made(made, bytes));
-        if let Some(Kept::Made(_, bytes)) = replaced {
-            table.held -= bytes;
+        // Room is made by leaving others out, one at a time, in the table's own order, which
+        // has nothing to do with use: a cycle of more steps than fit still finds most of its
+        // templates (leaving out the least recently used would find none). Those left out
+        // are dropped outside the lock.
+        let mut left_out = Vec::new();
+        let room = loop {
+            let others = table.kept.len() - usize::from(table.kept.contains_key(&key));
+            if others < MAX_KEPT && self.all.reserve(bytes) {
+                break true;
+            }
+            let other = table
+                .kept
+                .iter()
+                .find(|(other, kept)| **other != key && matches!(kept, Kept::Made(..)))
+                .map(|(other, _)| *other);
+            let Some(Kept::Made(compiled, held)) =
+                other.and_then(|other| table.kept.remove(&other))
+            else {
+                // Nothing of this endpoint's left to leave out: the siblings hold the room.
+                break false;
+            };
+            table.held -= held;
+            self.all.release(held);
+            left_out.push(compiled);
+        };
+        if room {
+            table.held += bytes;
+            let replaced = table
+                .kept
+                .insert(key, Kept::Made(Arc::clone(compiled), bytes));
+            if let Some(Kept::Made(_, held)) = replaced {
+                table.held -= held;
+                self.all.release(held);
+            }
+        } else if matches!(table.kept.get(&key), Some(Kept::Making)) {
+            table.kept.remove(&key);
         }
         drop(table);
-        drop(emptied);
-        Ok(template)
+        drop(left_out);
+        Lookup::Template(template)
     }
 
     /// How many templates are kept (not those being made).
@@ -280,10 +356,6 @@ impl Hasher for Quick {
         self.add(n);
     }
 
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
     fn finish(&self) -> u64 {
         self.0
     }
@@ -291,8 +363,10 @@ impl Hasher for Quick {
 
 /// Hashes a value in its order (two objects with the same members in another order are
 /// written, and sent, differently), charging `budget` for what it holds in memory. `None`
-/// once the budget is spent. Each node starts with a word of its kind and count, so no two
-/// different values write the same words.
+/// once the budget is spent. Each node starts with a word of its kind and count, so values
+/// of different shapes write different words (numbers without `exact-numbers` are hashed as
+/// serde_json hashes them, which may give two numbers the same words: the comparison that
+/// follows tells them apart).
 fn hash_value(value: &Value, hasher: &mut Quick, budget: &mut usize) -> Option<()> {
     *budget = budget.checked_sub(NODE_BYTES)?;
     match value {
@@ -380,9 +454,10 @@ mod tests {
         endpoint: &Endpoint,
         parameters: &Map<String, Value>,
     ) -> Result<Arc<Compiled>, Option<u64>> {
-        templates
-            .get(endpoint, parameters)
-            .map(|template| Arc::clone(template.compiled()))
+        match templates.get(endpoint, parameters) {
+            Lookup::Template(template) => Ok(Arc::clone(template.compiled())),
+            Lookup::Step(key) => Err(key),
+        }
     }
 
     /// Puts an entry in the table by hand.
@@ -422,11 +497,14 @@ mod tests {
                 .build()
                 .expect("endpoint");
             for _ in 0..3 {
-                if let Err(Some(key)) = endpoint.kept_template(&parameters) {
-                    endpoint.executed(key);
+                if let Lookup::Step(Some(key)) = endpoint.kept_template(&parameters) {
+                    endpoint.passed(key);
                 }
             }
-            assert_eq!(endpoint.kept_template(&parameters).is_ok(), keep);
+            assert_eq!(
+                matches!(endpoint.kept_template(&parameters), Lookup::Template(_)),
+                keep
+            );
             assert_eq!(endpoint.templates_kept(), kept);
         }
     }
@@ -668,6 +746,67 @@ mod tests {
         let text = step(&"x".repeat(MAX_PARAMETER_BYTES));
         assert_eq!(look(&templates, &endpoint, &text).expect_err("large"), None);
         assert!(templates.table.lock().expect("lock").kept.is_empty());
+    }
+
+    /// More repeated steps than fit, in a cycle: leaving one out for each that comes, instead
+    /// of starting again empty, keeps most of them (emptying kept at most a sixth).
+    #[test]
+    fn a_cycle_of_more_steps_than_fit_finds_most_of_them() {
+        let endpoint = endpoint();
+        let templates = Templates::default();
+        let steps: Vec<_> = (0..MAX_KEPT + 44)
+            .map(|n| step(&format!("key {n} ${{workflow.input.team}}")))
+            .collect();
+        let mut found = 0;
+        for cycle in 0..6 {
+            for parameters in &steps {
+                match look(&templates, &endpoint, parameters) {
+                    Ok(_) if cycle >= 3 => found += 1,
+                    Ok(_) => {}
+                    Err(Some(key)) => templates.passed(key),
+                    Err(None) => {}
+                }
+                assert!(templates.len() <= MAX_KEPT);
+            }
+        }
+        assert!(
+            found * 4 >= 3 * 3 * steps.len(),
+            "{found} of {}",
+            3 * steps.len()
+        );
+    }
+
+    /// An endpoint's siblings count what their templates hold together; what one drops no
+    /// longer counts.
+    #[test]
+    fn siblings_share_the_bound_in_bytes() {
+        let endpoint = endpoint();
+        let sibling = endpoint.sibling("GetApiKey").expect("sibling");
+        assert!(Arc::ptr_eq(
+            &endpoint.options.templates_held,
+            &sibling.options.templates_held
+        ));
+        let all = Arc::new(Held::default());
+        let first = Templates::sharing(Arc::clone(&all));
+        let second = Templates::sharing(Arc::clone(&all));
+        let large = |n: usize| {
+            step(&format!(
+                "{n} {} ${{workflow.input.team}}",
+                "x".repeat(40 << 10)
+            ))
+        };
+        for n in 0..40 {
+            for templates in [&first, &second] {
+                passed(templates, &endpoint, &large(n));
+                assert!(look(templates, &endpoint, &large(n)).is_ok());
+                let together = lock(&first.table).held + lock(&second.table).held;
+                assert_eq!(all.0.load(Ordering::Acquire), together);
+                assert!(together <= MAX_HELD_BYTES, "{together}");
+            }
+        }
+        assert!(second.len() > 0);
+        drop(first);
+        assert_eq!(all.0.load(Ordering::Acquire), lock(&second.table).held);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub use step::{Step, StepError};
 pub use template::StepTemplate;
 pub use validate::OperationIds;
 
+pub(crate) use kept::Lookup;
+
 use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};
 use crate::definition::{
     AuthScheme, Definition, DefinitionError, DefinitionErrorKind, IdempotentVariant, Operation,
@@ -42,6 +44,7 @@ use secret_path::SecretPath;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 use validate::{BodyValidator, ParamValidators};
 
 /// Options for compiling an [`Endpoint`]; see [`Endpoint::builder`].
@@ -52,7 +55,8 @@ pub struct EndpointBuilder {
     operation_ids: Option<OperationIds>,
     limits: Limits,
     allowed_servers: Vec<String>,
-    keep_no_templates: bool,
+    /// `Some(false)` to keep none; kept by default.
+    keep_templates: Option<bool>,
 }
 
 impl EndpointBuilder {
@@ -111,7 +115,7 @@ impl EndpointBuilder {
     /// output and errors. Bounded: at most 256 templates and about 8 MiB. Off, every
     /// execution checks its step whole.
     pub fn keep_templates(mut self, keep: bool) -> Self {
-        self.keep_no_templates = !keep;
+        self.keep_templates = Some(keep);
         self
     }
 
@@ -131,7 +135,8 @@ impl EndpointBuilder {
             operation_ids: self.operation_ids.unwrap_or_else(OperationIds::embedded),
             limits: self.limits,
             allowed_servers: self.allowed_servers,
-            keep_templates: !self.keep_no_templates,
+            keep_templates: self.keep_templates.unwrap_or(true),
+            templates_held: Arc::default(),
         };
         Endpoint::compile(definition, operation, &options, true)
     }
@@ -144,6 +149,8 @@ struct Options {
     limits: Limits,
     allowed_servers: Vec<String>,
     keep_templates: bool,
+    /// What the templates of the endpoints compiled from one builder hold, together.
+    templates_held: Arc<kept::Held>,
 }
 
 /// An operation's idempotent variant (`x-idempotent-variant`), compiled.
@@ -218,7 +225,7 @@ impl Endpoint {
             options: options.clone(),
             destinations,
             known_bases: url::KnownBases::default(),
-            kept: kept::Templates::default(),
+            kept: kept::Templates::sharing(Arc::clone(&options.templates_held)),
             no_credentials,
             param_validators,
             variant,
@@ -564,21 +571,18 @@ impl Endpoint {
         self.kept.len()
     }
 
-    /// The template this endpoint keeps of these parameters, for an execution: `Err` with the
-    /// key to tell [`Endpoint::executed`] when there is none yet (or none to keep).
-    pub(crate) fn kept_template(
-        &self,
-        parameters: &Map<String, Value>,
-    ) -> Result<StepTemplate<'_>, Option<u64>> {
+    /// How to execute these parameters: from the template this endpoint keeps of them, or
+    /// as a step, telling [`Endpoint::passed`] the key it gives when the execution succeeds.
+    pub(crate) fn kept_template(&self, parameters: &Map<String, Value>) -> kept::Lookup<'_> {
         if !self.options.keep_templates {
-            return Err(None);
+            return kept::Lookup::Step(None);
         }
         self.kept.get(self, parameters)
     }
 
     /// An execution of the parameters with this key (from [`Endpoint::kept_template`])
     /// succeeded: the next one gets a template.
-    pub(crate) fn executed(&self, key: u64) {
+    pub(crate) fn passed(&self, key: u64) {
         self.kept.passed(key);
     }
 

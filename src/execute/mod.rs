@@ -51,7 +51,7 @@ pub fn outcome_unknown(
 use crate::context::TaskContext;
 use crate::credentials::Credentials;
 use crate::credentials::CredentialsSource;
-use crate::endpoint::{Endpoint, Prepared, Step, StepTemplate};
+use crate::endpoint::{Endpoint, Lookup, Prepared, Step, StepTemplate};
 use crate::error::{ErrorKind, TaskError};
 use crate::output::{RequestSummary, TaskOutput};
 use crate::problem::Problem;
@@ -299,14 +299,14 @@ impl Executor {
             // Sent as itself: from the endpoint's template of these parameters, when it keeps
             // one.
             None if std::ptr::eq(routed, endpoint) => match endpoint.kept_template(&parameters) {
-                Ok(template) => {
+                Lookup::Template(template) => {
                     drop(parameters);
                     self.execute_in_parts(&template, ctx).await
                 }
-                Err(key) => {
+                Lookup::Step(key) => {
                     let executed = self.execute_routed(endpoint, parameters, ctx).await;
                     if let (Ok(_), Some(key)) = (&executed, key) {
-                        endpoint.executed(key);
+                        endpoint.passed(key);
                     }
                     executed
                 }

@@ -183,8 +183,8 @@ async fn the_deadline_bounds_retries_too() {
 }
 
 /// A runner executes the same step in run after run: from the second time, the task's
-/// endpoint keeps a template of its parameters. Each run still creates its own key from its own state, and
-/// input that the whole check refuses is refused the same way.
+/// endpoint keeps a template of its parameters. Each run still creates its own key from its
+/// own state, and input that the whole check refuses is refused the same way.
 #[tokio::test]
 async fn the_same_step_run_after_run_creates_a_key_each_time() {
     let emulator = crate::support::emulator(apikey_task::emulator::Emulator::builder()).await;

@@ -118,7 +118,8 @@ pub async fn lines_of(
     }
     let server = batch.server;
     // A task, as a runner holds one: lines that repeat a step's parameters with their own
-    // workflow state are executed from a template of them (what is sent is the same).
+    // workflow state are executed from the template the endpoint keeps of them (what is sent
+    // is the same).
     let task = &HttpTask::new("run", std::sync::Arc::new(endpoint), executor.clone());
     let execute = |mut step: Step| async move {
         override_server(&mut step, server);
