@@ -37,10 +37,11 @@ pub(super) const MAX_PARAMETER_BYTES: usize = 64 << 10;
 /// an ordered map's entry.
 const NODE_BYTES: usize = 64;
 
-/// Most memory held by one endpoint's templates, counted as [`Compiled::held_bytes`] with
-/// their parameters four times (the template's copy; the first request it keeps, whose URL
-/// and headers come from them; and that request's headers as the executor keeps them for the
-/// wire, where a header takes about twice what it does in the parameters) and [`URL_BYTES`].
+/// Most memory held by the templates of an endpoint and its siblings together ([`Held`]),
+/// each counted as [`Compiled::held_bytes`] with its parameters four times (the template's
+/// copy; the first request it keeps, whose URL and headers come from them; and that
+/// request's headers as the executor keeps them for the wire, where a header takes about
+/// twice what it does in the parameters) and [`URL_BYTES`].
 pub(super) const MAX_HELD_BYTES: usize = 8 << 20;
 
 /// What the URL a template keeps may add beyond its parameters: a server from the
