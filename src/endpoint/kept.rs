@@ -18,7 +18,7 @@ use super::template::Compiled;
 use super::{Endpoint, StepTemplate};
 use crate::util::lock;
 use serde_json::{Map, Number, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,23 +62,92 @@ enum Kept {
 struct Table {
     /// Parameters an execution of which succeeded, by hash: a template is made the next time
     /// they come.
-    passed: HashSet<u64, AsIs>,
+    passed: Slots<()>,
     /// Parameters whose template is no use (it cannot be checked in parts) or too large to
     /// keep, by hash: they are executed whole without trying again.
-    whole: HashSet<u64, AsIs>,
-    kept: HashMap<u64, Kept, AsIs>,
+    whole: Slots<()>,
+    kept: Slots<Kept>,
     /// Bytes held by the templates kept.
     held: usize,
 }
 
 /// Adds `key` to a set of at most [`MAX_PASSED`], leaving another out when full.
-fn remember(set: &mut HashSet<u64, AsIs>, key: u64) {
+fn remember(set: &mut Slots<()>, key: u64) {
     if set.len() >= MAX_PASSED
-        && let Some(&other) = set.iter().find(|&&other| other != key)
+        && let Some(other) = set.other_than(key, |()| true)
     {
-        set.remove(&other);
+        set.remove(other);
     }
-    set.insert(key);
+    set.insert(key, ());
+}
+
+/// Entries by key, in a vector with an index, so that one can be picked by place: when a
+/// table is full, the one to leave out is at a place the incoming key picks (keys are
+/// hashes), which has nothing to do with use. A cycle of more parameters than fit then still
+/// finds most of them; leaving out the oldest or the least recently used would find none.
+struct Slots<V> {
+    entries: Vec<(u64, V)>,
+    at: HashMap<u64, usize, AsIs>,
+}
+
+impl<V> Default for Slots<V> {
+    fn default() -> Self {
+        Slots {
+            entries: Vec::new(),
+            at: HashMap::default(),
+        }
+    }
+}
+
+impl<V> Slots<V> {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.at.contains_key(&key)
+    }
+
+    fn get(&self, key: u64) -> Option<&V> {
+        let &at = self.at.get(&key)?;
+        self.entries.get(at).map(|(_, value)| value)
+    }
+
+    /// Sets `key`'s value, giving back the one it replaces.
+    fn insert(&mut self, key: u64, value: V) -> Option<V> {
+        match self.at.get(&key).and_then(|&at| self.entries.get_mut(at)) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                self.at.insert(key, self.entries.len());
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> Option<V> {
+        let at = self.at.remove(&key)?;
+        let (_, value) = self.entries.swap_remove(at);
+        if let Some((moved, _)) = self.entries.get(at) {
+            self.at.insert(*moved, at);
+        }
+        Some(value)
+    }
+
+    /// A key other than `key` whose value `may_go`, from the place `key` picks on.
+    fn other_than(&self, key: u64, may_go: impl Fn(&V) -> bool) -> Option<u64> {
+        let start = (key % self.entries.len().max(1) as u64) as usize;
+        let (before, after) = self.entries.split_at(start.min(self.entries.len()));
+        after
+            .iter()
+            .chain(before)
+            .find(|(other, value)| *other != key && may_go(value))
+            .map(|(other, _)| *other)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, value)| value)
+    }
 }
 
 /// Bytes held by the templates of every endpoint compiled from one builder (an endpoint and
@@ -169,10 +238,10 @@ impl Templates {
         let parameter_bytes = MAX_PARAMETER_BYTES - budget;
         {
             let mut table = lock(&self.table);
-            let found = match table.kept.get(&key) {
+            let found = match table.kept.get(key) {
                 Some(Kept::Made(compiled, _)) => Some(Arc::clone(compiled)),
                 Some(Kept::Making) => return Lookup::Step(None),
-                None if table.whole.contains(&key) => return Lookup::Step(None),
+                None if table.whole.contains(key) => return Lookup::Step(None),
                 None => None,
             };
             if let Some(compiled) = found {
@@ -185,7 +254,7 @@ impl Templates {
                     Lookup::Step(None)
                 };
             }
-            if !table.passed.remove(&key) {
+            if table.passed.remove(key).is_none() {
                 return Lookup::Step(Some(key));
             }
             table.kept.insert(key, Kept::Making);
@@ -196,8 +265,8 @@ impl Templates {
         let bytes = 4 * parameter_bytes + URL_BYTES + compiled.held_bytes();
         let mut table = lock(&self.table);
         if !compiled.checks_in_parts() || bytes > MAX_TEMPLATE_BYTES {
-            if matches!(table.kept.get(&key), Some(Kept::Making)) {
-                table.kept.remove(&key);
+            if matches!(table.kept.get(key), Some(Kept::Making)) {
+                table.kept.remove(key);
             }
             remember(&mut table.whole, key);
             drop(table);
@@ -208,23 +277,18 @@ impl Templates {
                 Lookup::Step(None)
             };
         }
-        // Room is made by leaving others out, one at a time, in the table's own order, which
-        // has nothing to do with use: a cycle of more steps than fit still finds most of its
-        // templates (leaving out the least recently used would find none). Those left out
-        // are dropped outside the lock.
+        // Room is made by leaving others out, one at a time, at places this key picks
+        // ([`Slots`]); those left out are dropped outside the lock.
         let mut left_out = Vec::new();
         let room = loop {
-            let others = table.kept.len() - usize::from(table.kept.contains_key(&key));
+            let others = table.kept.len() - usize::from(table.kept.contains(key));
             if others < MAX_KEPT && self.all.reserve(bytes) {
                 break true;
             }
             let other = table
                 .kept
-                .iter()
-                .find(|(other, kept)| **other != key && matches!(kept, Kept::Made(..)))
-                .map(|(other, _)| *other);
-            let Some(Kept::Made(compiled, held)) =
-                other.and_then(|other| table.kept.remove(&other))
+                .other_than(key, |kept| matches!(kept, Kept::Made(..)));
+            let Some(Kept::Made(compiled, held)) = other.and_then(|other| table.kept.remove(other))
             else {
                 // Nothing of this endpoint's left to leave out: the siblings hold the room.
                 break false;
@@ -242,8 +306,8 @@ impl Templates {
                 table.held -= held;
                 self.all.release(held);
             }
-        } else if matches!(table.kept.get(&key), Some(Kept::Making)) {
-            table.kept.remove(&key);
+        } else if matches!(table.kept.get(key), Some(Kept::Making)) {
+            table.kept.remove(key);
         }
         drop(table);
         drop(left_out);
@@ -263,7 +327,7 @@ impl Templates {
     /// time they come.
     pub fn passed(&self, key: u64) {
         let mut table = lock(&self.table);
-        if !table.kept.contains_key(&key) && !table.whole.contains(&key) {
+        if !table.kept.contains(key) && !table.whole.contains(key) {
             remember(&mut table.passed, key);
         }
     }
@@ -439,6 +503,7 @@ mod tests {
     use super::*;
     use crate::util::json::object;
     use serde_json::json;
+    use std::collections::HashSet;
 
     fn endpoint() -> Endpoint {
         Endpoint::builder().build().expect("endpoint")
@@ -746,7 +811,35 @@ mod tests {
         );
         let text = step(&"x".repeat(MAX_PARAMETER_BYTES));
         assert_eq!(look(&templates, &endpoint, &text).expect_err("large"), None);
-        assert!(templates.table.lock().expect("lock").kept.is_empty());
+        assert_eq!(templates.table.lock().expect("lock").kept.len(), 0);
+    }
+
+    /// Entries stay where the index says through insertions and removals, and a key picks
+    /// another present one to leave out.
+    #[test]
+    fn slots_keep_their_index_through_removals() {
+        let mut slots = Slots::default();
+        let mut model = HashMap::new();
+        let mut x: u64 = 0x9e37_79b9;
+        for step in 0..5_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = (x >> 8) % 64;
+            if x & 1 == 0 {
+                assert_eq!(slots.insert(key, step), model.insert(key, step));
+            } else {
+                assert_eq!(slots.remove(key), model.remove(&key));
+            }
+            assert_eq!(slots.len(), model.len());
+            for (other, value) in &model {
+                assert_eq!(slots.get(*other), Some(value));
+            }
+            match slots.other_than(key, |_| true) {
+                Some(other) => assert!(other != key && model.contains_key(&other)),
+                None => assert!(model.keys().all(|&other| other == key)),
+            }
+        }
     }
 
     /// More repeated steps than fit, in a cycle: leaving one out for each that comes, instead
