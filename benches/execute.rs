@@ -157,8 +157,18 @@ async fn bench() {
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
         // Warm the connection pools (and the templates kept) before timing.
-        run_plugin(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
-        run_fresh(&endpoint, &executor, &credentials, &url, concurrency, 64).await;
+        for side in [Side::Plugin, Side::Fresh] {
+            run_plugin(
+                &endpoint,
+                &executor,
+                &credentials,
+                &url,
+                side,
+                concurrency,
+                64,
+            )
+            .await;
+        }
         run_task(&task, &credentials, &url, concurrency, 64).await;
         run_template(&template, &executor, &credentials, concurrency, 64).await;
         run_bare(&bare, &url, concurrency, 64).await;
@@ -174,23 +184,13 @@ async fn bench() {
                     continue;
                 }
                 timed[side as usize] = match side {
-                    Side::Plugin => {
+                    Side::Plugin | Side::Fresh => {
                         run_plugin(
                             &endpoint,
                             &executor,
                             &credentials,
                             &url,
-                            concurrency,
-                            per_round,
-                        )
-                        .await
-                    }
-                    Side::Fresh => {
-                        run_fresh(
-                            &endpoint,
-                            &executor,
-                            &credentials,
-                            &url,
+                            side,
                             concurrency,
                             per_round,
                         )
@@ -259,37 +259,28 @@ async fn bench() {
     drop(emulator);
 }
 
+/// The plugin given a step each time: with the same parameters ([`Side::Plugin`]), or with
+/// new ones ([`Side::Fresh`]), which leave nothing to keep a template of, so that every step
+/// is checked whole.
 async fn run_plugin(
     endpoint: &Endpoint,
     executor: &Executor,
     credentials: &Credentials,
     url: &str,
+    side: Side,
     concurrency: usize,
     n: usize,
 ) -> Timed {
-    // Inputs are built before the clocks start, for both sides.
-    let steps: Vec<Step> = (0..n).map(|i| step(url, i)).collect();
-    timed(steps, concurrency, "plugin", |step| {
-        executor.execute(endpoint, step, credentials, &Redact)
-    })
-    .await
-}
-
-/// The same with new parameters each time: nothing to keep a template of, every step is
-/// checked whole.
-async fn run_fresh(
-    endpoint: &Endpoint,
-    executor: &Executor,
-    credentials: &Credentials,
-    url: &str,
-    concurrency: usize,
-    n: usize,
-) -> Timed {
-    // A number no earlier round used, so that no parameters come twice.
+    // A number no earlier round used, so that no new parameters come twice.
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let from = NEXT.fetch_add(n as u64, Ordering::Relaxed) as usize;
-    let steps: Vec<Step> = (from..from + n).map(|i| fresh_step(url, i)).collect();
-    timed(steps, concurrency, "fresh", |step| {
+    // Inputs are built before the clocks start, for every side.
+    let steps: Vec<Step> = if side == Side::Fresh {
+        let from = NEXT.fetch_add(n as u64, Ordering::Relaxed) as usize;
+        (from..from + n).map(|i| fresh_step(url, i)).collect()
+    } else {
+        (0..n).map(|i| step(url, i)).collect()
+    };
+    timed(steps, concurrency, side.name(), |step| {
         executor.execute(endpoint, step, credentials, &Redact)
     })
     .await

@@ -112,8 +112,9 @@ impl EndpointBuilder {
     /// (on by default): parameters that come again after an execution of them succeeded get
     /// a template ([`Endpoint::template`]), and from the next execution that passes on, only
     /// their strings holding an expression are rendered and checked, with the same requests,
-    /// output and errors. Bounded: at most 256 templates and about 8 MiB. Off, every
-    /// execution checks its step whole.
+    /// output and errors. Bounded: at most 256 templates, and 8 MiB counted generously for
+    /// the endpoint and its siblings ([`Endpoint::sibling`]) together. Off, every execution
+    /// checks its step whole.
     pub fn keep_templates(mut self, keep: bool) -> Self {
         self.keep_templates = Some(keep);
         self

@@ -96,10 +96,10 @@ fn wire_headers(prepared: &Prepared<'_>) -> Result<HeaderMap, TaskError> {
     let kept = prepared.wire.and_then(|slot| {
         slot.get()
             .or_else(|| {
-                let made = Kept::new(prepared).ok()?;
+                let made = WireForm::new(prepared).ok()?;
                 Some(slot.get_or_init(|| Box::new(made)))
             })
-            .and_then(|kept| kept.downcast_ref::<Kept>())
+            .and_then(|kept| kept.downcast_ref::<WireForm>())
     });
     let mut headers = match kept {
         Some(kept) => kept.headers.clone(),
@@ -120,14 +120,14 @@ fn wire_headers(prepared: &Prepared<'_>) -> Result<HeaderMap, TaskError> {
 
 /// What a template's kept request is in wire form: its headers, and the name of the
 /// credential header its first run sent.
-struct Kept {
+struct WireForm {
     headers: HeaderMap,
     credential: Option<HeaderName>,
 }
 
-impl Kept {
-    fn new(prepared: &Prepared<'_>) -> Result<Kept, TaskError> {
-        Ok(Kept {
+impl WireForm {
+    fn new(prepared: &Prepared<'_>) -> Result<WireForm, TaskError> {
+        Ok(WireForm {
             headers: request_headers(prepared)?,
             credential: prepared
                 .credential
