@@ -156,23 +156,33 @@ async fn bench() {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
+        // One side's round of `n` executions.
+        let run = async |side: Side, n: usize| -> Timed {
+            match side {
+                Side::Plugin | Side::Fresh => {
+                    run_plugin(
+                        &endpoint,
+                        &executor,
+                        &credentials,
+                        &url,
+                        side,
+                        concurrency,
+                        n,
+                    )
+                    .await
+                }
+                Side::Task => run_task(&task, &credentials, &url, concurrency, n).await,
+                Side::Template => {
+                    run_template(&template, &executor, &credentials, concurrency, n).await
+                }
+                Side::Bare => run_bare(&bare, &url, concurrency, n).await,
+                Side::Control => run_bare(&control, &url, concurrency, n).await,
+            }
+        };
         // Warm the connection pools (and the templates kept) before timing.
-        for side in [Side::Plugin, Side::Fresh] {
-            run_plugin(
-                &endpoint,
-                &executor,
-                &credentials,
-                &url,
-                side,
-                concurrency,
-                64,
-            )
-            .await;
+        for side in Side::ALL {
+            run(side, 64).await;
         }
-        run_task(&task, &credentials, &url, concurrency, 64).await;
-        run_template(&template, &executor, &credentials, concurrency, 64).await;
-        run_bare(&bare, &url, concurrency, 64).await;
-        run_bare(&control, &url, concurrency, 64).await;
         let mut rounds_seen: Vec<[Timed; Side::ALL.len()]> = Vec::with_capacity(rounds);
         for round in 0..rounds {
             // Each side goes first in as many rounds as the others, so that drift within a
@@ -183,27 +193,7 @@ async fn bench() {
                 if only.is_some_and(|only| only != side) {
                     continue;
                 }
-                timed[side as usize] = match side {
-                    Side::Plugin | Side::Fresh => {
-                        run_plugin(
-                            &endpoint,
-                            &executor,
-                            &credentials,
-                            &url,
-                            side,
-                            concurrency,
-                            per_round,
-                        )
-                        .await
-                    }
-                    Side::Task => run_task(&task, &credentials, &url, concurrency, per_round).await,
-                    Side::Template => {
-                        run_template(&template, &executor, &credentials, concurrency, per_round)
-                            .await
-                    }
-                    Side::Bare => run_bare(&bare, &url, concurrency, per_round).await,
-                    Side::Control => run_bare(&control, &url, concurrency, per_round).await,
-                };
+                timed[side as usize] = run(side, per_round).await;
             }
             rounds_seen.push(timed);
         }
