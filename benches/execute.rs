@@ -4,11 +4,13 @@
 //! keeps a template of) or new ones each time (checked whole); a `Task` given the same
 //! parameters with each run's workflow state, as a runner gives them; a step template. A
 //! second bare client is the control: bare against bare shows the ratio two identical sides
-//! reach in the same run. Then the memory held per in-flight execution, against a server
-//! that answers slowly.
+//! reach in the same run. A third bare client busy-waits a few microseconds after each answer
+//! (`APIKEY_BENCH_BUSY_NS`, 3,000 by default, about what a template adds at concurrency 64):
+//! what any wrapper doing that much work per request would cost. Then the memory held per
+//! in-flight execution, against a server that answers slowly.
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, fresh, task, template or bare for one side alone, under a
+//! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, under a
 //! profiler); `cargo test --benches` runs it once, small.
 
 mod support;
@@ -62,7 +64,8 @@ type Timed = (f64, Cpu);
 /// endpoint keeps a template of them once an execution of them has succeeded) or new ones; a
 /// `Task` as a runner holds it, given the same parameters and new workflow state each time;
 /// the plugin given the step's template once and the workflow state each time; bare reqwest;
-/// and a second bare client as the control.
+/// a second bare client as the control; and a third that does a fixed amount of work more per
+/// request.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Plugin = 0,
@@ -71,16 +74,18 @@ enum Side {
     Template = 3,
     Bare = 4,
     Control = 5,
+    Busy = 6,
 }
 
 impl Side {
-    const ALL: [Side; 6] = [
+    const ALL: [Side; 7] = [
         Side::Plugin,
         Side::Fresh,
         Side::Task,
         Side::Template,
         Side::Bare,
         Side::Control,
+        Side::Busy,
     ];
 
     fn name(self) -> &'static str {
@@ -91,6 +96,7 @@ impl Side {
             Side::Template => "step template",
             Side::Bare => "bare reqwest",
             Side::Control => "control: a second bare reqwest",
+            Side::Busy => "calibration: bare reqwest, busy a few µs more per request",
         }
     }
 }
@@ -130,15 +136,27 @@ async fn bench() {
     // the first shows how far two identical sides drift apart in one run on this machine,
     // which a difference between the plugin and bare reqwest has to exceed to mean anything.
     let control = bare_client();
+    // The calibration: how much a few microseconds more work per request (a busy wait, after
+    // each answer is read and before the next request) costs in throughput and CPU on this
+    // machine in this run. At concurrency 1 it is more than the time itself: the next request
+    // comes after the runtime's idle workers have parked, and waking one is a context switch.
+    let busy = bare_client();
+    let busy_for = Duration::from_nanos(
+        std::env::var("APIKEY_BENCH_BUSY_NS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3_000),
+    );
 
-    // For a profiler: APIKEY_BENCH_SIDE=plugin, fresh, task, template or bare runs that side
-    // alone.
+    // For a profiler: APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy runs that
+    // side alone.
     let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
         Ok("plugin") => Some(Side::Plugin),
         Ok("fresh") => Some(Side::Fresh),
         Ok("task") => Some(Side::Task),
         Ok("template") => Some(Side::Template),
         Ok("bare") => Some(Side::Bare),
+        Ok("busy") => Some(Side::Busy),
         _ => None,
     };
     let task = HttpTask::create_api_key(executor.clone()).expect("task");
@@ -149,12 +167,13 @@ async fn bench() {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, and a second bare client as the control, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds"
+        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, a second bare client as the control and a third busy {} ns more per request, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds",
+        busy_for.as_nanos()
     );
     println!(
-        "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest |"
+        "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (concurrency, per_round) in sizes {
         // One side's round of `n` executions.
         let run = async |side: Side, n: usize| -> Timed {
@@ -175,13 +194,17 @@ async fn bench() {
                 Side::Template => {
                     run_template(&template, &executor, &credentials, concurrency, n).await
                 }
-                Side::Bare => run_bare(&bare, &url, concurrency, n).await,
-                Side::Control => run_bare(&control, &url, concurrency, n).await,
+                Side::Bare => run_bare(&bare, &url, concurrency, n, Duration::ZERO).await,
+                Side::Control => run_bare(&control, &url, concurrency, n, Duration::ZERO).await,
+                Side::Busy => run_bare(&busy, &url, concurrency, n, busy_for).await,
             }
         };
-        // Warm the connection pools (and the templates kept) before timing.
+        // Warm the connection pools (and the templates kept) before timing; a side left out
+        // is not warmed either, so that a profile of one side holds that side alone.
         for side in Side::ALL {
-            run(side, 64).await;
+            if only.is_none_or(|only| only == side) {
+                run(side, 64).await;
+            }
         }
         let mut rounds_seen: Vec<[Timed; Side::ALL.len()]> = Vec::with_capacity(rounds);
         for round in 0..rounds {
@@ -204,6 +227,7 @@ async fn bench() {
         let secs = |side| sum(side, |t| t.0);
         let cpu_total = |side| sum(side, |t| t.1.total());
         let cpu_user = |side| sum(side, |t| t.1.user);
+        let switches = |side| sum(side, |t| t.1.switches);
         // A side left out (APIKEY_BENCH_SIDE) has no figures, and there is no ratio.
         let ran = |side| secs(side) > 0.0;
         for side in Side::ALL {
@@ -235,12 +259,13 @@ async fn bench() {
                 "-".to_owned()
             };
             println!(
-                "| {concurrency} | {} | {} | {:.0} | {against_bare} | {:.1} ({:.1}) | {cpu_ratio} |",
+                "| {concurrency} | {} | {} | {:.0} | {against_bare} | {:.1} ({:.1}) | {cpu_ratio} | {:.2} |",
                 per_round * rounds,
                 side.name(),
                 total / secs(side),
                 cpu_total(side) * 1e6 / total,
                 cpu_user(side) * 1e6 / total,
+                switches(side) / total,
             );
         }
     }
@@ -349,7 +374,15 @@ async fn run_template(
     .await
 }
 
-async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: usize) -> Timed {
+/// Bare reqwest's POSTs, with `busy` of busy waiting after each answer (none for bare reqwest
+/// and the control).
+async fn run_bare(
+    client: &reqwest::Client,
+    url: &str,
+    concurrency: usize,
+    n: usize,
+    busy: Duration,
+) -> Timed {
     let target = format!("{url}/api-keys");
     // The same input form as the plugin's steps: JSON values, built before the clock starts
     // and written as JSON inside it, as a user of the bare client would (what reqwest's `.json()`
@@ -382,6 +415,11 @@ async fn run_bare(client: &reqwest::Client, url: &str, concurrency: usize, n: us
                 let bytes = response.bytes().await.expect("bare body");
                 let key: serde_json::Value = serde_json::from_slice(&bytes).expect("bare JSON");
                 assert!(key["id"].is_string());
+                // Spinning, not sleeping: work that holds the thread, as a wrapper's would.
+                let started = Instant::now();
+                while started.elapsed() < busy {
+                    std::hint::spin_loop();
+                }
             }
         })
         .buffer_unordered(concurrency)
