@@ -30,7 +30,7 @@ pub use validate::OperationIds;
 
 pub(crate) use kept::Lookup;
 
-use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, REDACTED, Secret};
+use crate::credentials::{API_KEY_ENV, Credentials, JWT_ENV, Secret};
 use crate::definition::{
     AuthScheme, Definition, DefinitionError, DefinitionErrorKind, IdempotentVariant, Operation,
     ReconcileSpec, Selector,
@@ -661,13 +661,7 @@ impl Endpoint {
         // A secret pasted into the parameters (a `secretKey`, which is an error anyway) is not
         // echoed: the report and its curl line say `<redacted>`.
         if let Some(body) = &mut checked.request.body {
-            for field in &self.request_secret_fields {
-                for pointer in field.pointers(body) {
-                    if let Some(slot) = body.pointer_mut(&pointer) {
-                        *slot = Value::String(REDACTED.to_owned());
-                    }
-                }
-            }
+            SecretPath::redact_all(&self.request_secret_fields, body);
         }
         if let Some(scheme) =
             credentials.and_then(|c| headers::credential_scheme(&self.operation, c))

@@ -2,6 +2,7 @@
 //! names that may pass through every item of a list or every member of a map, and may be
 //! reached through `allOf`/`anyOf`/`oneOf`, as definitions write response schemas.
 
+use crate::credentials::REDACTED;
 use crate::util::pointer::{append_index, append_token};
 use serde_json::{Map, Value};
 
@@ -34,6 +35,92 @@ impl SecretPath {
         let mut out = Vec::new();
         visit(body, &self.0, &mut String::new(), &mut out);
         out
+    }
+
+    /// The places in `body` that any of `paths` names, each with its JSON Pointer, in the
+    /// body's order: found in one walk that builds the pointers on the way down, instead of
+    /// writing pointers and parsing them again to reach each place. A place two paths name
+    /// comes once, and what is inside a place is not walked: the whole of it is the secret.
+    pub fn slots_mut<'v>(
+        paths: &[SecretPath],
+        body: &'v mut Value,
+    ) -> Vec<(String, &'v mut Value)> {
+        let mut out = Vec::new();
+        if !paths.is_empty() {
+            // What is left of each path, level after level below the body's: one buffer for
+            // the whole walk, and one for the pointer.
+            let mut rests: Vec<&[Token]> = Vec::with_capacity(paths.len() * 4);
+            rests.extend(paths.iter().map(|path| path.0.as_slice()));
+            visit_mut(
+                body,
+                &mut rests,
+                0,
+                &mut String::with_capacity(64),
+                &mut out,
+            );
+        }
+        out
+    }
+
+    /// Puts `<redacted>` in every place of `body` that any of `paths` names.
+    pub fn redact_all(paths: &[SecretPath], body: &mut Value) {
+        for (_, slot) in SecretPath::slots_mut(paths, body) {
+            *slot = Value::String(REDACTED.to_owned());
+        }
+    }
+}
+
+/// The walk of [`SecretPath::slots_mut`]: `rests[from..]` is what is left of each path that
+/// led to `value`; the levels below push theirs after it and take them off on the way back.
+fn visit_mut<'v>(
+    value: &'v mut Value,
+    rests: &mut Vec<&[Token]>,
+    from: usize,
+    pointer: &mut String,
+    out: &mut Vec<(String, &'v mut Value)>,
+) {
+    if rests[from..].iter().any(|rest| rest.is_empty()) {
+        out.push((pointer.clone(), value));
+        return;
+    }
+    let len = pointer.len();
+    let below = rests.len();
+    match value {
+        Value::Object(fields) => {
+            for (name, member) in fields.iter_mut() {
+                for at in from..below {
+                    match rests[at].split_first() {
+                        Some((Token::Key(key), tail)) if key == name => rests.push(tail),
+                        Some((Token::Each, tail)) => rests.push(tail),
+                        _ => {}
+                    }
+                }
+                if rests.len() > below {
+                    append_token(pointer, name);
+                    visit_mut(member, rests, below, pointer, out);
+                    pointer.truncate(len);
+                    rests.truncate(below);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for at in from..below {
+                if let Some((Token::Each, tail)) = rests[at].split_first() {
+                    rests.push(tail);
+                }
+            }
+            if rests.len() > below {
+                let end = rests.len();
+                for (index, item) in items.iter_mut().enumerate() {
+                    append_index(pointer, index);
+                    visit_mut(item, rests, below, pointer, out);
+                    pointer.truncate(len);
+                    rests.truncate(end);
+                }
+                rests.truncate(below);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -148,5 +235,98 @@ mod tests {
                 "/byName/x~1y/token"
             ]
         );
+    }
+
+    /// The one walk finds the places the pointers of each path name, in the body's order,
+    /// each once, and none inside another.
+    #[test]
+    fn one_walk_finds_what_the_pointers_name() {
+        let schema = json!({
+            "properties": {
+                "secretKey": { "x-secret": true },
+                "keys": { "items": { "properties": { "secret": { "x-secret": true } } } },
+                "byName": {
+                    // Two paths to the same member, and one inside a secret.
+                    "properties": {
+                        "a": { "x-secret": true },
+                        "b": { "properties": { "inner": { "x-secret": true } } }
+                    },
+                    "additionalProperties": { "x-secret": true }
+                },
+                "nested": { "properties": { "deeper": {
+                    "properties": { "token": { "x-secret": true } } } } }
+            }
+        });
+        let paths = SecretPath::find_all(&schema);
+        let bodies = [
+            rich_body(),
+            json!({ "keys": { "secret": "an object, not a list" }, "nested": [1] }),
+            json!(["a list"]),
+            json!("text"),
+            json!({}),
+        ];
+        for body in bodies {
+            let mut expected: Vec<String> = paths.iter().flat_map(|p| p.pointers(&body)).collect();
+            // Each once, none inside another, in the body's order.
+            expected.sort();
+            expected.dedup();
+            let outer = expected.clone();
+            expected.retain(|p| {
+                !outer
+                    .iter()
+                    .any(|o| o != p && p.starts_with(&format!("{o}/")))
+            });
+            let mut walked = body.clone();
+            let found: Vec<(String, Value)> = SecretPath::slots_mut(&paths, &mut walked)
+                .into_iter()
+                .map(|(pointer, slot)| (pointer, slot.clone()))
+                .collect();
+            let mut pointers: Vec<String> = found.iter().map(|(p, _)| p.clone()).collect();
+            pointers.sort();
+            assert_eq!(pointers, expected, "{body}");
+            for (pointer, value) in &found {
+                assert_eq!(body.pointer(pointer), Some(value), "{pointer}");
+            }
+            let mut redacted = body.clone();
+            SecretPath::redact_all(&paths, &mut redacted);
+            for pointer in &expected {
+                assert_eq!(
+                    redacted.pointer(pointer),
+                    Some(&json!(REDACTED)),
+                    "{pointer}"
+                );
+            }
+        }
+        // In the body's order, not the paths'.
+        let mut body = rich_body();
+        let order: Vec<String> = SecretPath::slots_mut(&paths, &mut body)
+            .into_iter()
+            .map(|(pointer, _)| pointer)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "/byName/a",
+                "/byName/b",
+                "/byName/c~0~1",
+                "/keys/0/secret",
+                "/keys/2/secret",
+                "/secretKey",
+                "/nested/deeper/token"
+            ]
+        );
+        // No paths, no walk.
+        let mut body = json!({ "secretKey": "s" });
+        assert!(SecretPath::slots_mut(&[], &mut body).is_empty());
+    }
+
+    fn rich_body() -> Value {
+        json!({
+            "byName": { "a": "1", "b": { "inner": "2" }, "c~/": 3 },
+            "keys": [{ "secret": "k0" }, "not an object", { "secret": { "x": 1 } }],
+            "secretKey": "s",
+            "nested": { "deeper": { "token": "t", "other": "o" } },
+            "unrelated": { "secretKey": "not this one" }
+        })
     }
 }

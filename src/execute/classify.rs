@@ -1,8 +1,8 @@
 //! A failed attempt as a [`TaskError`] of the right kind: transport failures by when they
 //! happened, answers by their status, in the operation's own words.
 
-use crate::credentials::REDACTED;
 use crate::endpoint::Endpoint;
+use crate::endpoint::secret_path::SecretPath;
 use crate::error::{ErrorKind, InvalidField, TaskError};
 use crate::output::ResponseOutput;
 use crate::util::clock;
@@ -215,13 +215,7 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 
 /// Replaces the definition's secret fields (`x-secret`) in a body that is not output.
 fn redact_secrets(endpoint: &Endpoint, body: &mut Value) {
-    for field in endpoint.secret_fields() {
-        for pointer in field.pointers(body) {
-            if let Some(slot) = body.pointer_mut(&pointer) {
-                *slot = Value::String(REDACTED.to_owned());
-            }
-        }
-    }
+    SecretPath::redact_all(endpoint.secret_fields(), body);
 }
 
 /// A response as output: headers by lower-case name, repeated ones joined, cookies redacted.

@@ -4,6 +4,7 @@
 use super::classify::response_output;
 use super::wire::{Outgoing, Raw};
 use crate::credentials::{REDACTED, Secret};
+use crate::endpoint::secret_path::SecretPath;
 use crate::error::{ErrorKind, TaskError};
 use crate::output::ResponseOutput;
 use crate::secrets::{ReturnedSecret, SecretSink};
@@ -36,23 +37,16 @@ pub(super) async fn success(
     let endpoint = request_sent.endpoint;
     let mut sink_failure = None;
     let mut stored = 0;
-    let fields: Vec<String> = endpoint
-        .secret_fields()
-        .iter()
-        .flat_map(|path| path.pointers(&body))
-        .collect();
-    for field in fields {
-        let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
-        let Some(slot) = crate::util::pointer::lookup_mut(&mut body, &field) else {
-            continue;
-        };
+    // The resource's id as the server sent it, before any secret field is replaced.
+    let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+    for (field, slot) in SecretPath::slots_mut(endpoint.secret_fields(), &mut body) {
         let Value::String(value) = std::mem::take(slot) else {
             *slot = Value::String(REDACTED.to_owned());
             continue;
         };
         let secret = ReturnedSecret {
             field: field.clone(),
-            resource_id,
+            resource_id: resource_id.clone(),
             value: Secret::new(value),
         };
         match secrets.store(secret).await {

@@ -128,78 +128,9 @@ pub(crate) fn has_name_longer_than(pointer: &str, bytes: usize) -> bool {
     })
 }
 
-/// What [`serde_json::Value::pointer_mut`] finds, without allocating each reference token
-/// (only one with an escape is decoded into a new string): the hand-off resolves every
-/// answer's secret fields this way.
-pub(crate) fn lookup_mut<'v>(
-    value: &'v mut serde_json::Value,
-    pointer: &str,
-) -> Option<&'v mut serde_json::Value> {
-    use serde_json::Value;
-    if pointer.is_empty() {
-        return Some(value);
-    }
-    pointer
-        .strip_prefix('/')?
-        .split('/')
-        .try_fold(value, |target, token| {
-            let token: std::borrow::Cow<'_, str> = if token.contains('~') {
-                token.replace("~1", "/").replace("~0", "~").into()
-            } else {
-                token.into()
-            };
-            match target {
-                Value::Object(fields) => fields.get_mut(token.as_ref()),
-                // RFC 6901 indexes: decimal, no sign, no leading zero.
-                Value::Array(items)
-                    if !token.starts_with('+') && (token == "0" || !token.starts_with('0')) =>
-                {
-                    token
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(move |index| items.get_mut(index))
-                }
-                _ => None,
-            }
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lookup_finds_what_serde_json_finds() {
-        let value = serde_json::json!({
-            "a": [{"b": 1}, {"c/d": 2, "e~f": 3}], "": {"": 4}, "01": 5, "n": null
-        });
-        for pointer in [
-            "",
-            "/a",
-            "/a/0/b",
-            "/a/1/c~1d",
-            "/a/1/e~0f",
-            "/a/01",
-            "/a/+1",
-            "/a/2",
-            "/",
-            "//",
-            "/01",
-            "/n",
-            "/n/x",
-            "a",
-            "/a/0/b/c",
-            "/a/-",
-        ] {
-            let mut mine = value.clone();
-            let mut theirs = value.clone();
-            assert_eq!(
-                lookup_mut(&mut mine, pointer).cloned(),
-                theirs.pointer_mut(pointer).cloned(),
-                "{pointer}"
-            );
-        }
-    }
 
     #[test]
     fn tokens_are_escaped() {
