@@ -40,12 +40,15 @@ impl SecretPath {
     /// The places in `body` that any of `paths` names, each with its JSON Pointer, in the
     /// body's order: found in one walk that builds the pointers on the way down, instead of
     /// writing pointers and parsing them again to reach each place. A place two paths name
-    /// comes once, and what is inside a place is not walked: the whole of it is the secret.
-    pub fn slots_mut<'v>(
-        paths: &[SecretPath],
-        body: &'v mut Value,
-    ) -> Vec<(String, &'v mut Value)> {
-        let mut out = Vec::new();
+    /// comes once. A place that holds places of other paths (a secret object with a secret
+    /// field) is not one of them: the places inside it are, and its pointer is in
+    /// [`Found::around`], to be redacted whole once they are dealt with, so that no secret
+    /// inside another is lost to the sink.
+    pub fn slots_mut<'v>(paths: &[SecretPath], body: &'v mut Value) -> Found<'v> {
+        let mut found = Found {
+            places: Vec::new(),
+            around: Vec::new(),
+        };
         if !paths.is_empty() {
             // What is left of each path, level after level below the body's: one buffer for
             // the whole walk, and one for the pointer.
@@ -56,32 +59,65 @@ impl SecretPath {
                 &mut rests,
                 0,
                 &mut String::with_capacity(64),
-                &mut out,
+                &mut found,
             );
         }
-        out
+        found
     }
 
     /// Puts `<redacted>` in every place of `body` that any of `paths` names.
     pub fn redact_all(paths: &[SecretPath], body: &mut Value) {
-        for (_, slot) in SecretPath::slots_mut(paths, body) {
+        let Found { places, around } = SecretPath::slots_mut(paths, body);
+        for (_, slot) in places {
+            *slot = Value::String(REDACTED.to_owned());
+        }
+        redact_around(&around, body);
+    }
+}
+
+/// What [`SecretPath::slots_mut`] finds.
+pub(crate) struct Found<'v> {
+    /// Each place, with its pointer, in the body's order.
+    pub places: Vec<(String, &'v mut Value)>,
+    /// The pointers of secret places that hold other places, outer ones after inner ones.
+    pub around: Vec<String>,
+}
+
+/// Puts `<redacted>` at each of `around` (from [`Found::around`]), once the places inside them
+/// are dealt with.
+pub(crate) fn redact_around(around: &[String], body: &mut Value) {
+    for pointer in around {
+        if let Some(slot) = body.pointer_mut(pointer) {
             *slot = Value::String(REDACTED.to_owned());
         }
     }
 }
 
 /// The walk of [`SecretPath::slots_mut`]: `rests[from..]` is what is left of each path that
-/// led to `value`; the levels below push theirs after it and take them off on the way back.
+/// led to `value`. For a member or item, what is left of those that go on into it is pushed
+/// after them (`rests[below..]`, the child's), and taken off on the way back.
 fn visit_mut<'v>(
     value: &'v mut Value,
     rests: &mut Vec<&[Token]>,
     from: usize,
     pointer: &mut String,
-    out: &mut Vec<(String, &'v mut Value)>,
+    found: &mut Found<'v>,
 ) {
+    let mut around = false;
     if rests[from..].iter().any(|rest| rest.is_empty()) {
-        out.push((pointer.clone(), value));
-        return;
+        // A secret here. Rare: another path also goes on inside it, and finds something.
+        let holds_others = rests[from..].iter().any(|rest| {
+            let mut inside = Vec::new();
+            !rest.is_empty() && {
+                visit(value, rest, &mut String::new(), &mut inside);
+                !inside.is_empty()
+            }
+        });
+        if !holds_others {
+            found.places.push((pointer.clone(), value));
+            return;
+        }
+        around = true;
     }
     let len = pointer.len();
     let below = rests.len();
@@ -97,7 +133,7 @@ fn visit_mut<'v>(
                 }
                 if rests.len() > below {
                     append_token(pointer, name);
-                    visit_mut(member, rests, below, pointer, out);
+                    visit_mut(member, rests, below, pointer, found);
                     pointer.truncate(len);
                     rests.truncate(below);
                 }
@@ -110,17 +146,18 @@ fn visit_mut<'v>(
                 }
             }
             if rests.len() > below {
-                let end = rests.len();
                 for (index, item) in items.iter_mut().enumerate() {
                     append_index(pointer, index);
-                    visit_mut(item, rests, below, pointer, out);
+                    visit_mut(item, rests, below, pointer, found);
                     pointer.truncate(len);
-                    rests.truncate(end);
                 }
                 rests.truncate(below);
             }
         }
         _ => {}
+    }
+    if around {
+        found.around.push(pointer.clone());
     }
 }
 
@@ -238,7 +275,7 @@ mod tests {
     }
 
     /// The one walk finds the places the pointers of each path name, in the body's order,
-    /// each once, and none inside another.
+    /// each once; a place that holds others is not one, but is redacted around them.
     #[test]
     fn one_walk_finds_what_the_pointers_name() {
         let schema = json!({
@@ -261,35 +298,36 @@ mod tests {
         let bodies = [
             rich_body(),
             json!({ "keys": { "secret": "an object, not a list" }, "nested": [1] }),
+            json!({ "byName": { "b": { "other": "no secret inside" } } }),
             json!(["a list"]),
             json!("text"),
             json!({}),
         ];
         for body in bodies {
-            let mut expected: Vec<String> = paths.iter().flat_map(|p| p.pointers(&body)).collect();
-            // Each once, none inside another, in the body's order.
-            expected.sort();
-            expected.dedup();
-            let outer = expected.clone();
-            expected.retain(|p| {
-                !outer
-                    .iter()
-                    .any(|o| o != p && p.starts_with(&format!("{o}/")))
-            });
+            let mut named: Vec<String> = paths.iter().flat_map(|p| p.pointers(&body)).collect();
+            named.sort();
+            named.dedup();
+            let holds_another = |p: &String| named.iter().any(|q| q.starts_with(&format!("{p}/")));
+            let (around, places): (Vec<String>, Vec<String>) =
+                named.iter().cloned().partition(holds_another);
             let mut walked = body.clone();
-            let found: Vec<(String, Value)> = SecretPath::slots_mut(&paths, &mut walked)
-                .into_iter()
-                .map(|(pointer, slot)| (pointer, slot.clone()))
-                .collect();
-            let mut pointers: Vec<String> = found.iter().map(|(p, _)| p.clone()).collect();
+            let found = SecretPath::slots_mut(&paths, &mut walked);
+            let mut pointers: Vec<String> = found.places.iter().map(|(p, _)| p.clone()).collect();
             pointers.sort();
-            assert_eq!(pointers, expected, "{body}");
-            for (pointer, value) in &found {
-                assert_eq!(body.pointer(pointer), Some(value), "{pointer}");
+            assert_eq!(pointers, places, "{body}");
+            let mut outer = found.around.clone();
+            outer.sort();
+            assert_eq!(outer, around, "{body}");
+            for (pointer, value) in &found.places {
+                assert_eq!(body.pointer(pointer), Some(&**value), "{pointer}");
             }
             let mut redacted = body.clone();
             SecretPath::redact_all(&paths, &mut redacted);
-            for pointer in &expected {
+            for pointer in places
+                .iter()
+                .filter(|p| !around.iter().any(|a| p.starts_with(a.as_str())))
+                .chain(&around)
+            {
                 assert_eq!(
                     redacted.pointer(pointer),
                     Some(&json!(REDACTED)),
@@ -297,9 +335,12 @@ mod tests {
                 );
             }
         }
-        // In the body's order, not the paths'.
+        // In the body's order, not the paths', and the secret holding another after it.
         let mut body = rich_body();
-        let order: Vec<String> = SecretPath::slots_mut(&paths, &mut body)
+        let found = SecretPath::slots_mut(&paths, &mut body);
+        assert_eq!(found.around, ["/byName/b"]);
+        let order: Vec<String> = found
+            .places
             .into_iter()
             .map(|(pointer, _)| pointer)
             .collect();
@@ -307,7 +348,7 @@ mod tests {
             order,
             [
                 "/byName/a",
-                "/byName/b",
+                "/byName/b/inner",
                 "/byName/c~0~1",
                 "/keys/0/secret",
                 "/keys/2/secret",
@@ -317,7 +358,8 @@ mod tests {
         );
         // No paths, no walk.
         let mut body = json!({ "secretKey": "s" });
-        assert!(SecretPath::slots_mut(&[], &mut body).is_empty());
+        let found = SecretPath::slots_mut(&[], &mut body);
+        assert!(found.places.is_empty() && found.around.is_empty());
     }
 
     fn rich_body() -> Value {

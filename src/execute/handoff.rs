@@ -1,10 +1,11 @@
 //! A successful answer as task output: the body parsed, each secret field (`x-secret` in the
-//! definition) handed to the secret sink and replaced by what the sink returns.
+//! definition) that is a string handed to the secret sink and replaced by what the sink
+//! returns, and any other redacted.
 
 use super::classify::response_output;
 use super::wire::{Outgoing, Raw};
 use crate::credentials::{REDACTED, Secret};
-use crate::endpoint::secret_path::SecretPath;
+use crate::endpoint::secret_path::{Found, SecretPath, redact_around};
 use crate::error::{ErrorKind, TaskError};
 use crate::output::ResponseOutput;
 use crate::secrets::{ReturnedSecret, SecretSink};
@@ -39,7 +40,8 @@ pub(super) async fn success(
     let mut stored = 0;
     // The resource's id as the server sent it, before any secret field is replaced.
     let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
-    for (field, slot) in SecretPath::slots_mut(endpoint.secret_fields(), &mut body) {
+    let Found { places, around } = SecretPath::slots_mut(endpoint.secret_fields(), &mut body);
+    for (field, slot) in places {
         let Value::String(value) = std::mem::take(slot) else {
             *slot = Value::String(REDACTED.to_owned());
             continue;
@@ -60,6 +62,8 @@ pub(super) async fn success(
             }
         }
     }
+    // A secret holding others is redacted whole, now that those are with the sink.
+    redact_around(&around, &mut body);
     let response = response_output(raw.status, raw.headers, body);
     if let Some((field, error)) = sink_failure {
         return Err(TaskError::new(
