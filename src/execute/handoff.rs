@@ -38,9 +38,18 @@ pub(super) async fn success(
     let endpoint = request_sent.endpoint;
     let mut sink_failure = None;
     let mut stored = 0;
-    // The resource's id as the server sent it, before any secret field is replaced.
-    let resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+    // The resource's id as the server sent it, before any secret field is replaced; none if
+    // the definition calls the id itself a secret, which must not travel as plain text.
+    let mut resource_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
     let Found { places, around } = SecretPath::slots_mut(endpoint.secret_fields(), &mut body);
+    if places
+        .iter()
+        .map(|(pointer, _)| pointer)
+        .chain(&around)
+        .any(|p| p == "/id")
+    {
+        resource_id = None;
+    }
     for (field, slot) in places {
         let Value::String(value) = std::mem::take(slot) else {
             *slot = Value::String(REDACTED.to_owned());
