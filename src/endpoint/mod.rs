@@ -225,7 +225,7 @@ impl Endpoint {
             request_secret_fields,
             options: options.clone(),
             destinations,
-            known_bases: url::KnownBases::default(),
+            known_urls: url::KnownUrls::default(),
             kept: kept::Templates::sharing(Arc::clone(&options.templates_held)),
             no_credentials,
             param_validators,
@@ -394,7 +394,7 @@ pub struct Endpoint {
     options: Options,
     destinations: Destinations,
     /// Step base URLs found usable, kept parsed.
-    known_bases: url::KnownBases,
+    known_urls: url::KnownUrls,
     /// Templates of the parameters executed again and again.
     kept: kept::Templates,
     /// The warning for a step without credentials, written once.
@@ -701,7 +701,7 @@ impl Endpoint {
         let mut findings = Findings::default();
         findings.keeps_defaults = !to_send;
         self.check_parameter_names(params, &mut findings);
-        let url = url::url(&self.operation, &self.known_bases, params, &mut findings);
+        let url = url::url(&self.operation, &self.known_urls, params, &mut findings);
         self.param_validators.check(params, &mut findings);
         let mut parsed_url = None;
         // Every request's destination, and for a step's own base URL that no expression chose
@@ -717,9 +717,22 @@ impl Endpoint {
                 }
                 _ => None,
             };
-            parsed_url = self
-                .destinations
-                .check(own_base, &url.text, url.parsed, &mut findings);
+            // A named server's URL, or one with variables, is parsed here: from last time when
+            // the same URL was sent before (the destination is checked on it all the same).
+            let last_time = match url.parsed {
+                Some(_) => None,
+                None => self.known_urls.whole(&url.text),
+            };
+            let new = url.parsed.is_none() && last_time.is_none();
+            parsed_url = self.destinations.check(
+                own_base,
+                &url.text,
+                url.parsed.or(last_time),
+                &mut findings,
+            );
+            if new && let Some(parsed) = &parsed_url {
+                self.known_urls.remember_whole(&url.text, parsed);
+            }
         }
         let headers = headers::headers(
             &self.operation,

@@ -44,13 +44,35 @@ pub(crate) struct BuiltUrl {
     pub named_server: Option<usize>,
 }
 
-/// Step base URLs found usable, with their parse. A workflow's steps send to the same few,
-/// and parsing one (IDNA runs even for an IP address) costs more than the rest of the URL
-/// stage; the verdict on a base URL without variables depends on its text alone.
+/// URLs parsed before. A workflow's steps send to the same few, and parsing one (IDNA runs
+/// even for an IP address) costs more than the rest of the URL stage.
 #[derive(Default)]
-pub(crate) struct KnownBases(Mutex<Vec<(String, url::Url)>>);
+pub(crate) struct KnownUrls {
+    /// Step base URLs found usable: the verdict on a base URL without variables depends on
+    /// its text alone.
+    bases: Recent,
+    /// Whole URLs, as built for a request: only their parse, which is what their text gives
+    /// (every check on it is made again).
+    whole: Recent,
+}
 
-impl KnownBases {
+impl KnownUrls {
+    /// The parse of a whole URL built before.
+    pub fn whole(&self, text: &str) -> Option<url::Url> {
+        self.whole.get(text)
+    }
+
+    /// Keeps the parse of a whole URL.
+    pub fn remember_whole(&self, text: &str, parsed: &url::Url) {
+        self.whole.remember(text, parsed);
+    }
+}
+
+/// Texts and their parse, the most recent kept.
+#[derive(Default)]
+struct Recent(Mutex<Vec<(String, url::Url)>>);
+
+impl Recent {
     /// How many are kept: the most recent.
     const MOST: usize = 8;
 
@@ -76,11 +98,11 @@ impl KnownBases {
 /// unresolved variable left as `{name}`, so the report shows as much as it can.
 pub(crate) fn url(
     op: &Operation,
-    bases: &KnownBases,
+    known: &KnownUrls,
     params: &Map<String, Value>,
     findings: &mut Findings,
 ) -> BuiltUrl {
-    let (base, parsed_base, named_server) = match base_url(op, bases, params, findings) {
+    let (base, parsed_base, named_server) = match base_url(op, known, params, findings) {
         Some(base) => base,
         None => {
             return BuiltUrl {
@@ -101,7 +123,15 @@ pub(crate) fn url(
     let query_start = url.len();
     append_query(&mut url, op, params, findings);
     let query = url.get(query_start + 1..).filter(|query| !query.is_empty());
-    let parsed = parsed_base.map(|base| extend(base, &path, query));
+    // The same step sends to the same URL each time: adding the path and query to the base's
+    // parse costs more than finding the whole URL's parse from last time.
+    let parsed = parsed_base.map(|base| {
+        known.whole(&url).unwrap_or_else(|| {
+            let parsed = extend(base, &path, query);
+            known.remember_whole(&url, &parsed);
+            parsed
+        })
+    });
     if url.len() > MAX_URL_BYTES {
         // Reported at the parameter that contributes most, the one to shorten.
         let longest = ["server"]
@@ -152,7 +182,7 @@ pub(crate) const MAX_URL_BYTES: usize = 8000;
 /// its parse, when it has no variables); and the named server's index.
 fn base_url<'a>(
     op: &'a Operation,
-    bases: &KnownBases,
+    known: &KnownUrls,
     params: &'a Map<String, Value>,
     findings: &mut Findings,
 ) -> Option<(Cow<'a, str>, Option<url::Url>, Option<usize>)> {
@@ -174,7 +204,7 @@ fn base_url<'a>(
             }
         },
         Some(Value::String(given)) if given.contains("://") => {
-            return custom_base(op, bases, given, params, findings)
+            return custom_base(op, known, given, params, findings)
                 .map(|(base, parsed)| (base, parsed, None));
         }
         Some(Value::String(given)) => match op.servers.iter().find(|s| s.name == *given) {
@@ -247,16 +277,16 @@ pub(crate) fn authority_end(url: &str) -> usize {
 /// parse is returned when it has no variables, for the request's URL to build on.
 fn custom_base<'a>(
     op: &Operation,
-    bases: &KnownBases,
+    known: &KnownUrls,
     given: &'a str,
     params: &Map<String, Value>,
     findings: &mut Findings,
 ) -> Option<(Cow<'a, str>, Option<url::Url>)> {
-    if let Some(parsed) = bases.get(given) {
+    if let Some(parsed) = known.bases.get(given) {
         warn_unused_variables(op, params, |_| false, given, findings);
         return Some((Cow::Borrowed(given), Some(parsed)));
     }
-    let known = &op.variables;
+    let variables = &op.variables;
     // Each variable the base URL names, and how many times. The probe (each placeholder as
     // `x`) is written in the same pass: replacing each in turn would read the text again for
     // every one.
@@ -268,15 +298,15 @@ fn custom_base<'a>(
             break;
         };
         let name = &rest[open + 1..open + close];
-        if !known.iter().any(|k| k == name) {
+        if !variables.iter().any(|k| k == name) {
             findings.error(
                 "/server",
                 format!(
                     "the base URL has {{{name}}}, which is not a server variable{}",
-                    if known.is_empty() {
+                    if variables.is_empty() {
                         String::new()
                     } else {
-                        format!(" (known: {})", known.join(", "))
+                        format!(" (known: {})", variables.join(", "))
                     }
                 ),
             );
@@ -335,7 +365,7 @@ fn custom_base<'a>(
         return None;
     }
     if used.is_empty() {
-        bases.remember(given, &parsed);
+        known.bases.remember(given, &parsed);
         warn_unused_variables(op, params, |_| false, given, findings);
         return Some((Cow::Borrowed(given), Some(parsed)));
     }
@@ -632,10 +662,60 @@ mod tests {
                 assert_eq!(report.valid, valid, "{server}: {:?}", report.errors);
             }
         }
-        for i in 0..(KnownBases::MOST * 2) {
+        for i in 0..(Recent::MOST * 2) {
             let server = format!("http://127.0.0.{i}:9");
             assert!(endpoint.test_request(step(&server), None).valid);
-            assert!(endpoint.known_bases.0.lock().expect("lock").len() <= KnownBases::MOST);
+            assert!(endpoint.known_urls.bases.0.lock().expect("lock").len() <= Recent::MOST);
+            assert!(endpoint.known_urls.whole.0.lock().expect("lock").len() <= Recent::MOST);
+        }
+    }
+
+    /// A URL sent again is the parse of its text from last time: the same URL, for a named
+    /// server and for a base URL with variables (parsed whole), and for a step's base URL
+    /// (its path added to the base's parse).
+    #[test]
+    fn a_url_sent_again_is_parsed_as_the_first_time() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        let credentials = Some(crate::Credentials::ApiKey(crate::Secret::new("sk")));
+        let local = "http://127.0.0.1:9/v1";
+        for sends in [
+            [
+                ("sandbox", "org-1"),
+                ("sandbox", "org-2"),
+                ("sandbox", "org-1"),
+            ],
+            [
+                ("http://127.0.0.1:9/o/{organizationId}", "org-1"),
+                ("http://127.0.0.1:9/o/{organizationId}", "org-2"),
+                ("http://127.0.0.1:9/o/{organizationId}", "org-1"),
+            ],
+            [
+                (local, "org-1"),
+                ("HTTP://LOCALHOST:80", "org-1"),
+                (local, "org-1"),
+            ],
+        ] {
+            let mut texts = Vec::new();
+            for (server, org) in sends {
+                let parameters = crate::util::json::object(serde_json::json!({
+                    "server": server,
+                    "organizationId": org,
+                    "body": { "description": "d" }
+                }));
+                let prepared = endpoint
+                    .prepare(parameters, &Map::new(), credentials.clone())
+                    .expect("prepared");
+                let text = prepared.request.url.clone();
+                assert_eq!(
+                    prepared.url.as_deref(),
+                    Some(&url::Url::parse(&text).expect("text")),
+                    "{text}"
+                );
+                assert!(endpoint.known_urls.whole(&text).is_some(), "{text}");
+                texts.push(text);
+            }
+            assert_eq!(texts[0], texts[2]);
+            assert_ne!(texts[0], texts[1]);
         }
     }
 
