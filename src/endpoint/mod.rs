@@ -393,7 +393,7 @@ pub struct Endpoint {
     /// The builder's options: the limits on rendering, and what [`Endpoint::sibling`] reuses.
     options: Options,
     destinations: Destinations,
-    /// Step base URLs found usable, kept parsed.
+    /// Step base URLs found usable, and the last URLs built, kept parsed.
     known_urls: url::KnownUrls,
     /// Templates of the parameters executed again and again.
     kept: kept::Templates,
@@ -718,7 +718,7 @@ impl Endpoint {
                 _ => None,
             };
             // A named server's URL, or one with variables, is parsed here: from last time when
-            // the same URL was sent before (the destination is checked on it all the same).
+            // the same text was checked before (the destination is checked on it all the same).
             let last_time = match url.parsed {
                 Some(_) => None,
                 None => self.known_urls.whole(&url.text),

@@ -37,59 +37,69 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 pub(crate) struct BuiltUrl {
     pub text: String,
     /// Set when the step's base URL has no variables: it was parsed to be checked, and the
-    /// path and query are added to that parse rather than the whole text parsed again (each
-    /// parse of a host runs IDNA, even for an IP address).
+    /// path and query are added to that parse (or taken from the same base and URL last time)
+    /// rather than the whole text parsed again (each parse of a host runs IDNA, even for an
+    /// IP address).
     pub parsed: Option<url::Url>,
     /// The definition's server it was built on (its index), when the step names one.
     pub named_server: Option<usize>,
 }
 
 /// URLs parsed before. A workflow's steps send to the same few, and parsing one (IDNA runs
-/// even for an IP address) costs more than the rest of the URL stage.
+/// even for an IP address) costs more than the rest of the URL stage. Only what a text
+/// determines is kept: every check on a parse is made again.
 #[derive(Default)]
 pub(crate) struct KnownUrls {
     /// Step base URLs found usable: the verdict on a base URL without variables depends on
     /// its text alone.
     bases: Recent,
-    /// Whole URLs, as built for a request: only their parse, which is what their text gives
-    /// (every check on it is made again).
+    /// Whole URLs built on a step's base URL, by the base's text and the URL's: the path and
+    /// query added to the base's parse, which is not always what parsing the URL's text gives
+    /// (a base ending in a space or `\`).
+    extended: Recent,
+    /// Whole URLs parsed from their text (a named server's, or a base URL's with variables).
     whole: Recent,
 }
 
 impl KnownUrls {
-    /// The parse of a whole URL built before.
+    /// The parse of a whole URL's text, from last time.
     pub fn whole(&self, text: &str) -> Option<url::Url> {
-        self.whole.get(text)
+        self.whole.get("", text)
     }
 
-    /// Keeps the parse of a whole URL.
+    /// Keeps the parse of a whole URL's text.
     pub fn remember_whole(&self, text: &str, parsed: &url::Url) {
-        self.whole.remember(text, parsed);
+        self.whole.remember("", text, parsed);
     }
 }
 
-/// Texts and their parse, the most recent kept.
+/// Parses by the texts they came from, the most recent kept.
 #[derive(Default)]
-struct Recent(Mutex<Vec<(String, url::Url)>>);
+struct Recent(Mutex<Vec<(String, String, url::Url)>>);
 
 impl Recent {
     /// How many are kept: the most recent.
     const MOST: usize = 8;
 
-    fn get(&self, text: &str) -> Option<url::Url> {
+    fn get(&self, base: &str, text: &str) -> Option<url::Url> {
         let known = self.0.lock().ok()?;
         known
             .iter()
-            .find(|(known, _)| known == text)
-            .map(|(_, parsed)| parsed.clone())
+            .find(|(known_base, known, _)| known == text && known_base == base)
+            .map(|(_, _, parsed)| parsed.clone())
     }
 
-    fn remember(&self, text: &str, parsed: &url::Url) {
+    /// Keeps a parse, unless its texts are longer than a URL may be (such a step is refused,
+    /// and a few of them would hold megabytes).
+    fn remember(&self, base: &str, text: &str, parsed: &url::Url) {
+        if base.len() + text.len() > MAX_URL_BYTES {
+            return;
+        }
         if let Ok(mut known) = self.0.lock() {
             if known.len() >= Self::MOST {
                 known.remove(0);
             }
-            known.push((text.to_owned(), parsed.clone()));
+            known.push((base.to_owned(), text.to_owned(), parsed.clone()));
         }
     }
 }
@@ -124,11 +134,11 @@ pub(crate) fn url(
     append_query(&mut url, op, params, findings);
     let query = url.get(query_start + 1..).filter(|query| !query.is_empty());
     // The same step sends to the same URL each time: adding the path and query to the base's
-    // parse costs more than finding the whole URL's parse from last time.
-    let parsed = parsed_base.map(|base| {
-        known.whole(&url).unwrap_or_else(|| {
-            let parsed = extend(base, &path, query);
-            known.remember_whole(&url, &parsed);
+    // parse costs more than finding what that gave last time.
+    let parsed = parsed_base.map(|base_parse| {
+        known.extended.get(&base, &url).unwrap_or_else(|| {
+            let parsed = extend(base_parse, &path, query);
+            known.extended.remember(&base, &url, &parsed);
             parsed
         })
     });
@@ -282,7 +292,7 @@ fn custom_base<'a>(
     params: &Map<String, Value>,
     findings: &mut Findings,
 ) -> Option<(Cow<'a, str>, Option<url::Url>)> {
-    if let Some(parsed) = known.bases.get(given) {
+    if let Some(parsed) = known.bases.get("", given) {
         warn_unused_variables(op, params, |_| false, given, findings);
         return Some((Cow::Borrowed(given), Some(parsed)));
     }
@@ -365,7 +375,7 @@ fn custom_base<'a>(
         return None;
     }
     if used.is_empty() {
-        known.bases.remember(given, &parsed);
+        known.bases.remember("", given, &parsed);
         warn_unused_variables(op, params, |_| false, given, findings);
         return Some((Cow::Borrowed(given), Some(parsed)));
     }
@@ -666,18 +676,34 @@ mod tests {
             let server = format!("http://127.0.0.{i}:9");
             assert!(endpoint.test_request(step(&server), None).valid);
             assert!(endpoint.known_urls.bases.0.lock().expect("lock").len() <= Recent::MOST);
-            assert!(endpoint.known_urls.whole.0.lock().expect("lock").len() <= Recent::MOST);
+            assert!(endpoint.known_urls.extended.0.lock().expect("lock").len() <= Recent::MOST);
         }
     }
 
-    /// A URL sent again is the parse of its text from last time: the same URL, for a named
-    /// server and for a base URL with variables (parsed whole), and for a step's base URL
-    /// (its path added to the base's parse).
-    #[test]
-    fn a_url_sent_again_is_parsed_as_the_first_time() {
-        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+    fn prepared_url(
+        endpoint: &crate::Endpoint,
+        server: &str,
+        org: &str,
+    ) -> Result<(String, url::Url), Vec<crate::Problem>> {
+        let parameters = crate::util::json::object(serde_json::json!({
+            "server": server,
+            "organizationId": org,
+            "body": { "description": "d" }
+        }));
         let credentials = Some(crate::Credentials::ApiKey(crate::Secret::new("sk")));
+        let prepared = endpoint.prepare(parameters, &Map::new(), credentials)?;
+        let parsed = prepared.url.as_deref().expect("parsed").clone();
+        Ok((prepared.request.url.clone(), parsed))
+    }
+
+    /// A URL built again is what it was the first time, for a named server and a base URL with
+    /// variables (parsed whole) and for a step's base URL (its path added to the base's
+    /// parse), and it is kept.
+    #[test]
+    fn a_url_built_again_is_what_it_was_the_first_time() {
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
         let local = "http://127.0.0.1:9/v1";
+        let with_variable = "http://127.0.0.1:9/o/{organizationId}";
         for sends in [
             [
                 ("sandbox", "org-1"),
@@ -685,9 +711,9 @@ mod tests {
                 ("sandbox", "org-1"),
             ],
             [
-                ("http://127.0.0.1:9/o/{organizationId}", "org-1"),
-                ("http://127.0.0.1:9/o/{organizationId}", "org-2"),
-                ("http://127.0.0.1:9/o/{organizationId}", "org-1"),
+                (with_variable, "org-1"),
+                (with_variable, "org-2"),
+                (with_variable, "org-1"),
             ],
             [
                 (local, "org-1"),
@@ -697,26 +723,60 @@ mod tests {
         ] {
             let mut texts = Vec::new();
             for (server, org) in sends {
-                let parameters = crate::util::json::object(serde_json::json!({
-                    "server": server,
-                    "organizationId": org,
-                    "body": { "description": "d" }
-                }));
-                let prepared = endpoint
-                    .prepare(parameters, &Map::new(), credentials.clone())
-                    .expect("prepared");
-                let text = prepared.request.url.clone();
-                assert_eq!(
-                    prepared.url.as_deref(),
-                    Some(&url::Url::parse(&text).expect("text")),
+                let (text, parsed) = prepared_url(&endpoint, server, org).expect("prepared");
+                let fresh = crate::Endpoint::builder().build().expect("endpoint");
+                assert_eq!(prepared_url(&fresh, server, org).expect("fresh").1, parsed);
+                let kept = &endpoint.known_urls;
+                assert!(
+                    kept.whole(&text).is_some() || kept.extended.get(server, &text).is_some(),
                     "{text}"
                 );
-                assert!(endpoint.known_urls.whole(&text).is_some(), "{text}");
                 texts.push(text);
             }
             assert_eq!(texts[0], texts[2]);
             assert_ne!(texts[0], texts[1]);
         }
+    }
+
+    /// A base URL and a base URL with variables that spell the same text are not the same
+    /// URL when the base ends in a space: each is what it would be alone, in either order.
+    #[test]
+    fn the_same_text_from_two_kinds_of_base_is_each_its_own() {
+        let own = ("http://127.0.0.1:9/o/org-1 ", "org-1");
+        let with_variable = ("http://127.0.0.1:9/o/{organizationId} ", "org-1");
+        let alone = |(server, org): (&str, &str)| {
+            let fresh = crate::Endpoint::builder().build().expect("endpoint");
+            prepared_url(&fresh, server, org).expect("alone")
+        };
+        assert_eq!(alone(own).0, alone(with_variable).0);
+        for order in [[own, with_variable], [with_variable, own]] {
+            let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+            for (server, org) in order {
+                assert_eq!(
+                    prepared_url(&endpoint, server, org).expect("prepared"),
+                    alone((server, org)),
+                    "{server}"
+                );
+            }
+        }
+    }
+
+    /// A kept parse is what is sent, and the destination check still judges it: a parse kept
+    /// for the text of an allowed server, but of another host, is refused.
+    #[test]
+    fn a_kept_parse_is_still_checked() {
+        let first = crate::Endpoint::builder().build().expect("endpoint");
+        let (text, _) = prepared_url(&first, "sandbox", "org-1").expect("prepared");
+        let endpoint = crate::Endpoint::builder().build().expect("endpoint");
+        let elsewhere = url::Url::parse("https://elsewhere.example/api-keys").expect("url");
+        endpoint.known_urls.remember_whole(&text, &elsewhere);
+        let refused = prepared_url(&endpoint, "sandbox", "org-1").expect_err("refused");
+        assert!(
+            refused
+                .iter()
+                .any(|p| p.path == "/server" && p.message.contains("elsewhere.example")),
+            "{refused:?}"
+        );
     }
 
     #[test]
