@@ -531,10 +531,20 @@ mod tests {
         lock(&templates.table).kept.insert(key, kept);
     }
 
+    /// The key of parameters seen for the first time: no template yet, and one may be kept.
+    fn first_key(
+        templates: &Templates,
+        endpoint: &Endpoint,
+        parameters: &Map<String, Value>,
+    ) -> u64 {
+        look(templates, endpoint, parameters)
+            .expect_err("not made yet")
+            .expect("may be kept")
+    }
+
     /// Parameters seen and executed with success once.
     fn passed(templates: &Templates, endpoint: &Endpoint, parameters: &Map<String, Value>) {
-        let key = look(templates, endpoint, parameters).expect_err("not made yet");
-        templates.passed(key.expect("may be kept"));
+        templates.passed(first_key(templates, endpoint, parameters));
     }
 
     #[test]
@@ -696,9 +706,7 @@ mod tests {
         let templates = Templates::default();
         let mine = step("Mine ${workflow.input.team}");
         let theirs = step("Theirs ${workflow.input.team}");
-        let key = look(&templates, &endpoint, &mine)
-            .expect_err("new")
-            .expect("key");
+        let key = first_key(&templates, &endpoint, &mine);
         let planted = Arc::clone(endpoint.template(theirs).compiled());
         plant(&templates, key, Kept::Made(planted, 0));
         assert_eq!(
@@ -730,9 +738,7 @@ mod tests {
         let endpoint = endpoint();
         let templates = Templates::default();
         let parameters = step("Key ${workflow.input.team}");
-        let key = look(&templates, &endpoint, &parameters)
-            .expect_err("new")
-            .expect("key");
+        let key = first_key(&templates, &endpoint, &parameters);
         plant(&templates, key, Kept::Making);
         templates.passed(key);
         assert_eq!(
