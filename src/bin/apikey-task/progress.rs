@@ -55,16 +55,24 @@ impl Progress {
     /// Writes a record line to `out` (stdout), lifting the bar off the terminal meanwhile so
     /// the two do not mix when both streams are the terminal.
     pub fn print(&self, out: &mut impl Write, text: &[u8]) -> std::io::Result<()> {
-        let line = |out: &mut dyn Write| {
-            out.write_all(text)?;
-            out.write_all(b"\n")
-        };
+        self.print_parts(out, &[text, b"\n"])
+    }
+
+    /// [`Progress::print`] for records that each end in a line break already: one write, so
+    /// that stdout's line buffering passes them on in one call instead of cutting them at
+    /// their last line break and writing the line break alone.
+    pub fn print_lines(&self, out: &mut impl Write, lines: &[u8]) -> std::io::Result<()> {
+        self.print_parts(out, &[lines])
+    }
+
+    fn print_parts(&self, out: &mut impl Write, parts: &[&[u8]]) -> std::io::Result<()> {
+        let write = |out: &mut dyn Write| parts.iter().try_for_each(|part| out.write_all(part));
         match &self.bar {
             Some(bar) => bar.suspend(|| {
-                line(out)?;
+                write(out)?;
                 out.flush()
             }),
-            None => line(out),
+            None => write(out),
         }
     }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::cli::Format;
 use crate::io::{
@@ -73,63 +73,26 @@ fn as_text(report: &TestReport) -> String {
 }
 
 /// One compact report per input line, in order, each with its `line` number. A line that is
-/// not a step gets `{"line": N, "error": ...}`. Lines are read on a thread of their own and
-/// checked in batches on one thread per core, each line's whole work (parsing, checking,
-/// writing its record) on one thread; the records are written in input order. The first
-/// record still comes out at once, and memory holds a few batches, not the file.
+/// not a step gets `{"line": N, "error": ...}`. Lines are checked in batches by one thread per
+/// core, each taking the next batch of the input in its turn and writing the batch's records
+/// in its turn (see [`check_in_turn`]). The first record still comes out at once, and memory
+/// holds at most three batches a thread, not the file.
 pub fn lines_of(endpoint: Endpoint, path: &Path, max_line_bytes: usize) -> Result<u8, Unusable> {
     let lines = LineStream::open(path, max_line_bytes)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
-    let checked = check_ahead(lines, Arc::new(endpoint), Credentials::from_env(), workers);
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
     // The total is not known before the end: a terminal gets a counter, not a bar.
-    let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
-    let code = write_in_order(checked, &mut out, &mut progress)?;
+    let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+    let out = BufWriter::new(std::io::stdout());
+    let (code, _, progress) = check_in_turn(
+        lines,
+        Arc::new(endpoint),
+        Credentials::from_env(),
+        workers,
+        out,
+        progress,
+    );
+    let code = code?;
     progress.finish();
-    Ok(code)
-}
-
-/// Writes the checked batches in input order as they come back, flushing where the input
-/// paused; the exit status they add up to.
-fn write_in_order(
-    checked: CheckAhead,
-    out: &mut impl Write,
-    progress: &mut Progress,
-) -> Result<u8, Unusable> {
-    let mut code = 0;
-    // Batches finished ahead of their turn, by sequence number.
-    let mut early: BTreeMap<usize, Checked> = BTreeMap::new();
-    let mut next = 0;
-    while let Ok(batch) = checked.results.recv() {
-        early.insert(batch.sequence, batch);
-        while let Some(batch) = early.remove(&next) {
-            next += 1;
-            for outcome in batch.outcomes {
-                progress.record(outcome);
-            }
-            code = code.max(batch.code);
-            if !batch.records.is_empty() {
-                progress.print(out, &batch.records).map_err(write_error)?;
-            }
-            if batch.pause {
-                out.flush().map_err(write_error)?;
-            }
-            if let Some(error) = batch.failed {
-                out.flush().map_err(write_error)?;
-                return Err(error);
-            }
-            // Its slot is free: the reader may send one more batch.
-            let _ = checked.slots.recv();
-        }
-    }
-    out.flush().map_err(write_error)?;
-    if !early.is_empty() {
-        // Batches after one that never came back: its lines would have no records.
-        return Err(Unusable(
-            "internal error: a batch of lines was not checked; the records after the last one written are missing".into(),
-        ));
-    }
     Ok(code)
 }
 
@@ -144,146 +107,325 @@ struct Batch {
     /// The input paused after these (all it held so far is read): the moment to flush, so
     /// that whoever reads the other end sees the record of every line that has come in.
     pause: bool,
+    /// The input ended, or failed, after these: the last batch.
+    last: bool,
     /// Reading failed after these lines.
     failed: Option<Unusable>,
 }
 
 /// A batch checked: its records, one per line, ready to write.
 struct Checked {
-    sequence: usize,
-    /// The records, separated by line breaks (the last one without).
+    /// The records, each ending in a line break.
     records: Vec<u8>,
     outcomes: Vec<&'static str>,
     code: u8,
+    /// The input paused after the batch's lines: flush after them.
     pause: bool,
-    failed: Option<Unusable>,
+    /// The work ends after them: the last batch, or the input failed after it.
+    end: Option<Result<(), Unusable>>,
 }
 
-/// Where the checked batches come back, and the slots the caller frees as it writes them.
-struct CheckAhead {
-    results: Receiver<Checked>,
-    slots: Receiver<()>,
-}
-
-/// Most lines in a batch, and most bytes of them: a batch is a hand-off between threads,
-/// which costs about what checking a typical line does.
+/// Most lines in a batch, and most bytes of them: a batch is a turn at the input and one at
+/// the output, each a lock taken, and a wait when another thread has the turn.
 const BATCH_LINES: usize = 64;
 const BATCH_BYTES: usize = 1 << 20;
 
-/// Reads `lines` on a thread and checks them in batches on `workers` threads, with
-/// `credentials` configured. At most two batches a worker are read and not yet written,
-/// whichever is slow. The threads are not joined: if the caller stops early (stdout closed),
-/// the process ends with them even if the reader is waiting for input.
-fn check_ahead(
-    mut lines: LineStream,
+/// What the threads checking lines share: the input, read a batch at a time in turn, and
+/// the output, where each batch's records are written when the batches before it are.
+struct Turns<W> {
+    input: Mutex<Input>,
+    output: Mutex<Output<W>>,
+    /// Signalled when a batch has been written, or the work has ended.
+    written: Condvar,
+    /// The work has ended: no thread takes another batch.
+    stopped: AtomicBool,
+    /// How far ahead of the batch written next a thread may be before it waits.
+    ahead: usize,
+}
+
+struct Input {
+    lines: LineStream,
+    /// The next batch's number.
+    sequence: usize,
+    /// The input has ended or failed, or the output has: nothing more to read.
+    ended: bool,
+}
+
+struct Output<W> {
+    /// Taken back by the caller at the end.
+    sink: Option<(W, Progress)>,
+    /// The batch whose records are written next.
+    next: usize,
+    /// Batches checked before their turn, by number.
+    early: BTreeMap<usize, Checked>,
+    /// The exit status of the records written so far.
+    code: u8,
+    /// Set when the work has ended: every record written, or why it stopped.
+    end: Option<Result<(), Unusable>>,
+}
+
+impl<W: Write> Output<W> {
+    /// The next batch's records written, flushed if the input paused after them, and the
+    /// work ended if they were the last or writing failed.
+    fn write(&mut self, checked: Checked) {
+        self.code = self.code.max(checked.code);
+        let written = match self.sink.as_mut() {
+            Some((out, progress)) => {
+                for outcome in checked.outcomes {
+                    progress.record(outcome);
+                }
+                let printed = if checked.records.is_empty() {
+                    Ok(())
+                } else {
+                    progress.print_lines(out, &checked.records)
+                };
+                printed
+                    .and_then(|()| {
+                        if checked.pause || checked.end.is_some() {
+                            out.flush()
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .map_err(write_error)
+            }
+            None => Ok(()),
+        };
+        self.next += 1;
+        self.end = match written {
+            Err(error) => Some(Err(error)),
+            Ok(()) => checked.end,
+        };
+    }
+}
+
+/// Checks `lines` on `workers` threads with `credentials` configured, and writes every
+/// line's record to `out` in input order, flushing where the input paused; the exit status,
+/// or why the records stopped, then `out` and `progress` back.
+///
+/// Each thread takes the next batch of lines from the input and checks it. If the batches
+/// before it are written, it writes its records, and those of any batch that came early
+/// after it; if not, it leaves them to the thread that writes the one before, and takes the
+/// next batch. Most lines are thus read, parsed, checked and written on one core. The version
+/// before read on a thread of its own and wrote on another, handing every batch and its
+/// records between threads: it took about 5% more CPU and 13% more time
+/// (docs/performance.md). The threads are not joined: if the output stops early (stdout
+/// closed), this returns, and the process ends with them, even with one waiting for input.
+fn check_in_turn<W: Write + Send + 'static>(
+    lines: LineStream,
     endpoint: Arc<Endpoint>,
     credentials: Option<Credentials>,
     workers: usize,
-) -> CheckAhead {
-    let (slot, slots) = sync_channel::<()>(2 * workers);
-    let (jobs, job) = sync_channel::<Batch>(workers);
-    let (result, results) = std::sync::mpsc::channel::<Checked>();
-    let job = Arc::new(Mutex::new(job));
+    out: W,
+    progress: Progress,
+) -> (Result<u8, Unusable>, W, Progress) {
+    let turns = Arc::new(Turns {
+        input: Mutex::new(Input {
+            lines,
+            sequence: 0,
+            ended: false,
+        }),
+        output: Mutex::new(Output {
+            sink: Some((out, progress)),
+            next: 0,
+            early: BTreeMap::new(),
+            code: 0,
+            end: None,
+        }),
+        written: Condvar::new(),
+        stopped: AtomicBool::new(false),
+        ahead: 2 * workers,
+    });
     for _ in 0..workers {
-        let (job, result, endpoint) = (job.clone(), result.clone(), endpoint.clone());
-        let credentials = credentials.clone();
-        std::thread::spawn(move || {
-            loop {
-                let batch = match job.lock() {
-                    Ok(job) => job.recv(),
-                    Err(poisoned) => poisoned.into_inner().recv(),
-                };
-                let Ok(mut batch) = batch else { return };
-                let failed = batch.failed.take();
-                // Every batch comes back, so that the writer never waits for a lost one: each
-                // line's panic is caught in `check_batch`, and any other as the whole batch's.
-                let (sequence, pause) = (batch.sequence, batch.pause);
-                let numbers: Vec<usize> = batch.lines.iter().map(|(number, _)| *number).collect();
-                let mut checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    check_batch(&endpoint, credentials.as_ref(), batch)
-                }))
-                .unwrap_or_else(|_| {
-                    let records: Vec<String> = numbers
-                        .iter()
-                        .map(|&number| unusable_line(number, INTERNAL))
-                        .collect();
-                    Checked {
-                        sequence,
-                        records: records.join("\n").into_bytes(),
-                        outcomes: vec!["unusable"; numbers.len()],
-                        code: EXIT_UNUSABLE,
-                        pause,
-                        failed: None,
-                    }
-                });
-                checked.failed = failed;
-                if result.send(checked).is_err() {
-                    return;
-                }
-            }
-        });
+        let (turns, endpoint, credentials) = (turns.clone(), endpoint.clone(), credentials.clone());
+        std::thread::spawn(move || turns.work(&endpoint, credentials.as_ref()));
     }
-    std::thread::spawn(move || {
-        let mut sequence = 0;
+    let mut output = turns.lock_output();
+    while output.end.is_none() {
+        output = match turns.written.wait(output) {
+            Ok(output) => output,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+    }
+    // Left set, so that no thread goes on once the caller has the sink back.
+    let end = output.end.replace(Ok(())).unwrap_or(Ok(()));
+    let code = output.code;
+    let (out, progress) = output
+        .sink
+        .take()
+        .expect("the sink is taken once, by the caller, at the end");
+    (end.map(|()| code), out, progress)
+}
+
+impl<W: Write> Turns<W> {
+    /// One thread's work: batches in turn until the input or the output ends.
+    fn work(&self, endpoint: &Endpoint, credentials: Option<&Credentials>) {
+        // A panic outside a batch's check (each line's and each batch's are caught) would
+        // leave its batch unwritten and every other thread waiting for it: it ends the work.
+        let _abandoned = Abandoned(self);
+        while let Some(batch) = self.next_batch() {
+            let sequence = batch.sequence;
+            let numbers: Vec<usize> = batch.lines.iter().map(|(number, _)| *number).collect();
+            // Every batch is written, so that no thread waits for a lost one: each line's
+            // panic is caught in `check_batch`, and any other as the whole batch's.
+            let mut checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                check_batch(endpoint, credentials, &batch.text, batch.lines)
+            }))
+            .unwrap_or_else(|_| {
+                let records: String = numbers
+                    .iter()
+                    .map(|&number| unusable_line(number, INTERNAL) + "\n")
+                    .collect();
+                Checked {
+                    records: records.into_bytes(),
+                    outcomes: vec!["unusable"; numbers.len()],
+                    code: EXIT_UNUSABLE,
+                    pause: false,
+                    end: None,
+                }
+            });
+            checked.pause = batch.pause;
+            checked.end = match batch.failed {
+                Some(failed) => Some(Err(failed)),
+                None => batch.last.then_some(Ok(())),
+            };
+            if !self.write_in_turn(sequence, checked) {
+                return;
+            }
+        }
+    }
+
+    /// The next batch of lines, unless the input has ended or the work has.
+    fn next_batch(&self) -> Option<Batch> {
+        let mut input = match self.input.lock() {
+            Ok(input) => input,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if input.ended || self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        let sequence = input.sequence;
+        input.sequence += 1;
         // Sized for most batches at once: grown line by line it would be copied as it grows.
-        let fresh = || String::with_capacity(64 << 10);
-        let mut batch = Vec::with_capacity(BATCH_LINES);
-        let mut text = fresh();
+        let mut text = String::with_capacity(64 << 10);
+        let mut lines = Vec::with_capacity(BATCH_LINES);
         loop {
-            let (end, failed) = match lines.next_line() {
+            let (end, failed) = match input.lines.next_line() {
                 Ok(Some((number, line))) => {
                     let line = line.map(|line| {
                         text.push_str(line);
                         text.len()
                     });
-                    batch.push((number, line));
+                    lines.push((number, line));
                     (false, None)
                 }
                 Ok(None) => (true, None),
                 Err(error) => (true, Some(error)),
             };
-            let pause = end || lines.drained();
-            if pause || batch.len() >= BATCH_LINES || text.len() >= BATCH_BYTES {
-                // A slot first: the batches read and not yet written stay bounded.
-                if slot.send(()).is_err() {
-                    return;
-                }
-                let sent = jobs.send(Batch {
+            let pause = end || input.lines.drained();
+            if pause || lines.len() >= BATCH_LINES || text.len() >= BATCH_BYTES {
+                input.ended = end;
+                return Some(Batch {
                     sequence,
-                    text: std::mem::replace(&mut text, fresh()),
-                    lines: std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES)),
+                    text,
+                    lines,
                     pause,
+                    last: end,
                     failed,
                 });
-                if sent.is_err() || end {
-                    return;
-                }
-                sequence += 1;
             }
         }
-    });
-    CheckAhead { results, slots }
+    }
+
+    /// Writes `checked`'s records when the batches before `sequence` are written: at once if
+    /// they are, and then those that came early after it; if not, it is left for the thread
+    /// that writes the one before it, and this thread goes on to the next batch. A thread
+    /// whose batch is too far ahead waits, so that memory holds a few batches whatever one
+    /// line costs. False when the work has ended.
+    fn write_in_turn(&self, sequence: usize, checked: Checked) -> bool {
+        let mut output = self.lock_output();
+        while output.end.is_none() && sequence >= output.next + self.ahead {
+            output = match self.written.wait(output) {
+                Ok(output) => output,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
+        if output.end.is_some() {
+            return false;
+        }
+        if sequence != output.next {
+            output.early.insert(sequence, checked);
+            return true;
+        }
+        let mut checked = checked;
+        loop {
+            output.write(checked);
+            if output.end.is_some() {
+                break;
+            }
+            let next = output.next;
+            match output.early.remove(&next) {
+                Some(early) => checked = early,
+                None => break,
+            }
+        }
+        let ended = output.end.is_some();
+        if ended {
+            self.stopped.store(true, Ordering::Relaxed);
+        }
+        drop(output);
+        self.written.notify_all();
+        !ended
+    }
+
+    fn lock_output(&self) -> std::sync::MutexGuard<'_, Output<W>> {
+        match self.output.lock() {
+            Ok(output) => output,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Ends the work if the thread holding it panics outside a batch's check.
+struct Abandoned<'t, W: Write>(&'t Turns<W>);
+
+impl<W: Write> Drop for Abandoned<'_, W> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut output = self.0.lock_output();
+        if output.end.is_none() {
+            output.end = Some(Err(Unusable(
+                "internal error: a thread checking lines stopped; the records after the last one written are missing".into(),
+            )));
+        }
+        self.0.stopped.store(true, Ordering::Relaxed);
+        drop(output);
+        self.0.written.notify_all();
+    }
 }
 
 /// Each line of a batch parsed, checked and written as its record.
-fn check_batch(endpoint: &Endpoint, credentials: Option<&Credentials>, batch: Batch) -> Checked {
+fn check_batch(
+    endpoint: &Endpoint,
+    credentials: Option<&Credentials>,
+    text: &str,
+    lines: Vec<(usize, Result<usize, String>)>,
+) -> Checked {
     let mut checked = Checked {
-        sequence: batch.sequence,
         // A record is about four times its line (the body twice, once in the curl line, and
         // the rest of the report): sized at once, not grown and copied line by line.
-        records: Vec::with_capacity(batch.text.len().saturating_mul(4) + 4096),
-        outcomes: Vec::with_capacity(batch.lines.len()),
+        records: Vec::with_capacity(text.len().saturating_mul(4) + 4096),
+        outcomes: Vec::with_capacity(lines.len()),
         code: 0,
-        pause: batch.pause,
-        failed: batch.failed,
+        pause: false,
+        end: None,
     };
     let mut start = 0;
-    for (number, line) in batch.lines {
-        if !checked.records.is_empty() {
-            checked.records.push(b'\n');
-        }
+    for (number, line) in lines {
         let line = line.map(|end| {
-            let text = batch.text.get(start..end).unwrap_or_default();
+            let text = text.get(start..end).unwrap_or_default();
             start = end;
             text
         });
@@ -313,6 +455,7 @@ fn check_batch(endpoint: &Endpoint, credentials: Option<&Credentials>, batch: Ba
                     .extend_from_slice(unusable_line(number, &why).as_bytes());
             }
         }
+        checked.records.push(b'\n');
     }
     checked
 }
@@ -366,12 +509,88 @@ mod tests {
         let endpoint = Arc::new(endpoint);
         for workers in [1, 3, 8] {
             let lines = LineStream::open(&file, usize::MAX).expect("opened");
-            let checked = check_ahead(lines, endpoint.clone(), None, workers);
-            let mut out = Vec::new();
-            let mut progress = Progress::new(None, &["valid", "invalid", "unusable"]);
-            let code = write_in_order(checked, &mut out, &mut progress).expect("written");
-            assert_eq!(code, EXIT_UNUSABLE, "{workers} workers");
+            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+            let (code, out, _) =
+                check_in_turn(lines, endpoint.clone(), None, workers, Vec::new(), progress);
+            assert_eq!(code.expect("written"), EXIT_UNUSABLE, "{workers} workers");
             assert!(out == expected, "{workers} workers: the records differ");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Output that takes `room` bytes, then fails as a closed pipe does.
+    struct Closing {
+        taken: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Closing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let fits = bytes.len().min(self.room - self.taken.len());
+            if fits == 0 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.taken.extend_from_slice(&bytes[..fits]);
+            Ok(fits)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// When the output stops taking records, the work ends with why, whatever thread was
+    /// writing: no thread waits for a batch that will not be written, and what was written
+    /// is whole records from the first line.
+    #[test]
+    fn a_closed_output_ends_the_work() {
+        let endpoint = Arc::new(Endpoint::builder().build().expect("embedded definition"));
+        let line = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "k"}}}"#;
+        let dir = std::env::temp_dir().join(format!("apikey-closing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let file = dir.join("steps.jsonl");
+        std::fs::write(&file, format!("{line}\n").repeat(2_000)).expect("written");
+        let mut one = Vec::new();
+        let step = crate::io::step_of(Ok(line)).expect("step");
+        write_record(&mut one, 1, &endpoint, step, None).expect("written");
+        for (workers, room) in [(1, 0), (2, 100_000), (3, 1_000_000), (8, 250_000)] {
+            let lines = LineStream::open(&file, usize::MAX).expect("opened");
+            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+            let out = Closing {
+                taken: Vec::new(),
+                room,
+            };
+            let (code, out, _) =
+                check_in_turn(lines, endpoint.clone(), None, workers, out, progress);
+            let error = code.expect_err("the output closed");
+            assert!(error.is_closed_output(), "{workers} workers: {}", error.0);
+            assert_eq!(out.taken.len(), room, "{workers} workers");
+            let first = out
+                .taken
+                .split(|&byte| byte == b'\n')
+                .next()
+                .unwrap_or_default();
+            assert!(room < one.len() || first == one, "{workers} workers");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Input that cannot be read ends the work with why, after the records of the lines read
+    /// before it.
+    #[test]
+    fn unreadable_input_ends_the_work() {
+        let endpoint = Arc::new(Endpoint::builder().build().expect("embedded definition"));
+        // A directory opens, and fails at the first read.
+        let dir = std::env::temp_dir().join(format!("apikey-unreadable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        for workers in [1, 2, 8] {
+            let lines = LineStream::open(&dir, usize::MAX).expect("opened");
+            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+            let (code, out, _) =
+                check_in_turn(lines, endpoint.clone(), None, workers, Vec::new(), progress);
+            let error = code.expect_err("unreadable");
+            assert!(error.0.starts_with("cannot read"), "{}", error.0);
+            assert!(out.is_empty(), "{workers} workers");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
