@@ -17,13 +17,17 @@ pub(super) async fn once(
     embedder_timeout: Option<Duration>,
     max_bytes: usize,
 ) -> Result<Raw, TaskError> {
-    let mut attempt = request.attempt()?;
-    *attempt.body_mut() = Some(request.body.clone().into());
-    if let Some(timeout) = embedder_timeout {
-        *attempt.timeout_mut() = Some(timeout);
-    }
-    let mut response = client
-        .execute(attempt)
+    // The request moves into the client's future in this block: held in a local, its
+    // 264 bytes would stay in this future's state while it waits for the answer.
+    let sent = {
+        let mut attempt = request.attempt()?;
+        *attempt.body_mut() = Some(request.body.clone().into());
+        if let Some(timeout) = embedder_timeout {
+            *attempt.timeout_mut() = Some(timeout);
+        }
+        client.execute(attempt)
+    };
+    let mut response = sent
         .await
         .map_err(|error| classify::transport(error, false, &request.scrub))?;
     let status = response.status();
