@@ -11,7 +11,8 @@
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
 //! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, under a
-//! profiler); `cargo test --benches` runs it once, small.
+//! profiler; APIKEY_BENCH_RUNTIME=current for a current-thread runtime instead of the
+//! multi-threaded one); `cargo test --benches` runs it once, small.
 
 mod support;
 use support::{ChildServer, Cpu};
@@ -26,11 +27,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // A runner's runtime is its own choice. On the multi-threaded one (the default, a worker
+    // per core), one request at a time leaves a worker idle to park and be woken again; on a
+    // current-thread runtime nothing does.
+    let mut builder = if current_thread() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder.enable_all().build().expect("runtime");
     runtime.block_on(bench());
+}
+
+/// `APIKEY_BENCH_RUNTIME=current`: every side on a current-thread runtime.
+fn current_thread() -> bool {
+    std::env::var("APIKEY_BENCH_RUNTIME").as_deref() == Ok("current")
 }
 
 fn step(server: &str, i: usize) -> Step {
@@ -167,8 +178,13 @@ async fn bench() {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, a second bare client as the control and a third busy {} ns more per request, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds",
-        busy_for.as_nanos()
+        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, a second bare client as the control and a third busy {} ns more per request, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds, on a {} runtime",
+        busy_for.as_nanos(),
+        if current_thread() {
+            "current-thread"
+        } else {
+            "multi-threaded"
+        }
     );
     println!(
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
