@@ -395,7 +395,8 @@ fn run_jsonl_answers_each_line_while_the_input_is_still_open() {
     assert_eq!(emulator.created(), 2);
 }
 
-/// The same for `test-request --jsonl -`, which reads and parses on a thread of its own.
+/// The same for `test-request --jsonl -`, whose threads take the input a batch at a time in
+/// turn.
 #[test]
 fn test_request_jsonl_answers_each_line_while_the_input_is_still_open() {
     answers_each_line_while_the_input_is_open(

@@ -173,7 +173,7 @@ pub fn count_lines(path: &Path, max_line_bytes: usize) -> Option<usize> {
 /// file is still used. A batch whose lines are independent starts on the first while the rest
 /// are still being read, and holds one line (at most the limit), not the file.
 pub struct LineStream {
-    /// `Send`, so that a batch can read on a thread of its own.
+    /// `Send`, so that whichever thread takes the next batch can read it.
     reader: std::io::BufReader<Box<dyn std::io::Read + Send>>,
     path: String,
     /// The current line's bytes, reused from one line to the next.
