@@ -225,6 +225,8 @@ fn check_in_turn<W: Write + Send + 'static>(
     out: W,
     progress: Progress,
 ) -> (Result<u8, Unusable>, W, Progress) {
+    // With none, nothing would end the wait below.
+    let workers = workers.max(1);
     let turns = Arc::new(Turns {
         input: Mutex::new(Input {
             lines,
