@@ -595,6 +595,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Output that panics when written to.
+    struct Panicking;
+
+    impl Write for Panicking {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            panic!("the output panicked (as this test intends)");
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A thread that panics outside a batch's check (here, writing its records, with the
+    /// output's lock held) ends the work with an internal error: no other thread, nor the
+    /// caller, waits for the batch it held.
+    #[test]
+    fn a_thread_that_panics_while_writing_ends_the_work() {
+        let endpoint = Arc::new(Endpoint::builder().build().expect("embedded definition"));
+        let line = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "k"}}}"#;
+        let dir = std::env::temp_dir().join(format!("apikey-panicking-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let file = dir.join("steps.jsonl");
+        std::fs::write(&file, format!("{line}\n").repeat(500)).expect("written");
+        for workers in [1, 2, 8] {
+            let lines = LineStream::open(&file, usize::MAX).expect("opened");
+            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+            let (code, _, _) =
+                check_in_turn(lines, endpoint.clone(), None, workers, Panicking, progress);
+            let error = code.expect_err("the output panicked");
+            assert!(error.0.starts_with("internal error"), "{}", error.0);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Input that cannot be read ends the work with why, after the records of the lines read
     /// before it.
     #[test]
