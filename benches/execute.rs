@@ -11,8 +11,9 @@
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
 //! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, under a
-//! profiler; APIKEY_BENCH_RUNTIME=current for a current-thread runtime instead of the
-//! multi-threaded one); `cargo test --benches` runs it once, small.
+//! profiler; APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's
+//! workers instead of on the thread blocking on it, or current for a current-thread runtime);
+//! `cargo test --benches` runs it once, small.
 
 mod support;
 use support::{ChildServer, Cpu};
@@ -27,21 +28,50 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn main() {
-    // A runner's runtime is its own choice. On the multi-threaded one (the default, a worker
-    // per core), one request at a time leaves a worker idle to park and be woken again; on a
-    // current-thread runtime nothing does.
-    let mut builder = if current_thread() {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
+    let runtime = Runtime::chosen();
+    let mut builder = match runtime {
+        Runtime::Current => tokio::runtime::Builder::new_current_thread(),
+        Runtime::Main | Runtime::Worker => tokio::runtime::Builder::new_multi_thread(),
     };
-    let runtime = builder.enable_all().build().expect("runtime");
-    runtime.block_on(bench());
+    let rt = builder.enable_all().build().expect("runtime");
+    match runtime {
+        // As a runner's task: polled by the runtime's workers.
+        Runtime::Worker => rt.block_on(async { tokio::spawn(bench()).await.expect("bench") }),
+        Runtime::Main | Runtime::Current => rt.block_on(bench()),
+    }
 }
 
-/// `APIKEY_BENCH_RUNTIME=current`: every side on a current-thread runtime.
-fn current_thread() -> bool {
-    std::env::var("APIKEY_BENCH_RUNTIME").as_deref() == Ok("current")
+/// Where the clients run (`APIKEY_BENCH_RUNTIME`). A runner's runtime and tasks are its own
+/// choice, and one request at a time they decide how often a thread parks and is woken.
+#[derive(Clone, Copy)]
+enum Runtime {
+    /// The default: a multi-threaded runtime (a worker per core), the clients polled by the
+    /// thread that blocks on it (as under `#[tokio::main]`), so that every request and answer
+    /// crosses between it and a worker.
+    Main,
+    /// `worker`: the same runtime, the clients in a task its workers poll, as a runner's
+    /// spawned tasks are.
+    Worker,
+    /// `current`: a current-thread runtime, where no thread waits for another.
+    Current,
+}
+
+impl Runtime {
+    fn chosen() -> Runtime {
+        match std::env::var("APIKEY_BENCH_RUNTIME").as_deref() {
+            Ok("worker") => Runtime::Worker,
+            Ok("current") => Runtime::Current,
+            _ => Runtime::Main,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Main => "multi-threaded runtime, the clients on the thread blocking on it",
+            Runtime::Worker => "multi-threaded runtime, the clients in a task on its workers",
+            Runtime::Current => "current-thread runtime",
+        }
+    }
 }
 
 fn step(server: &str, i: usize) -> Step {
@@ -178,13 +208,9 @@ async fn bench() {
         (9, [(1, 200 * scale), (64, 1000 * scale)])
     };
     println!(
-        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, a second bare client as the control and a third busy {} ns more per request, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds, on a {} runtime",
+        "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, a second bare client as the control and a third busy {} ns more per request, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds, on a {}",
         busy_for.as_nanos(),
-        if current_thread() {
-            "current-thread"
-        } else {
-            "multi-threaded"
-        }
+        Runtime::chosen().name()
     );
     println!(
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
