@@ -107,10 +107,8 @@ struct Batch {
     /// The input paused after these (all it held so far is read): the moment to flush, so
     /// that whoever reads the other end sees the record of every line that has come in.
     pause: bool,
-    /// The input ended, or failed, after these: the last batch.
-    last: bool,
-    /// Reading failed after these lines.
-    failed: Option<Unusable>,
+    /// The work ends after these: the input ended (`Ok`), or reading failed after them.
+    end: Option<Result<(), Unusable>>,
 }
 
 /// A batch checked: its records, one per line, ready to write.
@@ -295,10 +293,7 @@ impl<W: Write> Turns<W> {
                 }
             });
             checked.pause = batch.pause;
-            checked.end = match batch.failed {
-                Some(failed) => Some(Err(failed)),
-                None => batch.last.then_some(Ok(())),
-            };
+            checked.end = batch.end;
             if !self.write_in_turn(sequence, checked) {
                 return;
             }
@@ -320,28 +315,27 @@ impl<W: Write> Turns<W> {
         let mut text = String::with_capacity(64 << 10);
         let mut lines = Vec::with_capacity(BATCH_LINES);
         loop {
-            let (end, failed) = match input.lines.next_line() {
+            let end = match input.lines.next_line() {
                 Ok(Some((number, line))) => {
                     let line = line.map(|line| {
                         text.push_str(line);
                         text.len()
                     });
                     lines.push((number, line));
-                    (false, None)
+                    None
                 }
-                Ok(None) => (true, None),
-                Err(error) => (true, Some(error)),
+                Ok(None) => Some(Ok(())),
+                Err(error) => Some(Err(error)),
             };
-            let pause = end || input.lines.drained();
+            let pause = end.is_some() || input.lines.drained();
             if pause || lines.len() >= BATCH_LINES || text.len() >= BATCH_BYTES {
-                input.ended = end;
+                input.ended = end.is_some();
                 return Some(Batch {
                     sequence,
                     text,
                     lines,
                     pause,
-                    last: end,
-                    failed,
+                    end,
                 });
             }
         }
@@ -483,6 +477,41 @@ fn check_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    /// A scratch directory holding `steps.jsonl`, removed when dropped.
+    struct Scratch {
+        dir: PathBuf,
+        file: PathBuf,
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn scratch(name: &str, text: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("apikey-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let file = dir.join("steps.jsonl");
+        std::fs::write(&file, text).expect("written");
+        Scratch { dir, file }
+    }
+
+    /// `path`'s lines checked on `workers` threads and written to `out`: the outcome, and
+    /// `out` back.
+    fn check_to<W: Write + Send + 'static>(
+        path: &Path,
+        endpoint: &Arc<Endpoint>,
+        workers: usize,
+        out: W,
+    ) -> (Result<u8, Unusable>, W) {
+        let lines = LineStream::open(path, usize::MAX).expect("opened");
+        let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
+        let (code, out, _) = check_in_turn(lines, endpoint.clone(), None, workers, out, progress);
+        (code, out)
+    }
 
     /// Batches checked on several threads, some slower than others, come out as one thread
     /// writes them: every line's record, in input order, with the same exit status.
@@ -508,10 +537,7 @@ mod tests {
             text.push_str(&line);
             text.push('\n');
         }
-        let dir = std::env::temp_dir().join(format!("apikey-order-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch");
-        let file = dir.join("steps.jsonl");
-        std::fs::write(&file, &text).expect("written");
+        let scratch = scratch("order", &text);
         // As one thread would write them.
         let mut expected = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -528,14 +554,10 @@ mod tests {
         }
         let endpoint = Arc::new(endpoint);
         for workers in [1, 3, 8] {
-            let lines = LineStream::open(&file, usize::MAX).expect("opened");
-            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
-            let (code, out, _) =
-                check_in_turn(lines, endpoint.clone(), None, workers, Vec::new(), progress);
+            let (code, out) = check_to(&scratch.file, &endpoint, workers, Vec::new());
             assert_eq!(code.expect("written"), EXIT_UNUSABLE, "{workers} workers");
             assert!(out == expected, "{workers} workers: the records differ");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Output that takes `room` bytes, then fails as a closed pipe does.
@@ -561,27 +583,21 @@ mod tests {
 
     /// When the output stops taking records, the work ends with why, whatever thread was
     /// writing: no thread waits for a batch that will not be written, and what was written
-    /// is whole records from the first line.
+    /// starts with the first line's whole record.
     #[test]
     fn a_closed_output_ends_the_work() {
         let endpoint = Arc::new(Endpoint::builder().build().expect("embedded definition"));
         let line = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "k"}}}"#;
-        let dir = std::env::temp_dir().join(format!("apikey-closing-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch");
-        let file = dir.join("steps.jsonl");
-        std::fs::write(&file, format!("{line}\n").repeat(2_000)).expect("written");
+        let scratch = scratch("closing", &format!("{line}\n").repeat(2_000));
         let mut one = Vec::new();
         let step = crate::io::step_of(Ok(line)).expect("step");
         write_record(&mut one, 1, &endpoint, step, None).expect("written");
         for (workers, room) in [(1, 0), (2, 100_000), (3, 1_000_000), (8, 250_000)] {
-            let lines = LineStream::open(&file, usize::MAX).expect("opened");
-            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
             let out = Closing {
                 taken: Vec::new(),
                 room,
             };
-            let (code, out, _) =
-                check_in_turn(lines, endpoint.clone(), None, workers, out, progress);
+            let (code, out) = check_to(&scratch.file, &endpoint, workers, out);
             let error = code.expect_err("the output closed");
             assert!(error.is_closed_output(), "{workers} workers: {}", error.0);
             assert_eq!(out.taken.len(), room, "{workers} workers");
@@ -592,7 +608,6 @@ mod tests {
                 .unwrap_or_default();
             assert!(room < one.len() || first == one, "{workers} workers");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Output that panics when written to.
@@ -615,19 +630,12 @@ mod tests {
     fn a_thread_that_panics_while_writing_ends_the_work() {
         let endpoint = Arc::new(Endpoint::builder().build().expect("embedded definition"));
         let line = r#"{"parameters": {"organizationId": "org-1", "body": {"description": "k"}}}"#;
-        let dir = std::env::temp_dir().join(format!("apikey-panicking-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch");
-        let file = dir.join("steps.jsonl");
-        std::fs::write(&file, format!("{line}\n").repeat(500)).expect("written");
+        let scratch = scratch("panicking", &format!("{line}\n").repeat(500));
         for workers in [1, 2, 8] {
-            let lines = LineStream::open(&file, usize::MAX).expect("opened");
-            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
-            let (code, _, _) =
-                check_in_turn(lines, endpoint.clone(), None, workers, Panicking, progress);
+            let (code, _) = check_to(&scratch.file, &endpoint, workers, Panicking);
             let error = code.expect_err("the output panicked");
             assert!(error.0.starts_with("internal error"), "{}", error.0);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Input that cannot be read ends the work with why, after the records of the lines read
@@ -636,18 +644,13 @@ mod tests {
     fn unreadable_input_ends_the_work() {
         let endpoint = Arc::new(Endpoint::builder().build().expect("embedded definition"));
         // A directory opens, and fails at the first read.
-        let dir = std::env::temp_dir().join(format!("apikey-unreadable-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch");
+        let scratch = scratch("unreadable", "");
         for workers in [1, 2, 8] {
-            let lines = LineStream::open(&dir, usize::MAX).expect("opened");
-            let progress = Progress::new(None, &["valid", "invalid", "unusable"]);
-            let (code, out, _) =
-                check_in_turn(lines, endpoint.clone(), None, workers, Vec::new(), progress);
+            let (code, out) = check_to(&scratch.dir, &endpoint, workers, Vec::new());
             let error = code.expect_err("unreadable");
             assert!(error.0.starts_with("cannot read"), "{}", error.0);
             assert!(out.is_empty(), "{workers} workers");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Lines that choose each operation in turn, and one for an endpoint without a choice:
