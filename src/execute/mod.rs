@@ -3,7 +3,8 @@
 //! - this file: [`Executor`], its builder, and the attempt loop under the runner's
 //!   cancellation and deadline;
 //! - `wire`: the request in wire form, and a response as read;
-//! - `send`: one attempt, the response read within its limit;
+//! - `send`: one attempt, the response read within its limit, in a task of its own when the
+//!   caller's thread is not one of the runtime's workers and other requests are on the wire;
 //! - `scrub`: the credential sent, removed from whatever the answer echoes;
 //! - `classify`: a failed attempt as a [`TaskError`] of the right kind;
 //! - `chosen_id`: a create at an id the step chose: look, then create-or-update, retried;
@@ -504,16 +505,19 @@ impl Executor {
             progress.attempts.store(attempt, Ordering::SeqCst);
             tracing::debug!(attempt, "sending request");
             // The semaphore is never closed, so a permit always comes (perhaps after a wait).
-            let permit = self.in_flight.acquire().await.ok();
+            let permit = Arc::clone(&self.in_flight).acquire_owned().await.ok();
+            // Others of this executor's requests are on the wire too (see `send::once`).
+            let crowded = self.in_flight.available_permits().saturating_add(1) < self.max_in_flight;
             progress.in_flight.store(true, Ordering::SeqCst);
             let sent = send::once(
                 &self.client,
                 request,
                 self.per_request_timeout,
                 self.max_response_bytes,
+                permit,
+                crowded,
             )
             .await;
-            drop(permit);
             let failure: TaskError = match sent {
                 Ok(raw)
                     if raw.status.is_success()
@@ -607,14 +611,15 @@ mod tests {
         );
         // The boxed state itself: copied whole into its box for every execution, and moved
         // between its states. The request given to the client is not kept in it (264 bytes
-        // more, held while waiting for the answer, before 2026-11-28).
+        // more, held while waiting for the answer, before 2026-11-28); the attempt's permit,
+        // which its wire work holds wherever that runs, is (16 bytes).
         let filled = object(json!({ "workflow": { "input": { "n": 1 } } }));
         let prepared = endpoint
             .prepare(parameters.clone(), &filled, None)
             .expect("prepared");
         let send = executor.send_prepared(&endpoint, prepared, &ctx);
         assert!(
-            std::mem::size_of_val(&send) <= 1_920,
+            std::mem::size_of_val(&send) <= 1_952,
             "{}",
             std::mem::size_of_val(&send)
         );

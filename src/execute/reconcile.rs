@@ -19,7 +19,10 @@ pub(super) fn finish_classified(
 ) -> TaskError {
     let effect_maybe = matches!(
         error.kind(),
-        ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::ConnectionLost
+        ErrorKind::ServerError
+            | ErrorKind::Timeout
+            | ErrorKind::ConnectionLost
+            | ErrorKind::Interrupted
     ) || (matches!(
         error.kind(),
         ErrorKind::MalformedResponse | ErrorKind::ResponseTooLarge

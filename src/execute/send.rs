@@ -3,42 +3,82 @@
 use super::classify;
 use super::wire::{Outgoing, Raw};
 use crate::error::{ErrorKind, TaskError};
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 
 /// Sends one attempt and reads the whole response, refusing a body over `max_bytes` (by its
 /// declared length before reading, or as soon as the chunks read pass it). `embedder_timeout`
 /// is set when the client is the embedder's: its per-attempt timeout, and a sign that the
-/// client may follow redirects.
-pub(super) async fn once(
-    client: &reqwest::Client,
-    request: &Outgoing<'_>,
+/// client may follow redirects. `permit` is the attempt's place among the executor's requests
+/// on the wire, held for as long as its wire work exists; `crowded`, that other requests of
+/// the executor are on the wire too.
+///
+/// Combinators rather than an `async` block: a future made before the block and awaited in
+/// it would have two places in its state, and the request moved into one made inside it
+/// would keep its own (264 bytes) while the answer is awaited.
+pub(super) fn once<'a>(
+    client: &'a reqwest::Client,
+    request: &'a Outgoing<'a>,
     embedder_timeout: Option<Duration>,
     max_bytes: usize,
-) -> Result<Raw, TaskError> {
-    // The request moves into the client's future in this block: held in a local, its
-    // 264 bytes would stay in this future's state while it waits for the answer.
-    let sent = {
-        let mut attempt = request.attempt()?;
-        *attempt.body_mut() = Some(request.body.clone().into());
-        if let Some(timeout) = embedder_timeout {
-            *attempt.timeout_mut() = Some(timeout);
-        }
-        client.execute(attempt)
+    permit: Option<OwnedSemaphorePermit>,
+    crowded: bool,
+) -> impl Future<Output = Result<Raw, TaskError>> + 'a {
+    let mut attempt = match request.attempt() {
+        Ok(attempt) => attempt,
+        Err(error) => return Either::Left(std::future::ready(Err(error))),
     };
-    let mut response = sent
-        .await
-        .map_err(|error| classify::transport(error, false, &request.scrub))?;
-    let status = response.status();
-    let mut headers = std::mem::take(response.headers_mut());
+    *attempt.body_mut() = Some(request.body.clone().into());
+    if let Some(timeout) = embedder_timeout {
+        *attempt.timeout_mut() = Some(timeout);
+    }
+    let redirects = embedder_timeout.is_some();
+    let wire = if crowded && outside_the_workers() {
+        let client = client.clone();
+        let work = async move { exchange(&client, attempt, max_bytes, redirects, permit).await };
+        Either::Left(AbortOnDrop(tokio::spawn(
+            work.instrument(tracing::Span::current()),
+        )))
+    } else {
+        Either::Right(exchange(client, attempt, max_bytes, redirects, permit).map(Ok))
+    };
+    Either::Right(wire.map(move |joined| match joined {
+        Ok(exchanged) => read(request, max_bytes, exchanged),
+        // The attempt's own panic, raised where it would have been inline.
+        Err(stopped) if stopped.is_panic() => std::panic::resume_unwind(stopped.into_panic()),
+        // Only the runtime shutting down stops the task while it is awaited.
+        Err(_) => Err(TaskError::new(
+            ErrorKind::Interrupted,
+            "the async runtime shut down while the request was in flight; it may have taken effect",
+        )),
+    }))
+}
+
+/// The attempt's answer as [`Raw`], or its failure classified, with the credential sent
+/// scrubbed from whatever the answer echoes.
+fn read(
+    request: &Outgoing<'_>,
+    max_bytes: usize,
+    exchanged: Result<Exchange, reqwest::Error>,
+) -> Result<Raw, TaskError> {
+    let Exchange {
+        status,
+        mut headers,
+        url,
+        body,
+    } = exchanged.map_err(|error| classify::transport(error, false, &request.scrub))?;
     request.scrub.headers(&mut headers);
-    if embedder_timeout.is_some() && *request.url != *response.url() {
+    if let Some(url) = url.filter(|url| *url != *request.url) {
         return Err(classify::followed_redirect(
             request,
             status,
             headers,
-            response.url().as_str(),
+            url.as_str(),
         ));
     }
     // A success's body is the output: without all of it, the outcome is unknown. Any other
@@ -56,35 +96,25 @@ pub(super) async fn once(
             })
         }
     };
-    let too_large = || format!("its body is larger than {max_bytes} bytes and was not read");
-    if response
-        .content_length()
-        .is_some_and(|length| length > max_bytes as u64)
-    {
-        return unread(headers, too_large());
-    }
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > max_bytes {
-                    return unread(headers, too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(error) if status.is_success() => {
-                return Err(classify::transport(error, true, &request.scrub));
-            }
-            Err(error) => {
-                let why = request.scrub.message(&format!(
-                    "its body could not be read: {}",
-                    classify::error_chain(&error)
-                ));
-                return unread(headers, why);
-            }
+    let mut body = match body {
+        Body::Read(body) => body,
+        Body::TooLarge => {
+            return unread(
+                headers,
+                format!("its body is larger than {max_bytes} bytes and was not read"),
+            );
         }
-    }
+        Body::Failed(error) if status.is_success() => {
+            return Err(classify::transport(error, true, &request.scrub));
+        }
+        Body::Failed(error) => {
+            let why = request.scrub.message(&format!(
+                "its body could not be read: {}",
+                classify::error_chain(&error)
+            ));
+            return unread(headers, why);
+        }
+    };
     request.scrub.bytes(&mut body);
     Ok(Raw {
         status,
@@ -92,4 +122,104 @@ pub(super) async fn once(
         body,
         unread: None,
     })
+}
+
+/// Whether the attempt is polled outside the runtime's tasks, on the thread blocking on a
+/// multi-threaded runtime (as under `#[tokio::main]`). Its connection's task runs on the
+/// runtime's workers, so that, when other requests are on the wire too, the attempt's wire
+/// work runs as a task there: the request, the answer and the end of its body pass between
+/// the attempt and the connection on the workers, and only the whole answer crosses to the
+/// caller's thread, which meanwhile renders, checks and hands off the other executions. One
+/// request at a time the hand-off to a task costs a wake-up more than it saves; in a task,
+/// or on a current-thread runtime, there is no crossing to save.
+fn outside_the_workers() -> bool {
+    tokio::task::try_id().is_none()
+        && tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        })
+}
+
+/// What the wire gave for one attempt, before it is classified.
+struct Exchange {
+    status: reqwest::StatusCode,
+    headers: HeaderMap,
+    /// Where the response came from, for a client that may follow redirects (the
+    /// embedder's).
+    url: Option<reqwest::Url>,
+    body: Body,
+}
+
+/// A response's body as read.
+enum Body {
+    Read(Vec<u8>),
+    /// Declared or found to be over the limit; not read (further).
+    TooLarge,
+    /// Reading it failed.
+    Failed(reqwest::Error),
+}
+
+/// Sends `attempt` and reads its whole response, at most `max_bytes` of body; with
+/// `redirects` (the client may have followed some), the URL the response came from. Not an
+/// `async fn`: the request moves into the client's future before the state is made, which
+/// then does not keep a place for it (264 bytes) while it waits for the answer.
+fn exchange(
+    client: &reqwest::Client,
+    attempt: reqwest::Request,
+    max_bytes: usize,
+    redirects: bool,
+    permit: Option<OwnedSemaphorePermit>,
+) -> impl Future<Output = Result<Exchange, reqwest::Error>> {
+    let sent = client.execute(attempt);
+    async move {
+        let mut response = sent.await?;
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        let url = redirects.then(|| response.url().clone());
+        let body = if response
+            .content_length()
+            .is_some_and(|length| length > max_bytes as u64)
+        {
+            Body::TooLarge
+        } else {
+            let mut body = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) if body.len() + chunk.len() > max_bytes => {
+                        break Body::TooLarge;
+                    }
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) => break Body::Read(body),
+                    Err(error) => break Body::Failed(error),
+                }
+            }
+        };
+        drop(permit);
+        Ok(Exchange {
+            status,
+            headers,
+            url,
+            body,
+        })
+    }
+}
+
+/// An attempt's task, aborted when the attempt is dropped (the runner cancelled, or its
+/// deadline passed), as the attempt's own future would have been dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

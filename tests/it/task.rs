@@ -230,3 +230,133 @@ async fn the_same_step_run_after_run_creates_a_key_each_time() {
         );
     }
 }
+
+/// A runner that polls its executions on the thread blocking on a multi-threaded runtime
+/// (`#[tokio::main]`, as this test's body is) has an attempt made while another request is on
+/// the wire sent and read by a task on the runtime's workers; cancelled, the execution aborts
+/// that task, and its connection closes at once. The resolver notes where each request's
+/// connection was made: the first request's on this thread, the second's on a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_attempt_runs_on_the_workers_and_stops_with_its_execution() {
+    use std::io::Read;
+
+    // A server that reads each request, says whose it is, and never answers; it says so
+    // again when the client closes the connection. On threads of its own, outside the runtime.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (events, mut seen) = tokio::sync::mpsc::unbounded_channel::<(String, &'static str)>();
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let (Ok(mut connection), events) = (connection, events.clone()) else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let (mut read, mut buffer, mut whose) = (Vec::new(), [0u8; 4096], None);
+                while let Ok(n @ 1..) = connection.read(&mut buffer) {
+                    read.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&read);
+                    if whose.is_none()
+                        && let Some(name) = ["first", "second"]
+                            .into_iter()
+                            .find(|name| text.contains(&format!("{name} key")))
+                    {
+                        whose = Some(name.to_owned());
+                        let _ = events.send((name.to_owned(), "received"));
+                    }
+                }
+                let _ = events.send((whose.unwrap_or_default(), "closed"));
+            });
+        }
+    });
+
+    /// Resolves every name to loopback, noting the thread that asked.
+    struct Noting(std::sync::Mutex<Vec<(String, std::thread::ThreadId)>>);
+    impl reqwest::dns::Resolve for Noting {
+        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let thread = std::thread::current().id();
+            if let Ok(mut noted) = self.0.lock() {
+                noted.push((name.as_str().to_owned(), thread));
+            }
+            let loopback: reqwest::dns::Addrs = Box::new(std::iter::once(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ));
+            Box::pin(std::future::ready(Ok(loopback)))
+        }
+    }
+    let resolver = Arc::new(Noting(std::sync::Mutex::new(Vec::new())));
+    // As `support::http` does: reqwest has no crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .dns_resolver(resolver.clone())
+        .build()
+        .expect("client");
+    let executor = Executor::builder()
+        .client(client)
+        .build()
+        .expect("executor");
+    let [first, second] = ["first", "second"].map(|name| format!("http://{name}.test:{port}"));
+    let endpoint = apikey_task::Endpoint::builder()
+        .allow_server(&first)
+        .allow_server(&second)
+        .build()
+        .expect("endpoint");
+    let parameters = |server: &str, name: &str| -> Map<String, Value> {
+        serde_json::from_value(json!({
+            "server": server,
+            "body": { "description": format!("{name} key") }
+        }))
+        .expect("parameters")
+    };
+    let (credentials, state) = (credentials(), Map::new());
+    let (stop_first, stop_second) = (CancellationToken::new(), CancellationToken::new());
+    let ctx_first =
+        TaskContext::new(&state, &credentials, &Redact).with_cancellation(stop_first.clone());
+    let ctx_second =
+        TaskContext::new(&state, &credentials, &Redact).with_cancellation(stop_second.clone());
+    // Polled together, the first takes its place on the wire before the second is made.
+    let run_first = executor.execute_in(&endpoint, parameters(&first, "first"), &ctx_first);
+    let run_second = executor.execute_in(&endpoint, parameters(&second, "second"), &ctx_second);
+    let mut next = async move |what: &str| {
+        tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no event in 5 s, waiting for {what}"))
+    };
+    let steer = async {
+        let mut received = vec![next("a request").await.0, next("a request").await.0];
+        received.sort();
+        assert_eq!(received, ["first", "second"]);
+        stop_second.cancel();
+        // Nothing else is closed first: the next event is the second's connection closing.
+        assert_eq!(
+            next("the second closed").await,
+            ("second".to_owned(), "closed")
+        );
+        stop_first.cancel();
+        assert_eq!(
+            next("the first closed").await,
+            ("first".to_owned(), "closed")
+        );
+    };
+    let (first_done, second_done, ()) = tokio::join!(run_first, run_second, steer);
+    for (done, name) in [(first_done, "first"), (second_done, "second")] {
+        let error = done.expect_err("cancelled");
+        assert!(error.is_cancelled(), "{name}: {error}");
+        assert!(
+            error.is_outcome_unknown(),
+            "{name}: a request was on the wire"
+        );
+    }
+    let noted = resolver.0.lock().expect("noted").clone();
+    let thread_of = |name: &str| {
+        noted
+            .iter()
+            .find(|(host, _)| *host == format!("{name}.test"))
+            .map(|(_, thread)| *thread)
+            .unwrap_or_else(|| panic!("{name}.test was never resolved: {noted:?}"))
+    };
+    let here = std::thread::current().id();
+    assert_eq!(thread_of("first"), here, "{noted:?}");
+    assert_ne!(thread_of("second"), here, "{noted:?}");
+}
