@@ -12,7 +12,8 @@
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
 //! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, under a
 //! profiler; APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's
-//! workers instead of on the thread blocking on it, or current for a current-thread runtime);
+//! workers instead of on the thread blocking on it, tasks to spawn every execution as a task
+//! of its own, or current for a current-thread runtime);
 //! `cargo test --benches` runs it once, small.
 
 mod support;
@@ -31,19 +32,21 @@ fn main() {
     let runtime = Runtime::chosen();
     let mut builder = match runtime {
         Runtime::Current => tokio::runtime::Builder::new_current_thread(),
-        Runtime::Main | Runtime::Worker => tokio::runtime::Builder::new_multi_thread(),
+        Runtime::Main | Runtime::Worker | Runtime::Tasks => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
     };
     let rt = builder.enable_all().build().expect("runtime");
     match runtime {
         // As a runner's task: polled by the runtime's workers.
         Runtime::Worker => rt.block_on(async { tokio::spawn(bench()).await.expect("bench") }),
-        Runtime::Main | Runtime::Current => rt.block_on(bench()),
+        Runtime::Main | Runtime::Tasks | Runtime::Current => rt.block_on(bench()),
     }
 }
 
 /// Where the clients run (`APIKEY_BENCH_RUNTIME`). A runner's runtime and tasks are its own
 /// choice, and one request at a time they decide how often a thread parks and is woken.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Runtime {
     /// The default: a multi-threaded runtime (a worker per core), the clients polled by the
     /// thread that blocks on it (as under `#[tokio::main]`), so that every request and answer
@@ -52,6 +55,9 @@ enum Runtime {
     /// `worker`: the same runtime, the clients in a task its workers poll, as a runner's
     /// spawned tasks are.
     Worker,
+    /// `tasks`: the same runtime, every execution spawned as a task of its own, as a runner
+    /// runs each (a Temporal activity, for example).
+    Tasks,
     /// `current`: a current-thread runtime, where no thread waits for another.
     Current,
 }
@@ -60,6 +66,7 @@ impl Runtime {
     fn chosen() -> Runtime {
         match std::env::var("APIKEY_BENCH_RUNTIME").as_deref() {
             Ok("worker") => Runtime::Worker,
+            Ok("tasks") => Runtime::Tasks,
             Ok("current") => Runtime::Current,
             _ => Runtime::Main,
         }
@@ -69,6 +76,7 @@ impl Runtime {
         match self {
             Runtime::Main => "multi-threaded runtime, the clients on the thread blocking on it",
             Runtime::Worker => "multi-threaded runtime, the clients in a task on its workers",
+            Runtime::Tasks => "multi-threaded runtime, every execution a task of its own",
             Runtime::Current => "current-thread runtime",
         }
     }
@@ -157,11 +165,11 @@ async fn bench() {
     // not slow the server down, or the benchmark measures contention instead of the client.
     let emulator = ChildServer::start(&["emulator", "--port", "0", "--rate-limit", "0"]);
     let url = emulator.url.clone();
-    let endpoint = Arc::new(Endpoint::builder().build().expect("endpoint"));
+    let endpoint = forever(Arc::new(Endpoint::builder().build().expect("endpoint")));
     // First, while the heap has no freed memory to reuse, so that what they take shows in RSS.
-    let templates_rss = memory_per_template(&endpoint, &url);
-    let executor = Executor::builder().build().expect("executor");
-    let credentials = Credentials::ApiKey(Secret::new("sk_bench"));
+    let templates_rss = memory_per_template(endpoint, &url);
+    let executor = forever(Executor::builder().build().expect("executor"));
+    let credentials = forever(Credentials::ApiKey(Secret::new("sk_bench")));
     // The same TLS stack as the executor's: built after it, so the crypto provider it installs
     // (ring) is the process default here too.
     let bare_client = || {
@@ -172,16 +180,16 @@ async fn bench() {
             .build()
             .expect("client")
     };
-    let bare = bare_client();
+    let bare = forever(bare_client());
     // The control: a second bare client doing the same work in the same rounds. Its ratio to
     // the first shows how far two identical sides drift apart in one run on this machine,
     // which a difference between the plugin and bare reqwest has to exceed to mean anything.
-    let control = bare_client();
+    let control = forever(bare_client());
     // The calibration: how much a few microseconds more work per request (a busy wait, after
     // each answer is read and before the next request) costs in throughput and CPU on this
     // machine in this run. At concurrency 1 it is more than the time itself: the next request
     // comes after the runtime's idle workers have parked, and waking one is a context switch.
-    let busy = bare_client();
+    let busy = forever(bare_client());
     let busy_for = Duration::from_nanos(
         std::env::var("APIKEY_BENCH_BUSY_NS")
             .ok()
@@ -200,8 +208,9 @@ async fn bench() {
         Ok("busy") => Some(Side::Busy),
         _ => None,
     };
-    let task = HttpTask::create_api_key(executor.clone()).expect("task");
-    let template = endpoint.template(step(&url, 0).parameters);
+    let task = forever(HttpTask::create_api_key(executor.clone()).expect("task"));
+    let template = forever(endpoint.template(step(&url, 0).parameters));
+    let target: &'static str = forever(format!("{url}/api-keys"));
     let (rounds, sizes) = if test_mode() {
         (3, [(1usize, 10), (64, 64)])
     } else {
@@ -221,24 +230,15 @@ async fn bench() {
         let run = async |side: Side, n: usize| -> Timed {
             match side {
                 Side::Plugin | Side::Fresh => {
-                    run_plugin(
-                        &endpoint,
-                        &executor,
-                        &credentials,
-                        &url,
-                        side,
-                        concurrency,
-                        n,
-                    )
-                    .await
+                    run_plugin(endpoint, executor, credentials, &url, side, concurrency, n).await
                 }
-                Side::Task => run_task(&task, &credentials, &url, concurrency, n).await,
+                Side::Task => run_task(task, credentials, &url, concurrency, n).await,
                 Side::Template => {
-                    run_template(&template, &executor, &credentials, concurrency, n).await
+                    run_template(template, executor, credentials, concurrency, n).await
                 }
-                Side::Bare => run_bare(&bare, &url, concurrency, n, Duration::ZERO).await,
-                Side::Control => run_bare(&control, &url, concurrency, n, Duration::ZERO).await,
-                Side::Busy => run_bare(&busy, &url, concurrency, n, busy_for).await,
+                Side::Bare => run_bare(bare, target, concurrency, n, Duration::ZERO).await,
+                Side::Control => run_bare(control, target, concurrency, n, Duration::ZERO).await,
+                Side::Busy => run_bare(busy, target, concurrency, n, busy_for).await,
             }
         };
         // Warm the connection pools (and the templates kept) before timing; a side left out
@@ -311,7 +311,7 @@ async fn bench() {
             );
         }
     }
-    memory_per_in_flight(&endpoint, &executor, &credentials, &bare).await;
+    memory_per_in_flight(endpoint, executor, credentials, bare).await;
     println!("{templates_rss}");
     drop(emulator);
 }
@@ -320,9 +320,9 @@ async fn bench() {
 /// new ones ([`Side::Fresh`]), which leave nothing to keep a template of, so that every step
 /// is checked whole.
 async fn run_plugin(
-    endpoint: &Endpoint,
-    executor: &Executor,
-    credentials: &Credentials,
+    endpoint: &'static Endpoint,
+    executor: &'static Executor,
+    credentials: &'static Credentials,
     url: &str,
     side: Side,
     concurrency: usize,
@@ -352,37 +352,43 @@ async fn timed<T, F, O, E>(
     execute: impl Fn(T) -> F,
 ) -> Timed
 where
-    F: std::future::Future<Output = Result<O, E>>,
+    F: Future<Output = Result<O, E>> + Send + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
 {
     let cpu = Cpu::of_self();
     let started = Instant::now();
-    let failures = AtomicU64::new(0);
-    futures_util::stream::iter(inputs)
-        .map(|input| {
-            let failures = &failures;
+    let failures = all(
+        inputs.into_iter().map(|input| {
             let execution = execute(input);
-            async move {
-                if execution.await.is_err() {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<()>>()
-        .await;
-    assert_eq!(
-        failures.load(Ordering::Relaxed),
-        0,
-        "{side} executions failed"
-    );
+            async move { execution.await.is_ok() }
+        }),
+        concurrency,
+    )
+    .await;
+    assert_eq!(failures, 0, "{side} executions failed");
     (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
+}
+
+/// Runs `executions`, `concurrency` at a time, where the clients run; with
+/// `APIKEY_BENCH_RUNTIME=tasks`, each spawned as a task of its own. How many failed.
+async fn all<F>(executions: impl Iterator<Item = F>, concurrency: usize) -> usize
+where
+    F: Future<Output = bool> + Send + 'static,
+{
+    let spawn = Runtime::chosen() == Runtime::Tasks;
+    futures_util::stream::iter(executions.map(|execution| one(execution, spawn)))
+        .buffer_unordered(concurrency)
+        .filter(|ok| std::future::ready(!ok))
+        .count()
+        .await
 }
 
 /// The same executions through a `Task`, as a runner holds it: the same parameters each
 /// time with each run's workflow state, both built before the clock.
 async fn run_task(
-    task: &HttpTask,
-    credentials: &Credentials,
+    task: &'static HttpTask,
+    credentials: &'static Credentials,
     url: &str,
     concurrency: usize,
     n: usize,
@@ -398,9 +404,9 @@ async fn run_task(
 /// The same executions from the step's template: the workflow state of each run (what
 /// differs from run to run) is built before the clock, as the steps are for `run_plugin`.
 async fn run_template(
-    template: &StepTemplate<'_>,
-    executor: &Executor,
-    credentials: &Credentials,
+    template: &'static StepTemplate<'static>,
+    executor: &'static Executor,
+    credentials: &'static Credentials,
     concurrency: usize,
     n: usize,
 ) -> Timed {
@@ -416,16 +422,15 @@ async fn run_template(
     .await
 }
 
-/// Bare reqwest's POSTs, with `busy` of busy waiting after each answer (none for bare reqwest
-/// and the control).
+/// Bare reqwest's POSTs to `target`, with `busy` of busy waiting after each answer (none for
+/// bare reqwest and the control).
 async fn run_bare(
-    client: &reqwest::Client,
-    url: &str,
+    client: &'static reqwest::Client,
+    target: &'static str,
     concurrency: usize,
     n: usize,
     busy: Duration,
 ) -> Timed {
-    let target = format!("{url}/api-keys");
     // The same input form as the plugin's steps: JSON values, built before the clock starts
     // and written as JSON inside it, as a user of the bare client would (what reqwest's `.json()`
     // does).
@@ -440,34 +445,59 @@ async fn run_bare(
         .collect();
     let cpu = Cpu::of_self();
     let started = Instant::now();
-    futures_util::stream::iter(bodies)
-        .map(|body| {
-            let target = &target;
-            async move {
-                let response = client
-                    .post(target.as_str())
-                    .header("content-type", "application/json")
-                    .header("reb-apikey", "sk_bench")
-                    .body(serde_json::to_vec(&body).expect("bare body"))
-                    .send()
-                    .await
-                    .expect("bare POST");
-                assert_eq!(response.status().as_u16(), 201);
-                // What a user of the bare client does with the answer: read the key from it.
-                let bytes = response.bytes().await.expect("bare body");
-                let key: serde_json::Value = serde_json::from_slice(&bytes).expect("bare JSON");
-                assert!(key["id"].is_string());
-                // Spinning, not sleeping: work that holds the thread, as a wrapper's would.
-                let started = Instant::now();
-                while started.elapsed() < busy {
-                    std::hint::spin_loop();
-                }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<()>>()
-        .await;
+    let requests = bodies
+        .into_iter()
+        .map(|body| post(client, target, body, busy));
+    assert_eq!(all(requests, concurrency).await, 0);
     (started.elapsed().as_secs_f64(), Cpu::of_self() - cpu)
+}
+
+/// One bare POST of `body`, its answer read as a user of the bare client reads it, then
+/// `busy` of busy waiting.
+async fn post(
+    client: &'static reqwest::Client,
+    target: &'static str,
+    body: serde_json::Value,
+    busy: Duration,
+) -> bool {
+    let response = client
+        .post(target)
+        .header("content-type", "application/json")
+        .header("reb-apikey", "sk_bench")
+        .body(serde_json::to_vec(&body).expect("bare body"))
+        .send()
+        .await
+        .expect("bare POST");
+    assert_eq!(response.status().as_u16(), 201);
+    // What a user of the bare client does with the answer: read the key from it.
+    let bytes = response.bytes().await.expect("bare body");
+    let key: serde_json::Value = serde_json::from_slice(&bytes).expect("bare JSON");
+    assert!(key["id"].is_string());
+    // Spinning, not sleeping: work that holds the thread, as a wrapper's would.
+    let started = Instant::now();
+    while started.elapsed() < busy {
+        std::hint::spin_loop();
+    }
+    true
+}
+
+/// A value kept for the whole run, so that an execution borrowing it can be spawned as a task
+/// of its own (`APIKEY_BENCH_RUNTIME=tasks`).
+fn forever<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// An execution, spawned as a task of its own when `spawn`. Functions, not closures, make the
+/// futures of a round: it is polled inside a spawned task (`worker`), where a closure's
+/// future would not be `Send` for every lifetime.
+async fn one<F: Future<Output = bool> + Send + 'static>(execution: F, spawn: bool) -> bool {
+    if spawn {
+        tokio::spawn(execution)
+            .await
+            .expect("an execution panicked")
+    } else {
+        execution.await
+    }
 }
 
 /// Resident memory of this process, in bytes (Linux).
@@ -485,10 +515,10 @@ fn rss() -> u64 {
 /// Peak RSS growth while `n` executions wait on a server that answers after 500 ms, per
 /// execution; the same for bare reqwest.
 async fn memory_per_in_flight(
-    endpoint: &Endpoint,
-    executor: &Executor,
-    credentials: &Credentials,
-    bare: &reqwest::Client,
+    endpoint: &'static Endpoint,
+    executor: &'static Executor,
+    credentials: &'static Credentials,
+    bare: &'static reqwest::Client,
 ) {
     // Our emulator, told to answer creates late, in its own process: wiremock's server, dropped
     // at the end, once spun for minutes in its own verification.
