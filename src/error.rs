@@ -84,7 +84,8 @@ pub enum ErrorKind {
     /// The runner's deadline passed.
     DeadlineExceeded,
     /// The process sending the request stopped (crashed, was killed) while the request may
-    /// have been in flight; a supervisor (a workflow engine) reports it.
+    /// have been in flight, which a supervisor (a workflow engine) reports; or the async
+    /// runtime running the request shut down while it was in flight.
     Interrupted,
     /// A create at a chosen id found something else already there (other values); nothing
     /// was written. See [`TaskError::response`] for what is there.

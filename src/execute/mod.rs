@@ -3,8 +3,8 @@
 //! - this file: [`Executor`], its builder, and the attempt loop under the runner's
 //!   cancellation and deadline;
 //! - `wire`: the request in wire form, and a response as read;
-//! - `send`: one attempt, the response read within its limit, in a task of its own when the
-//!   caller's thread is not one of the runtime's workers and other requests are on the wire;
+//! - `send`: one attempt, the response read within its limit, in a task of its own when it
+//!   is polled outside the runtime's tasks and other requests are on the wire;
 //! - `scrub`: the credential sent, removed from whatever the answer echoes;
 //! - `classify`: a failed attempt as a [`TaskError`] of the right kind;
 //! - `chosen_id`: a create at an id the step chose: look, then create-or-update, retried;
@@ -612,14 +612,15 @@ mod tests {
         // The boxed state itself: copied whole into its box for every execution, and moved
         // between its states. The request given to the client is not kept in it (264 bytes
         // more, held while waiting for the answer, before 2026-11-28); the attempt's permit,
-        // which its wire work holds wherever that runs, is (16 bytes).
+        // which its wire work holds wherever that runs, is (16 bytes), and where it was sent,
+        // for a client that may follow redirects (8 bytes: boxed).
         let filled = object(json!({ "workflow": { "input": { "n": 1 } } }));
         let prepared = endpoint
             .prepare(parameters.clone(), &filled, None)
             .expect("prepared");
         let send = executor.send_prepared(&endpoint, prepared, &ctx);
         assert!(
-            std::mem::size_of_val(&send) <= 1_952,
+            std::mem::size_of_val(&send) <= 1_960,
             "{}",
             std::mem::size_of_val(&send)
         );

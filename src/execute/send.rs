@@ -38,7 +38,7 @@ pub(super) fn once<'a>(
         *attempt.timeout_mut() = Some(timeout);
     }
     let redirects = embedder_timeout.is_some();
-    let wire = if crowded && outside_the_workers() {
+    let wire = if crowded && outside_any_task() {
         let client = client.clone();
         let work = async move { exchange(&client, attempt, max_bytes, redirects, permit).await };
         Either::Left(AbortOnDrop(tokio::spawn(
@@ -54,7 +54,14 @@ pub(super) fn once<'a>(
         // Only the runtime shutting down stops the task while it is awaited.
         Err(_) => Err(TaskError::new(
             ErrorKind::Interrupted,
-            "the async runtime shut down while the request was in flight; it may have taken effect",
+            if request.idempotent() {
+                "the async runtime shut down while the request was in flight; it is idempotent, so repeating it is safe".to_owned()
+            } else {
+                format!(
+                    "the async runtime shut down while the request was in flight; {} may have taken effect",
+                    request.endpoint.operation().label()
+                )
+            },
         )),
     }))
 }
@@ -69,11 +76,11 @@ fn read(
     let Exchange {
         status,
         mut headers,
-        url,
+        redirected_to,
         body,
     } = exchanged.map_err(|error| classify::transport(error, false, &request.scrub))?;
     request.scrub.headers(&mut headers);
-    if let Some(url) = url.filter(|url| *url != *request.url) {
+    if let Some(url) = redirected_to {
         return Err(classify::followed_redirect(
             request,
             status,
@@ -124,15 +131,17 @@ fn read(
     })
 }
 
-/// Whether the attempt is polled outside the runtime's tasks, on the thread blocking on a
-/// multi-threaded runtime (as under `#[tokio::main]`). Its connection's task runs on the
-/// runtime's workers, so that, when other requests are on the wire too, the attempt's wire
-/// work runs as a task there: the request, the answer and the end of its body pass between
-/// the attempt and the connection on the workers, and only the whole answer crosses to the
-/// caller's thread, which meanwhile renders, checks and hands off the other executions. One
-/// request at a time the hand-off to a task costs a wake-up more than it saves; in a task,
-/// or on a current-thread runtime, there is no crossing to save.
-fn outside_the_workers() -> bool {
+/// Whether the attempt is polled outside any task of a multi-threaded runtime: on the thread
+/// blocking on it (as under `#[tokio::main]`), or on any thread that entered its handle. Its
+/// connection's task runs on the runtime's workers, so that, when other requests are on the
+/// wire too, the attempt's wire work runs as a task there: the request, the answer and the
+/// end of its body pass between the attempt and the connection on the workers, and only the
+/// whole answer crosses to the caller's thread, which meanwhile renders, checks and hands off
+/// the other executions. One request at a time the hand-off to a task costs a wake-up more
+/// than it saves. In a task (on a worker, or a blocking or local one) the attempt stays in
+/// the execution's own future, as it does on a current-thread runtime, where there is no
+/// crossing to save.
+fn outside_any_task() -> bool {
     tokio::task::try_id().is_none()
         && tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
             runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
@@ -143,9 +152,9 @@ fn outside_the_workers() -> bool {
 struct Exchange {
     status: reqwest::StatusCode,
     headers: HeaderMap,
-    /// Where the response came from, for a client that may follow redirects (the
-    /// embedder's).
-    url: Option<reqwest::Url>,
+    /// Where a client that follows redirects (the embedder's) ended up, when that is not
+    /// where the request was sent; its body is then not read.
+    redirected_to: Option<reqwest::Url>,
     body: Body,
 }
 
@@ -158,8 +167,9 @@ enum Body {
     Failed(reqwest::Error),
 }
 
-/// Sends `attempt` and reads its whole response, at most `max_bytes` of body; with
-/// `redirects` (the client may have followed some), the URL the response came from. Not an
+/// Sends `attempt` and reads its whole response, at most `max_bytes` of body. With `redirects`
+/// (the client may follow some), an answer from elsewhere is reported as soon as its head is
+/// in: nothing is read from, or waited for at, an origin the request was not sent to. Not an
 /// `async fn`: the request moves into the client's future before the state is made, which
 /// then does not keep a place for it (264 bytes) while it waits for the answer.
 fn exchange(
@@ -169,13 +179,20 @@ fn exchange(
     redirects: bool,
     permit: Option<OwnedSemaphorePermit>,
 ) -> impl Future<Output = Result<Exchange, reqwest::Error>> {
+    // Boxed: only an embedder's client needs it, and a `Url` would take 88 bytes of every
+    // attempt's state.
+    let sent_to = redirects.then(|| Box::new(attempt.url().clone()));
     let sent = client.execute(attempt);
     async move {
         let mut response = sent.await?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
-        let url = redirects.then(|| response.url().clone());
-        let body = if response
+        let redirected_to = sent_to
+            .filter(|sent_to| **sent_to != *response.url())
+            .map(|_| response.url().clone());
+        let body = if redirected_to.is_some() {
+            Body::Read(Vec::new())
+        } else if response
             .content_length()
             .is_some_and(|length| length > max_bytes as u64)
         {
@@ -197,7 +214,7 @@ fn exchange(
         Ok(Exchange {
             status,
             headers,
-            url,
+            redirected_to,
             body,
         })
     }

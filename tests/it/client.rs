@@ -93,3 +93,34 @@ async fn a_redirect_the_embedders_client_followed_is_reported() {
     assert!(error.message().contains(&landing), "{error}");
     assert!(error.message().contains("Policy::none()"), "{error}");
 }
+
+/// A followed redirect is reported as soon as the answer's head is in: nothing is read from,
+/// or waited for at, the origin it led to, here one that sends a head and stalls its body.
+#[tokio::test]
+async fn a_followed_redirect_is_reported_without_reading_where_it_led() {
+    let stalling = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        true,
+    )
+    .await;
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {stalling}/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let first = raw_server(redirect, false).await;
+    let executor = Executor::builder()
+        .client(embedder_client(true))
+        .timeout(Duration::from_secs(20))
+        .retry(RetryPolicy::never())
+        .build()
+        .expect("executor");
+    let started = std::time::Instant::now();
+    let error = execute(&executor, &first)
+        .await
+        .expect_err("a followed redirect is not a success");
+    assert_eq!(error.kind(), ErrorKind::Redirected, "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "reported after {:?}",
+        started.elapsed()
+    );
+}
