@@ -1099,3 +1099,86 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
     );
     assert_eq!(emulator.created(), 4);
 }
+
+/// An attempt polled outside the runtime's tasks while another request of the executor is on
+/// the wire sends and reads in a task of its own: every answer ends as it does for the same
+/// step sent alone, in its execution's own future (kind, message, status, outcome, output).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_in_a_task_of_its_own_ends_as_one_sent_alone() {
+    use crate::support::{http_answer, tcp_server};
+    use apikey_task::{RetryPolicy, TaskContext, TaskOutput};
+    use tokio_util::sync::CancellationToken;
+
+    // Reads the request and never answers: the request on the wire beside the one under test.
+    let holding = tcp_server(|socket| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(socket);
+    })
+    .await;
+    let json = [("Content-Type", "application/json")];
+    let mut servers = Vec::new();
+    for answer in [
+        http_answer(
+            "201 Created",
+            &json,
+            r#"{"id": "k1", "secretKey": "sk_returned"}"#,
+        ),
+        http_answer("201 Created", &json, r#"{"id": "k1", "#),
+        http_answer("201 Created", &json, &"x".repeat(4096)),
+        http_answer("400 Bad Request", &json, &"y".repeat(4096)),
+        http_answer(
+            "422 Unprocessable Entity",
+            &[("Content-Type", "application/problem+json")],
+            r#"{"title": "Invalid", "status": 422, "invalidFields": [{"field": "description", "message": "no"}]}"#,
+        ),
+        http_answer("503 Service Unavailable", &json, "{}"),
+    ] {
+        servers.push(answer_server(answer).await.0);
+    }
+    // The connection lost halfway through a success's body.
+    servers.push(
+        raw_server(
+            "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"id\": \"api_",
+            false,
+        )
+        .await,
+    );
+    let executor = Executor::builder()
+        .retry(RetryPolicy::never())
+        .max_response_bytes(1024)
+        .build()
+        .expect("executor");
+    let (endpoint, credentials) = (endpoint(), credentials());
+    let ended = |done: Result<TaskOutput, TaskError>| match done {
+        Ok(output) => json!({
+            "status": output.response.status_code,
+            "body": output.response.body,
+            "secretObtained": output.secret_obtained,
+        }),
+        Err(error) => json!({
+            "kind": error.kind().as_str(),
+            "message": error.message(),
+            "status": error.status(),
+            "outcomeUnknown": error.is_outcome_unknown(),
+            "retryable": error.is_retryable(),
+        }),
+    };
+    for server in &servers {
+        let send = || executor.execute(&endpoint, minimal(server), &credentials, &Redact);
+        let alone = ended(send().await);
+        let (stop, held) = (CancellationToken::new(), minimal(&holding));
+        let ctx =
+            TaskContext::new(&held.context, &credentials, &Redact).with_cancellation(stop.clone());
+        // Polled first, the holding request takes its place on the wire before the other.
+        let hold = executor.execute_in(&endpoint, held.parameters.clone(), &ctx);
+        let beside = async {
+            let done = send().await;
+            stop.cancel();
+            done
+        };
+        let (held, beside) = tokio::join!(hold, beside);
+        let held = held.expect_err("cancelled");
+        assert!(held.is_cancelled(), "{held}");
+        assert_eq!(ended(beside), alone, "{server}");
+    }
+}
