@@ -231,11 +231,11 @@ async fn the_same_step_run_after_run_creates_a_key_each_time() {
     }
 }
 
-/// A runner that polls its executions on the thread blocking on a multi-threaded runtime
-/// (`#[tokio::main]`, as this test's body is) has an attempt made while another request is on
-/// the wire sent and read by a task on the runtime's workers; cancelled, the execution aborts
-/// that task, and its connection closes at once. The resolver notes where each request's
-/// connection was made: the first request's on this thread, the second's on a worker.
+/// Polled on the thread blocking on a multi-threaded runtime (as under `#[tokio::main]`, and
+/// as this test's body is), an attempt made while another request is on the wire is sent and
+/// read by a task on the runtime's workers; cancelling its execution aborts that task, and
+/// its connection closes at once. The resolver notes where each request's connection was
+/// made: the first request's on this thread, the second's on a worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowded_attempt_runs_on_the_workers_and_stops_with_its_execution() {
     use std::io::Read;
