@@ -1,7 +1,7 @@
 //! An embedder's own HTTP client (`ExecutorBuilder::client`): it is the one that sends, the
 //! per-attempt timeout still applies, and a redirect it follows is reported, not trusted.
 
-use crate::support::{credentials, endpoint, raw_server, recording_server, step, tcp_server};
+use crate::support::{credentials, endpoint, raw_server, recording_server, step};
 use apikey_task::secrets::Redact;
 use apikey_task::{ErrorKind, Executor, RetryPolicy, TaskError, TaskOutput};
 use serde_json::json;
@@ -25,6 +25,19 @@ fn embedder_client(follow_redirects: bool) -> reqwest::Client {
         })
         .build()
         .expect("client")
+}
+
+/// An executor sending with `client`, never retrying, with `timeout` per attempt if given.
+fn never_retrying(client: reqwest::Client, timeout: Option<Duration>) -> Executor {
+    let builder = Executor::builder()
+        .client(client)
+        .retry(RetryPolicy::never());
+    match timeout {
+        Some(timeout) => builder.timeout(timeout),
+        None => builder,
+    }
+    .build()
+    .expect("executor")
 }
 
 /// One `PostApiKey` step to `server`, with the canary credential.
@@ -59,17 +72,8 @@ async fn the_embedders_client_sends_the_request() {
 #[tokio::test]
 async fn the_per_attempt_timeout_applies_to_the_embedders_client() {
     // Reads the request and never answers.
-    let silent = tcp_server(|socket| async move {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        drop(socket);
-    })
-    .await;
-    let executor = Executor::builder()
-        .client(embedder_client(false))
-        .timeout(Duration::from_millis(300))
-        .retry(RetryPolicy::never())
-        .build()
-        .expect("executor");
+    let silent = raw_server(b"", true).await;
+    let executor = never_retrying(embedder_client(false), Some(Duration::from_millis(300)));
     let error = execute(&executor, &silent).await.expect_err("times out");
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 }
@@ -81,11 +85,7 @@ async fn a_redirect_the_embedders_client_followed_is_reported() {
         "HTTP/1.1 307 Temporary Redirect\r\nLocation: {landing}/organizations/org-1/api-keys\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let first = raw_server(redirect, false).await;
-    let executor = Executor::builder()
-        .client(embedder_client(true))
-        .retry(RetryPolicy::never())
-        .build()
-        .expect("executor");
+    let executor = never_retrying(embedder_client(true), None);
     let error = execute(&executor, &first)
         .await
         .expect_err("a followed redirect is not a success");
@@ -107,12 +107,7 @@ async fn a_followed_redirect_is_reported_without_reading_where_it_led() {
         "HTTP/1.1 307 Temporary Redirect\r\nLocation: {stalling}/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let first = raw_server(redirect, false).await;
-    let executor = Executor::builder()
-        .client(embedder_client(true))
-        .timeout(Duration::from_secs(20))
-        .retry(RetryPolicy::never())
-        .build()
-        .expect("executor");
+    let executor = never_retrying(embedder_client(true), Some(Duration::from_secs(20)));
     let started = std::time::Instant::now();
     let error = execute(&executor, &first)
         .await

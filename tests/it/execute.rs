@@ -1105,16 +1105,12 @@ async fn a_template_executes_run_after_run_as_the_step_would() {
 /// step sent alone, in its execution's own future (kind, message, status, outcome, output).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_in_a_task_of_its_own_ends_as_one_sent_alone() {
-    use crate::support::{http_answer, tcp_server};
+    use crate::support::http_answer;
     use apikey_task::{RetryPolicy, TaskContext, TaskOutput};
     use tokio_util::sync::CancellationToken;
 
     // Reads the request and never answers: the request on the wire beside the one under test.
-    let holding = tcp_server(|socket| async move {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        drop(socket);
-    })
-    .await;
+    let holding = raw_server(b"", true).await;
     let json = [("Content-Type", "application/json")];
     let mut servers = Vec::new();
     for answer in [
