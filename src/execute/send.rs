@@ -3,6 +3,7 @@
 use super::classify;
 use super::wire::{Outgoing, Raw};
 use crate::error::{ErrorKind, TaskError};
+use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::Either;
 use reqwest::header::HeaderMap;
@@ -98,7 +99,7 @@ fn read(
             Ok(Raw {
                 status,
                 headers,
-                body: Vec::new(),
+                body: Bytes::new(),
                 unread: Some(why),
             })
         }
@@ -122,7 +123,7 @@ fn read(
             return unread(headers, why);
         }
     };
-    request.scrub.bytes(&mut body);
+    request.scrub.body(&mut body);
     Ok(Raw {
         status,
         headers,
@@ -135,9 +136,10 @@ fn read(
 /// blocking on it (as under `#[tokio::main]`), or on any thread that entered its handle. Its
 /// connection's task runs on the runtime's workers, so that, when other requests are on the
 /// wire too, the attempt's wire work runs as a task there: the request, the answer and the
-/// end of its body pass between the attempt and the connection on the workers, and only the
-/// whole answer crosses to the caller's thread, which meanwhile renders, checks and hands off
-/// the other executions. One request at a time the hand-off to a task costs a wake-up more
+/// end of its body pass between the attempt and the connection on the workers (and the
+/// wake-up hyper gives the connection's task when the body is taken stays on its worker), and
+/// only the whole answer crosses to the caller's thread, which meanwhile renders, checks and
+/// hands off the other executions. One request at a time the hand-off to a task costs a wake-up more
 /// than it saves. In a task (on a worker, or a blocking or local one) the attempt stays in
 /// the execution's own future, as it does on a current-thread runtime, where there is no
 /// crossing to save.
@@ -160,7 +162,7 @@ struct Exchange {
 
 /// A response's body as read.
 enum Body {
-    Read(Vec<u8>),
+    Read(Bytes),
     /// Declared or found to be over the limit; not read (further).
     TooLarge,
     /// Reading it failed.
@@ -191,21 +193,21 @@ fn exchange(
             .filter(|sent_to| **sent_to != *response.url())
             .map(|_| response.url().clone());
         let body = if redirected_to.is_some() {
-            Body::Read(Vec::new())
+            Body::Read(Bytes::new())
         } else if response
             .content_length()
             .is_some_and(|length| length > max_bytes as u64)
         {
             Body::TooLarge
         } else {
-            let mut body = Vec::new();
+            let mut read = Chunks::One(Bytes::new());
             loop {
                 match response.chunk().await {
-                    Ok(Some(chunk)) if body.len() + chunk.len() > max_bytes => {
+                    Ok(Some(chunk)) if read.len() + chunk.len() > max_bytes => {
                         break Body::TooLarge;
                     }
-                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                    Ok(None) => break Body::Read(body),
+                    Ok(Some(chunk)) => read.push(chunk),
+                    Ok(None) => break Body::Read(read.into()),
                     Err(error) => break Body::Failed(error),
                 }
             }
@@ -217,6 +219,44 @@ fn exchange(
             redirected_to,
             body,
         })
+    }
+}
+
+/// A body's chunks as read: an answer read in one chunk stays the buffer the connection
+/// filled, and only one in several is copied into one.
+enum Chunks {
+    One(Bytes),
+    Joined(Vec<u8>),
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        match self {
+            Chunks::One(chunk) => chunk.len(),
+            Chunks::Joined(joined) => joined.len(),
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        match self {
+            Chunks::One(first) if first.is_empty() => *first = chunk,
+            Chunks::One(first) => {
+                let mut joined = Vec::with_capacity(first.len() + chunk.len());
+                joined.extend_from_slice(first);
+                joined.extend_from_slice(&chunk);
+                *self = Chunks::Joined(joined);
+            }
+            Chunks::Joined(joined) => joined.extend_from_slice(&chunk),
+        }
+    }
+}
+
+impl From<Chunks> for Bytes {
+    fn from(chunks: Chunks) -> Bytes {
+        match chunks {
+            Chunks::One(chunk) => chunk,
+            Chunks::Joined(joined) => joined.into(),
+        }
     }
 }
 

@@ -168,7 +168,7 @@ pub(super) struct Progress {
 pub(super) struct Raw {
     pub status: reqwest::StatusCode,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// Why the body is missing, for an answer classified by its status alone.
     pub unread: Option<String>,
 }

@@ -427,3 +427,53 @@ async fn a_credential_the_server_echoes_is_scrubbed_from_everything() {
         }
     }
 }
+
+/// A body that arrives in pieces is read whole, and a credential it echoes is scrubbed even
+/// when the pieces cut through it: the scrub reads the joined body, not each piece.
+#[tokio::test]
+async fn a_body_in_pieces_is_read_whole_and_scrubbed_across_them() {
+    let (cut, rest) = CANARY_KEY.split_at(CANARY_KEY.len() / 2);
+    let pieces = [
+        r#"{"id": "k1", "echo": ""#.to_owned(),
+        cut.to_owned(),
+        format!(r#"{rest}", "secretKey": "sk_new"}}"#),
+    ];
+    let url = tcp_server(move |mut socket| {
+        let pieces = pieces.clone();
+        async move {
+            let _ = socket
+                .write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await;
+            for piece in pieces {
+                let frame = format!("{:x}\r\n{piece}\r\n", piece.len());
+                if socket.write_all(frame.as_bytes()).await.is_err() {
+                    return;
+                }
+                // Each piece its own read, so that the client gets it as a chunk of its own.
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        }
+    })
+    .await;
+    let outcome = Executor::builder()
+        .retry(RetryPolicy::never())
+        .build()
+        .expect("executor")
+        .execute(
+            &endpoint(),
+            step(&url, json!({ "description": "pieces" })),
+            &credentials(),
+            &Redact,
+        )
+        .await;
+    for text in shown(&outcome) {
+        assert!(!text.contains("CANARY"), "{text}");
+    }
+    let output = outcome.expect("created");
+    assert_eq!(
+        output.response.body,
+        json!({ "id": "k1", "echo": "<redacted>", "secretKey": "<redacted>" })
+    );
+    assert_eq!(output.secret_obtained, Some(true));
+}
