@@ -35,6 +35,15 @@ pub(super) async fn success(
     if request_sent.scrub.needs_value_pass(&raw.body) {
         request_sent.scrub.value(&mut body);
     }
+    // The answer as read holds the secrets in plain text, and may be a slice of the
+    // connection's read buffer: neither is kept while the sink works.
+    let Raw {
+        status,
+        headers,
+        body: read,
+        ..
+    } = raw;
+    drop(read);
     let endpoint = request_sent.endpoint;
     let mut sink_failure = None;
     let mut stored = 0;
@@ -73,14 +82,14 @@ pub(super) async fn success(
     }
     // A secret holding others is redacted whole, now that those are with the sink.
     redact_around(&around, &mut body);
-    let response = response_output(raw.status, raw.headers, body);
+    let response = response_output(status, headers, body);
     if let Some((field, error)) = sink_failure {
         return Err(TaskError::new(
             ErrorKind::SecretSink,
             format!(
                 "{} succeeded ({}{}) but the secret sink refused the secret at {field}: {error}. Unless the API shows the secret again (for a resource created at a chosen id, repeating the step reads it back), revoke or replace what it belongs to",
                 endpoint.operation().label(),
-                raw.status,
+                status,
                 response
                     .body
                     .get("id")

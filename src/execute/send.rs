@@ -238,6 +238,9 @@ impl Chunks {
     }
 
     fn push(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
         match self {
             Chunks::One(first) if first.is_empty() => *first = chunk,
             Chunks::One(first) => {
