@@ -223,7 +223,7 @@ fn exchange(
 }
 
 /// A body's chunks as read: an answer read in one chunk stays the buffer the connection
-/// filled, and only one in several is copied into one.
+/// filled; only an answer read in several is copied, into one buffer.
 enum Chunks {
     One(Bytes),
     Joined(Vec<u8>),
