@@ -10,10 +10,11 @@
 //! in-flight execution, against a server that answers slowly.
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, under a
-//! profiler; APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's
-//! workers instead of on the thread blocking on it, tasks to spawn every execution as a task
-//! of its own, or current for a current-thread runtime);
+//! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, and
+//! APIKEY_BENCH_CONCURRENCY=1 or 64 for one concurrency alone, under a profiler;
+//! APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's workers instead
+//! of on the thread blocking on it, tasks to spawn every execution as a task of its own, or
+//! current for a current-thread runtime);
 //! `cargo test --benches` runs it once, small.
 
 mod support;
@@ -225,7 +226,14 @@ async fn bench() {
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    // For a profiler: APIKEY_BENCH_CONCURRENCY=1 or 64 runs that concurrency alone.
+    let only_at: Option<usize> = std::env::var("APIKEY_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for (concurrency, per_round) in sizes {
+        if only_at.is_some_and(|only| only != concurrency) {
+            continue;
+        }
         // One side's round of `n` executions.
         let run = async |side: Side, n: usize| -> Timed {
             match side {
