@@ -23,7 +23,8 @@ use support::{ChildServer, Cpu};
 use apikey_task::secrets::Redact;
 use apikey_task::task::{HttpTask, Task};
 use apikey_task::{Credentials, Endpoint, Executor, Secret, Step, StepTemplate, TaskContext};
-use futures_util::StreamExt;
+use futures_util::future::Either;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -366,11 +367,12 @@ where
 {
     let cpu = Cpu::of_self();
     let started = Instant::now();
+    // Combinators, as in `one`: an `async` block awaiting a future made before it would hold
+    // it twice, and every side's future would be copied at twice its size.
     let failures = all(
-        inputs.into_iter().map(|input| {
-            let execution = execute(input);
-            async move { execution.await.is_ok() }
-        }),
+        inputs
+            .into_iter()
+            .map(|input| execute(input).map(|outcome| outcome.is_ok())),
         concurrency,
     )
     .await;
@@ -497,14 +499,17 @@ fn forever<T>(value: T) -> &'static T {
 
 /// An execution, spawned as a task of its own when `spawn`. Functions, not closures, make the
 /// futures of a round: it is polled inside a spawned task (`worker`), where a closure's
-/// future would not be `Send` for every lifetime.
-async fn one<F: Future<Output = bool> + Send + 'static>(execution: F, spawn: bool) -> bool {
+/// future would not be `Send` for every lifetime. Not an `async fn`, which would hold
+/// `execution` twice (as its argument and as the future it awaits): a runner's set of
+/// futures copies each whole, so a wrapper twice the size would cost the larger side more.
+fn one<F: Future<Output = bool> + Send + 'static>(
+    execution: F,
+    spawn: bool,
+) -> impl Future<Output = bool> {
     if spawn {
-        tokio::spawn(execution)
-            .await
-            .expect("an execution panicked")
+        Either::Left(tokio::spawn(execution).map(|joined| joined.expect("an execution panicked")))
     } else {
-        execution.await
+        Either::Right(execution)
     }
 }
 
