@@ -227,10 +227,15 @@ async fn bench() {
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    // For a profiler: APIKEY_BENCH_CONCURRENCY=1 or 64 runs that concurrency alone.
-    let only_at: Option<usize> = std::env::var("APIKEY_BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|s| s.parse().ok());
+    // For a profiler: APIKEY_BENCH_CONCURRENCY=1 or 64 runs that concurrency alone. Any other
+    // value is refused rather than running nothing, or everything.
+    let only_at: Option<usize> = std::env::var("APIKEY_BENCH_CONCURRENCY").ok().map(|value| {
+        value
+            .parse()
+            .ok()
+            .filter(|only| sizes.iter().any(|&(concurrency, _)| concurrency == *only))
+            .unwrap_or_else(|| panic!("APIKEY_BENCH_CONCURRENCY is 1 or 64, not {value:?}"))
+    });
     for (concurrency, per_round) in sizes {
         if only_at.is_some_and(|only| only != concurrency) {
             continue;
