@@ -10,7 +10,8 @@
 //! in-flight execution, against a server that answers slowly.
 //!
 //! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy for one side alone, and
+//! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare, control or busy for one side alone
+//! (or a comma-separated list, as template,bare, for those sides and their ratios), and
 //! APIKEY_BENCH_CONCURRENCY=1 or 64 for one concurrency alone, under a profiler;
 //! APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's workers instead
 //! of on the thread blocking on it, tasks to spawn every execution as a task of its own, or
@@ -65,12 +66,16 @@ enum Runtime {
 }
 
 impl Runtime {
+    /// An unknown value is refused rather than measuring the default setup unseen.
     fn chosen() -> Runtime {
-        match std::env::var("APIKEY_BENCH_RUNTIME").as_deref() {
-            Ok("worker") => Runtime::Worker,
-            Ok("tasks") => Runtime::Tasks,
-            Ok("current") => Runtime::Current,
-            _ => Runtime::Main,
+        match std::env::var("APIKEY_BENCH_RUNTIME").ok().as_deref() {
+            None | Some("main") => Runtime::Main,
+            Some("worker") => Runtime::Worker,
+            Some("tasks") => Runtime::Tasks,
+            Some("current") => Runtime::Current,
+            Some(other) => {
+                panic!("APIKEY_BENCH_RUNTIME is main, worker, tasks or current, not {other:?}")
+            }
         }
     }
 
@@ -139,6 +144,42 @@ impl Side {
         Side::Busy,
     ];
 
+    /// The word `APIKEY_BENCH_SIDE` names it by.
+    fn word(self) -> &'static str {
+        match self {
+            Side::Plugin => "plugin",
+            Side::Fresh => "fresh",
+            Side::Task => "task",
+            Side::Template => "template",
+            Side::Bare => "bare",
+            Side::Control => "control",
+            Side::Busy => "busy",
+        }
+    }
+
+    /// The sides `APIKEY_BENCH_SIDE` names (a comma-separated list), or all of them. A word
+    /// that names no side is refused rather than leaving it out unseen.
+    fn chosen() -> [bool; Side::ALL.len()] {
+        let Ok(list) = std::env::var("APIKEY_BENCH_SIDE") else {
+            return [true; Side::ALL.len()];
+        };
+        let mut chosen = [false; Side::ALL.len()];
+        for word in list.split(',').map(str::trim) {
+            let side = Side::ALL
+                .into_iter()
+                .find(|side| side.word() == word)
+                .unwrap_or_else(|| {
+                    let words: Vec<&str> = Side::ALL.iter().map(|side| side.word()).collect();
+                    panic!(
+                        "APIKEY_BENCH_SIDE is a comma-separated list of {}, not {list:?}",
+                        words.join(", ")
+                    )
+                });
+            chosen[side as usize] = true;
+        }
+        chosen
+    }
+
     fn name(self) -> &'static str {
         match self {
             Side::Plugin => "plugin, a step each time, the same parameters",
@@ -199,17 +240,9 @@ async fn bench() {
             .unwrap_or(3_000),
     );
 
-    // For a profiler: APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare or busy runs that
-    // side alone.
-    let only = match std::env::var("APIKEY_BENCH_SIDE").as_deref() {
-        Ok("plugin") => Some(Side::Plugin),
-        Ok("fresh") => Some(Side::Fresh),
-        Ok("task") => Some(Side::Task),
-        Ok("template") => Some(Side::Template),
-        Ok("bare") => Some(Side::Bare),
-        Ok("busy") => Some(Side::Busy),
-        _ => None,
-    };
+    // For a profiler, APIKEY_BENCH_SIDE=template runs that side alone; for a comparison of two
+    // builds, APIKEY_BENCH_SIDE=template,bare runs those sides (and the ratios they have).
+    let chosen = Side::chosen();
     let task = forever(HttpTask::create_api_key(executor.clone()).expect("task"));
     let template = forever(endpoint.template(step(&url, 0).parameters));
     let target: &'static str = forever(format!("{url}/api-keys"));
@@ -258,7 +291,7 @@ async fn bench() {
         // Warm the connection pools (and the templates kept) before timing; a side left out
         // is not warmed either, so that a profile of one side holds that side alone.
         for side in Side::ALL {
-            if only.is_none_or(|only| only == side) {
+            if chosen[side as usize] {
                 run(side, 64).await;
             }
         }
@@ -269,7 +302,7 @@ async fn bench() {
             let mut timed = [(0.0, Cpu::default()); Side::ALL.len()];
             for turn in 0..Side::ALL.len() {
                 let side = Side::ALL[(round + turn) % Side::ALL.len()];
-                if only.is_some_and(|only| only != side) {
+                if !chosen[side as usize] {
                     continue;
                 }
                 timed[side as usize] = run(side, per_round).await;
