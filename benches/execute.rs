@@ -9,14 +9,19 @@
 //! what any wrapper doing that much work per request would cost. Then the memory held per
 //! in-flight execution, against a server that answers slowly.
 //!
-//! `cargo bench --bench execute` (APIKEY_BENCH_SCALE=4 for four times as many requests;
-//! APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare, control or busy for one side alone
-//! (or a comma-separated list, as template,bare, for those sides and their ratios), and
-//! APIKEY_BENCH_CONCURRENCY=1 or 64 for one concurrency alone, under a profiler;
-//! APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's workers instead
-//! of on the thread blocking on it, tasks to spawn every execution as a task of its own, or
-//! current for a current-thread runtime);
-//! `cargo test --benches` runs it once, small.
+//! `cargo bench --bench execute`, with, from the environment:
+//! - APIKEY_BENCH_SCALE=4 for four times as many requests;
+//! - APIKEY_BENCH_SIDE=plugin, fresh, task, template, bare, control or busy for one side
+//!   alone, under a profiler, or a comma-separated list of them (template,bare: those sides,
+//!   and their ratios to bare reqwest when it is one of them), to compare two builds sooner;
+//! - APIKEY_BENCH_CONCURRENCY=1 or 64 for one concurrency alone;
+//! - APIKEY_BENCH_RUNTIME=worker to run the clients in a task on the runtime's workers instead
+//!   of on the thread blocking on it, tasks to spawn every execution as a task of its own, or
+//!   current for a current-thread runtime;
+//! - APIKEY_BENCH_SERVER, the emulator's binary (by default the `apikey-task` this build
+//!   made), to compare builds against the same server.
+//!
+//! A value it does not know is refused, naming it. `cargo test --benches` runs it once, small.
 
 mod support;
 use support::{ChildServer, Cpu};
@@ -32,7 +37,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn main() {
+    // Read and checked before anything starts: a value the bench does not know is refused,
+    // naming it, rather than measuring something else unseen.
     let runtime = Runtime::chosen();
+    let settings = Settings {
+        sides: Side::chosen(),
+        only_at: env("APIKEY_BENCH_CONCURRENCY").map(|value| match value.as_str() {
+            "1" => 1,
+            "64" => 64,
+            _ => panic!("APIKEY_BENCH_CONCURRENCY is 1 or 64, not {value:?}"),
+        }),
+        scale: env_parsed("APIKEY_BENCH_SCALE", 1),
+        busy_for: Duration::from_nanos(env_parsed("APIKEY_BENCH_BUSY_NS", 3_000)),
+    };
     let mut builder = match runtime {
         Runtime::Current => tokio::runtime::Builder::new_current_thread(),
         Runtime::Main | Runtime::Worker | Runtime::Tasks => {
@@ -42,9 +59,41 @@ fn main() {
     let rt = builder.enable_all().build().expect("runtime");
     match runtime {
         // As a runner's task: polled by the runtime's workers.
-        Runtime::Worker => rt.block_on(async { tokio::spawn(bench()).await.expect("bench") }),
-        Runtime::Main | Runtime::Tasks | Runtime::Current => rt.block_on(bench()),
+        Runtime::Worker => {
+            rt.block_on(async { tokio::spawn(bench(settings)).await.expect("bench") })
+        }
+        Runtime::Main | Runtime::Tasks | Runtime::Current => rt.block_on(bench(settings)),
     }
+}
+
+/// What the environment asks of a run (see the top of this file).
+struct Settings {
+    /// `APIKEY_BENCH_SIDE`: the sides to run, in [`Side::ALL`]'s order.
+    sides: Vec<Side>,
+    /// `APIKEY_BENCH_CONCURRENCY`: one concurrency alone.
+    only_at: Option<usize>,
+    /// `APIKEY_BENCH_SCALE`: how many times the default number of requests.
+    scale: usize,
+    /// `APIKEY_BENCH_BUSY_NS`: the calibration's extra work per request.
+    busy_for: Duration,
+}
+
+/// The variable `name`, if it is set; a value that is not UTF-8 is refused.
+fn env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(value)) => panic!("{name} is not UTF-8: {value:?}"),
+    }
+}
+
+/// The variable `name` as a number, `default` when it is not set.
+fn env_parsed<T: std::str::FromStr>(name: &str, default: T) -> T {
+    env(name).map_or(default, |value| {
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is a whole number, not {value:?}"))
+    })
 }
 
 /// Where the clients run (`APIKEY_BENCH_RUNTIME`). A runner's runtime and tasks are its own
@@ -66,9 +115,8 @@ enum Runtime {
 }
 
 impl Runtime {
-    /// An unknown value is refused rather than measuring the default setup unseen.
     fn chosen() -> Runtime {
-        match std::env::var("APIKEY_BENCH_RUNTIME").ok().as_deref() {
+        match env("APIKEY_BENCH_RUNTIME").as_deref() {
             None | Some("main") => Runtime::Main,
             Some("worker") => Runtime::Worker,
             Some("tasks") => Runtime::Tasks,
@@ -157,11 +205,11 @@ impl Side {
         }
     }
 
-    /// The sides `APIKEY_BENCH_SIDE` names (a comma-separated list), or all of them. A word
-    /// that names no side is refused rather than leaving it out unseen.
-    fn chosen() -> [bool; Side::ALL.len()] {
-        let Ok(list) = std::env::var("APIKEY_BENCH_SIDE") else {
-            return [true; Side::ALL.len()];
+    /// The sides `APIKEY_BENCH_SIDE` names (a comma-separated list), or all of them, in
+    /// [`Side::ALL`]'s order.
+    fn chosen() -> Vec<Side> {
+        let Some(list) = env("APIKEY_BENCH_SIDE") else {
+            return Side::ALL.to_vec();
         };
         let mut chosen = [false; Side::ALL.len()];
         for word in list.split(',').map(str::trim) {
@@ -171,13 +219,16 @@ impl Side {
                 .unwrap_or_else(|| {
                     let words: Vec<&str> = Side::ALL.iter().map(|side| side.word()).collect();
                     panic!(
-                        "APIKEY_BENCH_SIDE is a comma-separated list of {}, not {list:?}",
+                        "APIKEY_BENCH_SIDE names {word:?}, which is no side (in {list:?}): a comma-separated list of {}",
                         words.join(", ")
                     )
                 });
             chosen[side as usize] = true;
         }
-        chosen
+        Side::ALL
+            .into_iter()
+            .filter(|side| chosen[*side as usize])
+            .collect()
     }
 
     fn name(self) -> &'static str {
@@ -199,11 +250,13 @@ fn test_mode() -> bool {
     !std::env::args().any(|arg| arg == "--bench")
 }
 
-async fn bench() {
-    let scale: usize = std::env::var("APIKEY_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+async fn bench(settings: Settings) {
+    let Settings {
+        sides,
+        only_at,
+        scale,
+        busy_for,
+    } = settings;
     // The emulator runs as its own process, as a real server would: the client's work must
     // not slow the server down, or the benchmark measures contention instead of the client.
     let emulator = ChildServer::start(&["emulator", "--port", "0", "--rate-limit", "0"]);
@@ -233,16 +286,6 @@ async fn bench() {
     // machine in this run. At concurrency 1 it is more than the time itself: the next request
     // comes after the runtime's idle workers have parked, and waking one is a context switch.
     let busy = forever(bare_client());
-    let busy_for = Duration::from_nanos(
-        std::env::var("APIKEY_BENCH_BUSY_NS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3_000),
-    );
-
-    // For a profiler, APIKEY_BENCH_SIDE=template runs that side alone; for a comparison of two
-    // builds, APIKEY_BENCH_SIDE=template,bare runs those sides (and the ratios they have).
-    let chosen = Side::chosen();
     let task = forever(HttpTask::create_api_key(executor.clone()).expect("task"));
     let template = forever(endpoint.template(step(&url, 0).parameters));
     let target: &'static str = forever(format!("{url}/api-keys"));
@@ -260,15 +303,6 @@ async fn bench() {
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    // For a profiler: APIKEY_BENCH_CONCURRENCY=1 or 64 runs that concurrency alone. Any other
-    // value is refused rather than running nothing, or everything.
-    let only_at: Option<usize> = std::env::var("APIKEY_BENCH_CONCURRENCY").ok().map(|value| {
-        value
-            .parse()
-            .ok()
-            .filter(|only| sizes.iter().any(|&(concurrency, _)| concurrency == *only))
-            .unwrap_or_else(|| panic!("APIKEY_BENCH_CONCURRENCY is 1 or 64, not {value:?}"))
-    });
     for (concurrency, per_round) in sizes {
         if only_at.is_some_and(|only| only != concurrency) {
             continue;
@@ -290,21 +324,21 @@ async fn bench() {
         };
         // Warm the connection pools (and the templates kept) before timing; a side left out
         // is not warmed either, so that a profile of one side holds that side alone.
-        for side in Side::ALL {
-            if chosen[side as usize] {
-                run(side, 64).await;
-            }
+        for &side in &sides {
+            run(side, 64).await;
         }
         let mut rounds_seen: Vec<[Timed; Side::ALL.len()]> = Vec::with_capacity(rounds);
         for round in 0..rounds {
-            // Each side goes first in as many rounds as the others, so that drift within a
-            // round favours none of them.
+            // Drift within a round favours no side: each goes first in about as many rounds
+            // as the others, and, the order reversed every other round, of any two each goes
+            // before the other in about half the rounds.
+            let mut order = sides.clone();
+            order.rotate_left(round / 2 % sides.len());
+            if round % 2 == 1 {
+                order.reverse();
+            }
             let mut timed = [(0.0, Cpu::default()); Side::ALL.len()];
-            for turn in 0..Side::ALL.len() {
-                let side = Side::ALL[(round + turn) % Side::ALL.len()];
-                if !chosen[side as usize] {
-                    continue;
-                }
+            for side in order {
                 timed[side as usize] = run(side, per_round).await;
             }
             rounds_seen.push(timed);
