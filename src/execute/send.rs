@@ -139,8 +139,8 @@ fn read(
 /// end of its body pass between the attempt and the connection on the workers (and the
 /// wake-up hyper gives the connection's task when the body is taken stays on its worker), and
 /// only the whole answer crosses to the caller's thread, which meanwhile renders, checks and
-/// hands off the other executions. One request at a time the hand-off to a task costs a
-/// wake-up more than it saves. In a task (on a worker, or a blocking or local one) the
+/// hands off the other executions. One request at a time a task saves nothing, and measured
+/// no faster (docs/performance.md). In a task (on a worker, or a blocking or local one) the
 /// attempt stays in the execution's own future, as it does on a current-thread runtime,
 /// where there is no crossing to save.
 fn outside_any_task() -> bool {
