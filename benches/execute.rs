@@ -32,8 +32,8 @@ use apikey_task::{Credentials, Endpoint, Executor, Secret, Step, StepTemplate, T
 use futures_util::future::Either;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -42,10 +42,12 @@ fn main() {
     let runtime = Runtime::chosen();
     let settings = Settings {
         sides: Side::chosen(),
-        only_at: env("APIKEY_BENCH_CONCURRENCY").map(|value| match value.as_str() {
-            "1" => 1,
-            "64" => 64,
-            _ => panic!("APIKEY_BENCH_CONCURRENCY is 1 or 64, not {value:?}"),
+        only_at: env("APIKEY_BENCH_CONCURRENCY").map(|value| {
+            value
+                .parse()
+                .ok()
+                .filter(|only| CONCURRENCIES.contains(only))
+                .unwrap_or_else(|| panic!("APIKEY_BENCH_CONCURRENCY is 1 or 64, not {value:?}"))
         }),
         scale: env_parsed("APIKEY_BENCH_SCALE", 1),
         busy_for: Duration::from_nanos(env_parsed("APIKEY_BENCH_BUSY_NS", 3_000)),
@@ -65,6 +67,9 @@ fn main() {
         Runtime::Main | Runtime::Tasks | Runtime::Current => rt.block_on(bench(settings)),
     }
 }
+
+/// The concurrencies every run measures, each in rounds of its own.
+const CONCURRENCIES: [usize; 2] = [1, 64];
 
 /// What the environment asks of a run (see the top of this file).
 struct Settings {
@@ -115,8 +120,10 @@ enum Runtime {
 }
 
 impl Runtime {
+    /// Read once: every round asks, inside its clock.
     fn chosen() -> Runtime {
-        match env("APIKEY_BENCH_RUNTIME").as_deref() {
+        static CHOSEN: OnceLock<Runtime> = OnceLock::new();
+        *CHOSEN.get_or_init(|| match env("APIKEY_BENCH_RUNTIME").as_deref() {
             None | Some("main") => Runtime::Main,
             Some("worker") => Runtime::Worker,
             Some("tasks") => Runtime::Tasks,
@@ -124,7 +131,7 @@ impl Runtime {
             Some(other) => {
                 panic!("APIKEY_BENCH_RUNTIME is main, worker, tasks or current, not {other:?}")
             }
-        }
+        })
     }
 
     fn name(self) -> &'static str {
@@ -289,10 +296,11 @@ async fn bench(settings: Settings) {
     let task = forever(HttpTask::create_api_key(executor.clone()).expect("task"));
     let template = forever(endpoint.template(step(&url, 0).parameters));
     let target: &'static str = forever(format!("{url}/api-keys"));
-    let (rounds, sizes) = if test_mode() {
-        (3, [(1usize, 10), (64, 64)])
+    // Executions per round and side, at each of `CONCURRENCIES`.
+    let (rounds, per_rounds) = if test_mode() {
+        (3, [10, 64])
     } else {
-        (9, [(1, 200 * scale), (64, 1000 * scale)])
+        (9, [200 * scale, 1000 * scale])
     };
     println!(
         "execute: the plugin (a step each time, with the same parameters or new ones; a Task given the same parameters each time; a step template) vs bare reqwest, a second bare client as the control and a third busy {} ns more per request, same loopback emulator ({url}, a separate process), {rounds} interleaved rounds, on a {}",
@@ -303,7 +311,7 @@ async fn bench(settings: Settings) {
         "| concurrency | requests | side | req/s | throughput against bare reqwest: median of rounds (range) | CPU µs/req, total (user) | CPU against bare reqwest | context switches/req |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (concurrency, per_round) in sizes {
+    for (concurrency, per_round) in CONCURRENCIES.into_iter().zip(per_rounds) {
         if only_at.is_some_and(|only| only != concurrency) {
             continue;
         }
