@@ -359,14 +359,11 @@ async fn bench(settings: Settings) {
         let cpu_total = |side| sum(side, |t| t.1.total());
         let cpu_user = |side| sum(side, |t| t.1.user);
         let switches = |side| sum(side, |t| t.1.switches);
-        // A side left out (APIKEY_BENCH_SIDE) has no figures, and there is no ratio.
-        let ran = |side| secs(side) > 0.0;
-        for side in Side::ALL {
-            if !ran(side) {
-                continue;
-            }
+        // A side left out (APIKEY_BENCH_SIDE) has no row; without bare reqwest, no ratio.
+        let against_bare_too = sides.contains(&Side::Bare);
+        for &side in &sides {
             // Throughput ratio per round (bare reqwest's time / this side's), sorted.
-            let against_bare = if ran(Side::Bare) && side != Side::Bare {
+            let against_bare = if against_bare_too && side != Side::Bare {
                 let mut ratios: Vec<f64> = rounds_seen
                     .iter()
                     .map(|r| r[Side::Bare as usize].0 / r[side as usize].0)
@@ -381,7 +378,7 @@ async fn bench(settings: Settings) {
             } else {
                 "-".to_owned()
             };
-            let cpu_ratio = if ran(Side::Bare) && side != Side::Bare {
+            let cpu_ratio = if against_bare_too && side != Side::Bare {
                 format!(
                     "{:.2}x",
                     cpu_total(side) / cpu_total(Side::Bare).max(f64::MIN_POSITIVE)
